@@ -1,0 +1,51 @@
+# framecast — `make demo` and `make test` set up everything they need.
+GO       ?= go
+BIN      := bin/framecast
+PKG      := github.com/framecast/framecast
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS  := -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
+export FRAMECAST_HOME ?= $(HOME)/.cache/framecast
+
+.PHONY: all build setup test demo bench bench-human reference fuzz prereqs clean
+
+all: build
+
+prereqs:
+	@scripts/check-prereqs.sh
+
+build: prereqs
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/framecast
+
+# Idempotent: Go modules, ONNX Runtime, models (converted to ONNX and checked),
+# sample photos and the test images derived from them, all in $(FRAMECAST_HOME).
+setup: build
+	$(GO) mod download
+	./$(BIN) --log-format text models fetch
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+demo: setup
+	@mkdir -p out/demo
+	./$(BIN) analyze --annotate out/demo $(FRAMECAST_HOME)/images/face-api/
+	@echo "annotated copies: out/demo/"
+
+# Go benchmarks of every stage on a 640×480 frame with four faces.
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/imagex/ ./internal/vision/
+
+# framecast against Human (TensorFlow.js wasm) on the same images, one run.
+bench-human: setup
+	scripts/bench-vs-human.sh
+
+# Regenerates the golden files in testdata/reference from Human's own pipeline.
+reference: setup
+	scripts/reference.sh
+
+fuzz: setup
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/imagex/
+
+clean:
+	rm -rf bin out

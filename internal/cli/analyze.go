@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/framecast/framecast/internal/annotate"
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+func runAnalyze(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "analyze", "[flags] FILE|DIR|- ...",
+		"Detect faces and classify their emotions in image files, offline (no Kafka).\n"+
+			"A directory means the images in it; - reads one image from standard input.\n"+
+			"Results go to stdout: a table per file, or framecast.result.v1 JSON lines with --json.\n"+
+			"A file that cannot be analysed is reported on stderr; the others are still analysed\n"+
+			"and the exit status is 1 at the end.")
+	var vf visionFlags
+	vf.register(fs)
+	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image")
+	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := vf.validate(); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("no files given; usage: framecast analyze [flags] FILE...")
+	}
+	files, err := expandInputs(fs.Args())
+	if err != nil {
+		return err
+	}
+	if *annotateDir != "" {
+		if err := os.MkdirAll(*annotateDir, 0o755); err != nil {
+			return fmt.Errorf("--annotate: %w", err)
+		}
+	}
+	eng, err := vf.engine()
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	a := &analyzer{
+		env: env, eng: eng, limits: vf.limits(), dec: imagex.NewDecoder(vf.limits()),
+		annotateDir: *annotateDir, used: map[string]bool{}, worker: workerName(),
+	}
+	defer a.dec.Close()
+	failed := 0
+	for i, path := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := a.one(path, int64(i))
+		if err != nil {
+			failed++
+			fmt.Fprintf(env.stderr, "framecast analyze: %s: %v\n", path, err)
+			continue
+		}
+		if *jsonOut {
+			b, err := frame.Marshal(res)
+			if err != nil {
+				return err
+			}
+			if _, err := env.stdout.Write(b); err != nil {
+				return err
+			}
+		} else {
+			printTable(env.stdout, path, res)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(env.stderr, "framecast analyze: %d of %d files could not be analysed\n", failed, len(files))
+		return errReported
+	}
+	return nil
+}
+
+// imageExts are the file names a directory argument expands to.
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true}
+
+// expandInputs replaces directories by the images in them, sorted. Missing
+// paths are kept so they are reported per file like any other failure.
+func expandInputs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		ents, err := os.ReadDir(a)
+		if err != nil {
+			return nil, err
+		}
+		var in []string
+		for _, e := range ents {
+			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+				in = append(in, filepath.Join(a, e.Name()))
+			}
+		}
+		sort.Strings(in)
+		if len(in) == 0 {
+			return nil, fmt.Errorf("%s: no images (.jpg, .jpeg, .png, .gif) in this directory", a)
+		}
+		out = append(out, in...)
+	}
+	return out, nil
+}
+
+type analyzer struct {
+	env         *environment
+	eng         *vision.Engine
+	limits      imagex.Limits
+	dec         *imagex.Decoder
+	img         imagex.RGB
+	faces       []vision.Face
+	annotateDir string
+	used        map[string]bool
+	worker      string
+}
+
+// readInput reads a file or stdin, refusing anything over the byte limit
+// before reading it whole.
+func (a *analyzer) readInput(path string) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = a.env.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("is a directory")
+		}
+		if st.Size() > a.limits.MaxBytes {
+			return nil, fmt.Errorf("%w: file is %d bytes, the limit is %d (raise it with --max-bytes)", imagex.ErrTooLarge, st.Size(), a.limits.MaxBytes)
+		}
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, a.limits.MaxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > a.limits.MaxBytes {
+		return nil, fmt.Errorf("%w: input is over %d bytes (raise it with --max-bytes)", imagex.ErrTooLarge, a.limits.MaxBytes)
+	}
+	return b, nil
+}
+
+func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
+	start := time.Now()
+	data, err := a.readInput(path)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if err := a.dec.Decode(data, &a.img); err != nil {
+		return nil, err
+	}
+	decode := time.Since(t0)
+	var t vision.Timings
+	a.faces, t, err = a.eng.Analyze(&a.img, a.faces[:0])
+	if err != nil {
+		return nil, err
+	}
+	done := time.Now()
+	name := filepath.Base(path)
+	if path == "-" {
+		name = "stdin"
+	}
+	res := &frame.Result{
+		Schema: frame.Schema, Camera: name, Seq: seq,
+		// Offline there is no capture clock: the frame counts as captured
+		// when framecast started reading it, so latency is the analysis time.
+		CapturedAt: start.UTC(), ProcessedAt: done.UTC(),
+		LatencyMS: ms(done.Sub(start)),
+		Status:    frame.StatusOK,
+		Frame:     frame.FrameInfo{Width: a.img.W, Height: a.img.H, Source: path},
+		Faces:     make([]frame.Face, 0, len(a.faces)),
+		TimingsMS: frame.Timings{Queue: ms(t0.Sub(start)), Decode: ms(decode), Detect: ms(t.Detect), Classify: ms(t.Classify), Total: ms(done.Sub(start))},
+		Worker:    a.worker,
+	}
+	for i := range a.faces {
+		res.Faces = append(res.Faces, a.faces[i].Result())
+	}
+	if a.annotateDir != "" {
+		if err := a.writeAnnotated(name, res.Faces); err != nil {
+			return nil, fmt.Errorf("--annotate: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
+	base := strings.TrimSuffix(name, filepath.Ext(name))
+	out := base + ".jpg"
+	for n := 2; a.used[out]; n++ {
+		out = fmt.Sprintf("%s-%d.jpg", base, n)
+	}
+	a.used[out] = true
+	rgba := image.NewRGBA(image.Rect(0, 0, a.img.W, a.img.H))
+	for i, j := 0, 0; i < len(a.img.Pix) && j < len(rgba.Pix); i, j = i+3, j+4 {
+		rgba.Pix[j], rgba.Pix[j+1], rgba.Pix[j+2], rgba.Pix[j+3] = a.img.Pix[i], a.img.Pix[i+1], a.img.Pix[i+2], 255
+	}
+	if err := annotate.Draw(rgba, faces); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(a.annotateDir, out))
+	if err != nil {
+		return err
+	}
+	if err := jpeg.Encode(f, rgba, &jpeg.Options{Quality: 90}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func workerName() string {
+	h, err := os.Hostname()
+	if err != nil {
+		h = "unknown"
+	}
+	return fmt.Sprintf("%s-%d", h, os.Getpid())
+}
+
+func printTable(w io.Writer, path string, r *frame.Result) {
+	plural := "s"
+	if len(r.Faces) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "%s  %d×%d  %d face%s  (decode %.1f ms, detect %.1f ms, classify %.1f ms)\n",
+		path, r.Frame.Width, r.Frame.Height, len(r.Faces), plural, r.TimingsMS.Decode, r.TimingsMS.Detect, r.TimingsMS.Classify)
+	if len(r.Faces) == 0 {
+		fmt.Fprintln(w)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FACE\tBOX x,y,w,h\tSCORE\tEMOTION\tCONFIDENCE\tRUNNER-UP")
+	for i, f := range r.Faces {
+		second, sp := "", -1.0
+		for _, l := range frame.Labels {
+			if p := f.Emotions[l]; l != f.Emotion && p > sp {
+				second, sp = l, p
+			}
+		}
+		fmt.Fprintf(tw, "  %d\t%.0f,%.0f,%.0f,%.0f\t%.2f\t%s\t%.2f\t%s %.2f\n",
+			i+1, f.Box.X, f.Box.Y, f.Box.W, f.Box.H, f.Score, f.Emotion, f.Emotions[f.Emotion], second, sp)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}

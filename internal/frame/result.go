@@ -1,0 +1,79 @@
+// Package frame holds the records framecast exchanges: the per-frame result
+// (schema framecast.result.v1) and its JSON Schema.
+package frame
+
+import (
+	_ "embed"
+	"time"
+)
+
+// Schema is the value of Result.Schema.
+const Schema = "framecast.result.v1"
+
+// Labels is the emotion model's output order (FER2013).
+var Labels = [7]string{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+// Status values.
+const (
+	StatusOK      = "ok"
+	StatusSkipped = "skipped"
+)
+
+// Result is one analysed frame. Field names and units are a public contract:
+// change them only together with the schema's version.
+type Result struct {
+	Schema      string     `json:"schema"`
+	Camera      string     `json:"camera"`
+	Seq         int64      `json:"seq"`
+	CapturedAt  time.Time  `json:"captured_at"`
+	ProcessedAt time.Time  `json:"processed_at"`
+	LatencyMS   float64    `json:"latency_ms"`
+	Status      string     `json:"status"`
+	Reason      string     `json:"reason,omitempty"`
+	Frame       FrameInfo  `json:"frame"`
+	Faces       []Face     `json:"faces"`
+	TimingsMS   Timings    `json:"timings_ms"`
+	Worker      string     `json:"worker"`
+}
+
+// FrameInfo says where the frame came from. Topic, partition and offset are
+// set for frames read from Kafka; Source for files analysed offline.
+type FrameInfo struct {
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	Topic     string `json:"topic,omitempty"`
+	Partition *int32 `json:"partition,omitempty"`
+	Offset    *int64 `json:"offset,omitempty"`
+	Source    string `json:"source,omitempty"`
+}
+
+// Box is an axis-aligned rectangle in original-frame pixels.
+type Box struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+	W float64 `json:"w"`
+	H float64 `json:"h"`
+}
+
+// Face is one detected face. Box is the tight detector box; Emotions always
+// holds all seven labels.
+type Face struct {
+	Box      Box                `json:"box"`
+	Score    float64            `json:"score"`
+	Emotion  string             `json:"emotion"`
+	Emotions map[string]float64 `json:"emotions"`
+}
+
+// Timings are the per-stage durations in milliseconds.
+type Timings struct {
+	Queue    float64 `json:"queue"`
+	Decode   float64 `json:"decode"`
+	Detect   float64 `json:"detect"`
+	Classify float64 `json:"classify"`
+	Total    float64 `json:"total"`
+}
+
+// JSONSchema is the JSON Schema (draft 2020-12) of Result.
+//
+//go:embed result.v1.schema.json
+var JSONSchema []byte

@@ -1,0 +1,134 @@
+package models
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// Manifest records what `models fetch` installed, so `models list` can show
+// versions and hashes and a later fetch can tell what is up to date.
+type Manifest struct {
+	Schema    string          `json:"schema"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Packages  []PackageRecord `json:"packages"`
+	Files     []FileRecord    `json:"files"`
+}
+
+// PackageRecord is one verified tarball.
+type PackageRecord struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Tarball string `json:"tarball"`
+	SHA256  string `json:"sha256"`
+}
+
+// FileRecord is one installed file, relative to the cache directory.
+type FileRecord struct {
+	Path   string `json:"path"`
+	From   string `json:"from"` // package spec, or "converted from X"
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+const manifestSchema = "framecast.manifest.v1"
+
+// ReadManifest loads the manifest; a missing one is an empty manifest.
+func ReadManifest(p Paths) (*Manifest, error) {
+	b, err := os.ReadFile(p.Manifest())
+	if os.IsNotExist(err) {
+		return &Manifest{Schema: manifestSchema}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read %s: %w (delete it and run `framecast models fetch` again)", p.Manifest(), err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) write(p Paths) error {
+	m.Schema = manifestSchema
+	m.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(p.Manifest(), append(b, '\n'))
+}
+
+func (m *Manifest) setPackage(r PackageRecord) {
+	for i := range m.Packages {
+		if m.Packages[i].Name == r.Name {
+			m.Packages[i] = r
+			return
+		}
+	}
+	m.Packages = append(m.Packages, r)
+}
+
+func (m *Manifest) setFile(r FileRecord) {
+	for i := range m.Files {
+		if m.Files[i].Path == r.Path {
+			m.Files[i] = r
+			return
+		}
+	}
+	m.Files = append(m.Files, r)
+}
+
+// File returns the record of a path relative to the cache, if any.
+func (m *Manifest) File(rel string) (FileRecord, bool) {
+	for _, f := range m.Files {
+		if f.Path == rel {
+			return f, true
+		}
+	}
+	return FileRecord{}, false
+}
+
+// FileSHA256 hashes a file.
+func FileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// writeFileAtomic writes via a temporary file and rename, so an interrupted
+// fetch never leaves a half-written model that a later run would trust.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
