@@ -10,15 +10,17 @@ import (
 // it in one batched call; the tensors for each batch size are allocated on
 // first use and kept, so steady state allocates nothing.
 type classifier struct {
-	sess    *ort.DynamicAdvancedSession
-	batches []*emotionBatch // index: batch size
+	sess          *ort.DynamicAdvancedSession
+	inName, oName string
+	batches       []*emotionBatch // index: batch size
 }
 
+// emotionBatch binds one batch size's tensors to the session once; running
+// through the binding passes no Go slices to cgo, so a call allocates nothing.
 type emotionBatch struct {
-	in  *ort.Tensor[float32]
-	out *ort.Tensor[float32]
-	ins []ort.Value
-	os  []ort.Value
+	in   *ort.Tensor[float32]
+	out  *ort.Tensor[float32]
+	bind *ort.IoBinding
 }
 
 func newClassifier(path string, o Options) (*classifier, error) {
@@ -42,7 +44,7 @@ func newClassifier(path string, o Options) (*classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create emotion session from %s: %w", path, err)
 	}
-	return &classifier{sess: sess, batches: make([]*emotionBatch, o.MaxFaces+1)}, nil
+	return &classifier{sess: sess, inName: ins[0].Name, oName: outs[0].Name, batches: make([]*emotionBatch, o.MaxFaces+1)}, nil
 }
 
 // batch returns the tensors for n faces.
@@ -62,13 +64,26 @@ func (c *classifier) batch(n int) (*emotionBatch, error) {
 		in.Destroy()
 		return nil, err
 	}
-	b := &emotionBatch{in: in, out: out, ins: []ort.Value{in}, os: []ort.Value{out}}
+	b := &emotionBatch{in: in, out: out}
+	fail := func(err error) (*emotionBatch, error) {
+		b.destroy()
+		return nil, fmt.Errorf("bind emotion tensors: %w", err)
+	}
+	if b.bind, err = c.sess.CreateIoBinding(); err != nil {
+		return fail(err)
+	}
+	if err := b.bind.BindInput(c.inName, in); err != nil {
+		return fail(err)
+	}
+	if err := b.bind.BindOutput(c.oName, out); err != nil {
+		return fail(err)
+	}
 	c.batches[n] = b
 	return b, nil
 }
 
 func (c *classifier) run(b *emotionBatch) error {
-	if err := c.sess.Run(b.ins, b.os); err != nil {
+	if err := c.sess.RunWithBinding(b.bind); err != nil {
 		return fmt.Errorf("run emotion model: %w", err)
 	}
 	return nil
@@ -77,11 +92,18 @@ func (c *classifier) run(b *emotionBatch) error {
 func (c *classifier) close() {
 	for _, b := range c.batches {
 		if b != nil {
-			b.in.Destroy()
-			b.out.Destroy()
+			b.destroy()
 		}
 	}
 	if c.sess != nil {
 		c.sess.Destroy()
 	}
+}
+
+func (b *emotionBatch) destroy() {
+	if b.bind != nil {
+		b.bind.Destroy()
+	}
+	b.in.Destroy()
+	b.out.Destroy()
 }

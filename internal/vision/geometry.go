@@ -1,8 +1,9 @@
 package vision
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Rect is a box by its corners, in pixels of some image.
@@ -48,7 +49,7 @@ type candidate struct {
 // score first, a box is dropped when its IoU with any kept box exceeds
 // iouThreshold. Ties keep anchor order, which makes the result deterministic.
 func nms(cands []candidate, iouThreshold float64, maxOut int, keep []candidate) []candidate {
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
 	keep = keep[:0]
 	for _, c := range cands {
 		if len(keep) >= maxOut {
