@@ -22,18 +22,18 @@ const (
 // Result is one analysed frame. Field names and units are a public contract:
 // change them only together with the schema's version.
 type Result struct {
-	Schema      string     `json:"schema"`
-	Camera      string     `json:"camera"`
-	Seq         int64      `json:"seq"`
-	CapturedAt  time.Time  `json:"captured_at"`
-	ProcessedAt time.Time  `json:"processed_at"`
-	LatencyMS   float64    `json:"latency_ms"`
-	Status      string     `json:"status"`
-	Reason      string     `json:"reason,omitempty"`
-	Frame       FrameInfo  `json:"frame"`
-	Faces       []Face     `json:"faces"`
-	TimingsMS   Timings    `json:"timings_ms"`
-	Worker      string     `json:"worker"`
+	Schema      string    `json:"schema"`
+	Camera      string    `json:"camera"`
+	Seq         int64     `json:"seq"`
+	CapturedAt  time.Time `json:"captured_at"`
+	ProcessedAt time.Time `json:"processed_at"`
+	LatencyMS   float64   `json:"latency_ms"`
+	Status      string    `json:"status"`
+	Reason      string    `json:"reason,omitempty"`
+	Frame       FrameInfo `json:"frame"`
+	Faces       []Face    `json:"faces"`
+	TimingsMS   Timings   `json:"timings_ms"`
+	Worker      string    `json:"worker"`
 }
 
 // FrameInfo says where the frame came from. Topic, partition and offset are
