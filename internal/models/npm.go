@@ -25,7 +25,7 @@ func npmPack(ctx context.Context, spec, dir string) (string, error) {
 	if err != nil {
 		return "", ErrNoNPM
 	}
-	cmd := exec.CommandContext(ctx, npm, "pack", spec, "--pack-destination", dir, "--ignore-scripts", "--silent")
+	cmd := exec.CommandContext(ctx, npm, "pack", spec, "--pack-destination", dir, "--ignore-scripts", "--loglevel", "error")
 	// A scratch working directory keeps npm from reading a package.json of
 	// whatever project the user happens to be in.
 	cmd.Dir = dir
@@ -34,9 +34,9 @@ func npmPack(ctx context.Context, spec, dir string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if isNetworkError(msg) {
-			return "", fmt.Errorf("npm pack %s: %w (check the network or the npm proxy settings; once the cache is filled framecast works offline): %s", spec, ErrRegistryUnreachable, lastLines(msg, 3))
+			return "", fmt.Errorf("npm pack %s: %w (check the network, or npm's registry and proxy settings; once the cache is filled framecast works offline): %s", spec, ErrRegistryUnreachable, npmSummary(msg))
 		}
-		return "", fmt.Errorf("npm pack %s failed: %w: %s", spec, err, lastLines(msg, 5))
+		return "", fmt.Errorf("npm pack %s failed: %w: %s", spec, err, npmSummary(msg))
 	}
 	name := strings.TrimSpace(lastLines(stdout.String(), 1))
 	if name == "" {
@@ -52,6 +52,28 @@ func isNetworkError(msg string) bool {
 		}
 	}
 	return false
+}
+
+// npmSummary keeps the informative lines of npm's error output: the error
+// code and the failed request, not the JavaScript stack.
+func npmSummary(msg string) string {
+	var keep []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(l, "npm error"))
+		if l == "" || strings.HasPrefix(l, "at ") || strings.HasPrefix(l, "npm warn") || strings.ContainsAny(l[:1], "{}") ||
+			strings.HasPrefix(l, "A complete log") || strings.Contains(l, ": '") ||
+			strings.HasPrefix(l, "syscall ") || strings.HasPrefix(l, "errno ") {
+			continue
+		}
+		keep = append(keep, l)
+		if len(keep) == 3 {
+			break
+		}
+	}
+	if len(keep) == 0 {
+		return lastLines(msg, 3)
+	}
+	return strings.Join(keep, "; ")
 }
 
 func lastLines(s string, n int) string {
