@@ -51,6 +51,10 @@ func usageError(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
 }
 
+// errBadFlags marks flag errors the flag package already printed, with
+// the usage text (exit status 2, no second message).
+var errBadFlags = errors.New("bad flags")
+
 // errReported marks failures already explained on stderr (exit 1, no
 // second message).
 var errReported = errors.New("reported")
@@ -101,6 +105,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errBadFlags):
+			return 2
 		case errors.Is(err, errUsage):
 			fmt.Fprintf(stderr, "framecast %s: %v\n", name, strings.TrimPrefix(err.Error(), "usage: "))
 			return 2
@@ -136,7 +142,10 @@ func rootUsage(w io.Writer, global *flag.FlagSet) {
 // environment without each flag being wired by hand.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errBadFlags
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -155,9 +164,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		fmt.Fprintln(fs.Output(), err)
-		return err
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), errors.Join(errs...))
+		return errBadFlags
 	}
 	return nil
 }
