@@ -1,0 +1,5 @@
+//go:build race
+
+package tfjsonnx
+
+func init() { raceEnabled = true }
