@@ -1,0 +1,245 @@
+package imagex
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/gif"
+	"math"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/webp"
+)
+
+// header is what the pre-decode checks need. The JPEG and PNG parsers are
+// hand-written so that the per-frame path allocates nothing.
+type header struct {
+	format string
+	w, h   int
+	// minBytes is a lower bound on the encoded size of a complete image
+	// with these dimensions, 0 if unknown. A file shorter than that is
+	// truncated for sure, and rejecting it early stops a few-KiB upload
+	// from making us allocate the full pixel buffer first.
+	minBytes float64
+}
+
+var (
+	sigJPEG = []byte{0xFF, 0xD8, 0xFF}
+	sigPNG  = []byte("\x89PNG\r\n\x1a\n")
+)
+
+func sniff(data []byte) string {
+	// A cut-off signature is a truncated file, and saying so helps more
+	// than "not an image". One byte proves nothing.
+	if len(data) >= 2 && len(data) < len(sigPNG) {
+		switch {
+		case bytes.HasPrefix(sigJPEG, data):
+			return "jpeg"
+		case bytes.HasPrefix(sigPNG, data):
+			return "png"
+		}
+	}
+	switch {
+	case bytes.HasPrefix(data, sigJPEG):
+		return "jpeg"
+	case bytes.HasPrefix(data, sigPNG):
+		return "png"
+	case len(data) >= 6 && (string(data[:6]) == "GIF87a" || string(data[:6]) == "GIF89a"):
+		return "gif"
+	case len(data) >= 2 && string(data[:2]) == "BM":
+		return "bmp"
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return "webp"
+	}
+	return ""
+}
+
+func notImage(data []byte) error {
+	n := min(len(data), 8)
+	return fmt.Errorf("%w (first bytes: % x)", ErrNotImage, data[:n])
+}
+
+func parseHeader(data []byte) (header, error) {
+	if len(data) == 0 {
+		return header{}, ErrEmpty
+	}
+	var (
+		hd  header
+		err error
+	)
+	switch f := sniff(data); f {
+	case "jpeg":
+		hd, err = parseJPEG(data)
+	case "png":
+		hd, err = parsePNG(data)
+	case "gif", "bmp", "webp":
+		hd, err = parseStd(f, data)
+	default:
+		return header{}, notImage(data)
+	}
+	if err == nil && (hd.w <= 0 || hd.h <= 0) {
+		err = zeroSize(hd.format, hd.w, hd.h)
+	}
+	return hd, err
+}
+
+// parseJPEG walks the marker segments up to the frame header (SOF). It is
+// as lenient as libjpeg about garbage between segments, since libjpeg makes
+// the final call anyway; what matters is the declared size.
+func parseJPEG(data []byte) (header, error) {
+	hd := header{format: "jpeg"}
+	i := 2 // after SOI
+	for {
+		// Skip garbage and fill bytes up to the marker code.
+		for i < len(data) && data[i] != 0xFF {
+			i++
+		}
+		for i < len(data) && data[i] == 0xFF {
+			i++
+		}
+		if i >= len(data) {
+			return hd, truncatedf("JPEG ends before its frame header (%d bytes)", len(data))
+		}
+		m := data[i]
+		i++
+		switch {
+		case m == 0x00, m == 0x01, m >= 0xD0 && m <= 0xD7:
+			continue // stuffed zero, TEM, RSTn: no length field
+		case m == 0xD8:
+			return hd, corruptf("JPEG has a second start-of-image marker before its frame header")
+		case m == 0xD9:
+			return hd, corruptf("JPEG ends (EOI) before its frame header")
+		case m == 0xDA:
+			return hd, corruptf("JPEG has image data before its frame header")
+		}
+		if i+2 > len(data) {
+			return hd, truncatedf("JPEG ends inside a marker segment header")
+		}
+		n := int(binary.BigEndian.Uint16(data[i:]))
+		if n < 2 {
+			return hd, corruptf("JPEG marker 0x%02X has invalid length %d", m, n)
+		}
+		if m&0xF0 == 0xC0 && m != 0xC4 && m != 0xC8 && m != 0xCC {
+			if i+n > len(data) {
+				return hd, truncatedf("JPEG ends inside its frame header")
+			}
+			return parseSOF(m, data[i+2:i+n])
+		}
+		i += n
+	}
+}
+
+func parseSOF(m byte, seg []byte) (header, error) {
+	hd := header{format: "jpeg"}
+	if len(seg) < 6 {
+		return hd, corruptf("JPEG frame header is %d bytes, too short", len(seg))
+	}
+	prec := seg[0]
+	hd.h = int(binary.BigEndian.Uint16(seg[1:]))
+	hd.w = int(binary.BigEndian.Uint16(seg[3:]))
+	nc := int(seg[5])
+	switch m {
+	case 0xC3, 0xC5, 0xC6, 0xC7, 0xCB, 0xCD, 0xCE, 0xCF:
+		return hd, unsupportedf("JPEG uses a lossless or hierarchical process (SOF 0x%02X)", m)
+	}
+	if prec != 8 {
+		return hd, unsupportedf("JPEG has %d-bit samples, only 8-bit is supported", prec)
+	}
+	if nc == 0 || len(seg) < 6+3*nc {
+		return hd, corruptf("JPEG frame header declares %d components in %d bytes", nc, len(seg))
+	}
+	if hd.w == 0 || hd.h == 0 {
+		return hd, nil // caller reports zero size
+	}
+	if m == 0xC9 || m == 0xCA {
+		return hd, nil // arithmetic coding: no useful size bound
+	}
+	// Huffman coding spends at least one bit on every 8×8 block of every
+	// component that appears in a scan, and a complete image has a scan for
+	// at least one component. Hence a floor of (fewest blocks of any
+	// component)/8 bytes.
+	hmax, vmax := 1, 1
+	for c := range nc {
+		s := seg[6+3*c+1]
+		hmax = max(hmax, int(s>>4))
+		vmax = max(vmax, int(s&15))
+	}
+	minBlocks := math.Inf(1)
+	for c := range nc {
+		s := seg[6+3*c+1]
+		hs, vs := int(s>>4), int(s&15)
+		if hs == 0 || vs == 0 {
+			return hd, corruptf("JPEG component %d has sampling factor 0", c)
+		}
+		bw := ceilDiv(ceilDiv(hd.w*hs, hmax), 8)
+		bh := ceilDiv(ceilDiv(hd.h*vs, vmax), 8)
+		minBlocks = min(minBlocks, float64(bw)*float64(bh))
+	}
+	hd.minBytes = minBlocks / 8
+	return hd, nil
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// parsePNG reads the IHDR chunk, which the PNG spec requires to come first.
+func parsePNG(data []byte) (header, error) {
+	hd := header{format: "png"}
+	const ihdrEnd = 8 + 8 + 13
+	if len(data) < ihdrEnd {
+		return hd, truncatedf("PNG ends inside its header (%d bytes)", len(data))
+	}
+	if string(data[12:16]) != "IHDR" || binary.BigEndian.Uint32(data[8:]) != 13 {
+		return hd, corruptf("PNG does not start with a valid IHDR chunk")
+	}
+	w := binary.BigEndian.Uint32(data[16:])
+	h := binary.BigEndian.Uint32(data[20:])
+	if w > math.MaxInt32 || h > math.MaxInt32 {
+		return hd, corruptf("PNG declares %d×%d, beyond the format's maximum", w, h)
+	}
+	hd.w, hd.h = int(w), int(h)
+	depth, ctype := int(data[24]), data[25]
+	channels := 1 // grey, palette, and invalid types (png.Decode reports those)
+	switch ctype {
+	case 2:
+		channels = 3
+	case 4:
+		channels = 2
+	case 6:
+		channels = 4
+	}
+	// Deflate cannot beat 1032:1, so the compressed stream is at least
+	// raw/1032 bytes (filter bytes ignored: still a lower bound).
+	raw := float64(hd.w) * float64(hd.h) * float64(channels*depth) / 8
+	hd.minBytes = raw / 1032
+	return hd, nil
+}
+
+// parseStd uses the x/image and stdlib config readers for the rare formats;
+// their allocations do not matter off the JPEG path.
+func parseStd(format string, data []byte) (header, error) {
+	hd := header{format: format}
+	var cfg image.Config
+	err := guard(format, func() (err error) {
+		r := bytes.NewReader(data)
+		switch format {
+		case "gif":
+			cfg, err = gif.DecodeConfig(r)
+		case "bmp":
+			cfg, err = bmp.DecodeConfig(r)
+		case "webp":
+			cfg, err = webp.DecodeConfig(r)
+		}
+		return err
+	})
+	if err != nil {
+		return hd, stdError(format, err)
+	}
+	hd.w, hd.h = cfg.Width, cfg.Height
+	if format == "bmp" && len(data) >= 30 {
+		// x/image/bmp only reads uncompressed rows, 4-byte aligned.
+		bpp := int(binary.LittleEndian.Uint16(data[28:]))
+		hd.minBytes = float64(hd.h) * float64((hd.w*bpp+31)/32*4)
+	}
+	return hd, nil
+}
