@@ -38,6 +38,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze},
+		{"bench", "measure decode, detection and classification time per image (compute only)", runBench},
 		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels},
 		{"version", "print version, commit, Go and ONNX Runtime versions", runVersion},
 	}

@@ -176,6 +176,15 @@ func readTensor(t *testing.T, dir string, s tensorSpec) []float32 {
 	return out
 }
 
+// maxAbs is the largest magnitude in xs.
+func maxAbs(xs []float32) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m = math.Max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
 func maxAbsDiff(a, b []float32) float64 {
 	m := 0.0
 	for i := range a {
@@ -185,7 +194,9 @@ func maxAbsDiff(a, b []float32) float64 {
 }
 
 // TestRawOutputs feeds the converted models the reference's own input
-// tensors and compares raw outputs with TensorFlow.js's within 1e-4, then
+// tensors and compares raw outputs with TensorFlow.js's: emotion
+// probabilities and detector scores within 1e-4, raw detector values within
+// 1e-5 of their range (see below); then it
 // checks framecast's preprocessing produces those input tensors.
 func TestRawOutputs(t *testing.T) {
 	dirs, _ := filepath.Glob(filepath.Join(refDir, "raw", "*"))
@@ -220,13 +231,33 @@ func TestRawOutputs(t *testing.T) {
 				// The four outputs have four different sizes (512, 8192,
 				// 384, 6144 values), so size identifies each one.
 				for _, got := range outs {
-					if len(got) == len(want) {
-						if d := maxAbsDiff(got, want); d > 1e-4 {
-							t.Errorf("%s: max abs diff %g > 1e-4", key, d)
-						} else {
-							t.Logf("%s: max abs diff %.2g", key, d)
+					if len(got) != len(want) {
+						continue
+					}
+					matched++
+					// BlazeFace's raw outputs reach ±550 (background logits)
+					// and ±130 (regressors), where one float32 ulp is up to
+					// 6e-5: two float32 engines that sum convolutions in
+					// different orders (MLAS vs XNNPACK) differ by a few
+					// ulps of the tensor's range there, not by 1e-4
+					// absolute. So raw values must agree to 1e-5 of the
+					// tensor's range, and what the pipeline uses from
+					// them — sigmoid scores — to 1e-4 absolute.
+					d, scale := maxAbsDiff(got, want), maxAbs(want)
+					if d > 1e-5*math.Max(1, scale) {
+						t.Errorf("%s: max abs diff %g > 1e-5 × range %g", key, d, scale)
+					}
+					if len(want) == 512 || len(want) == 384 {
+						var sd float64
+						for i := range want {
+							sd = math.Max(sd, math.Abs(float64(sigmoid(got[i])-sigmoid(want[i]))))
 						}
-						matched++
+						if sd > 1e-4 {
+							t.Errorf("%s: scores differ by %g > 1e-4", key, sd)
+						}
+						t.Logf("%s: max abs diff %.2g (range %.0f), scores %.2g", key, d, scale, sd)
+					} else {
+						t.Logf("%s: max abs diff %.2g (range %.0f)", key, d, scale)
 					}
 				}
 			}
