@@ -42,7 +42,7 @@ var (
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
 	engOnce.Do(func() {
-		engine, engErr = New(Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
+		engine, engErr = New(Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: benchThreads()})
 	})
 	if engErr != nil {
 		t.Fatal(engErr)
@@ -57,4 +57,15 @@ func loadImage(t testing.TB, path string) *imagex.RGB {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// benchThreads lets `FRAMECAST_BENCH_THREADS=2 go test -bench .` compare
+// thread counts; the default 1 is what a worker per core uses.
+func benchThreads() int {
+	if v := os.Getenv("FRAMECAST_BENCH_THREADS"); v != "" {
+		var n int
+		fmt.Sscan(v, &n)
+		return n
+	}
+	return 1
 }
