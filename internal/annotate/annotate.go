@@ -102,10 +102,11 @@ func drawLabel(dst *image.RGBA, box image.Rectangle, text string, ff font.Face, 
 	adv := font.MeasureString(ff, text).Ceil()
 	h := (m.Ascent + m.Descent).Ceil() + 2*pad
 	w := adv + 2*pad
-	// Above the box when there is room, otherwise just inside its top.
-	y := box.Min.Y - h
+	// Above the box (clear of its one-pixel halo) when there is room,
+	// otherwise just inside its top edge.
+	y := box.Min.Y - 1 - h
 	if y < dst.Bounds().Min.Y {
-		y = box.Min.Y
+		y = box.Min.Y + pad
 	}
 	x := box.Min.X
 	if x+w > dst.Bounds().Max.X {
