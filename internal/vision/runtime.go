@@ -69,6 +69,13 @@ func sessionOptions(o Options) (*ort.SessionOptions, error) {
 			return nil, err
 		}
 	}
+	// ONNX Runtime's pool threads spin for a while after each operator;
+	// between frames that spinning steals the core from JPEG decoding and
+	// the other engines of the process, so they sleep instead.
+	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+		so.Destroy()
+		return nil, err
+	}
 	// One operator at a time: these graphs are chains, so inter-op threads
 	// would only add wake-ups.
 	if err := so.SetInterOpNumThreads(1); err != nil {
