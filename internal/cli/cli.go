@@ -39,7 +39,11 @@ func commands() []command {
 	return []command{
 		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze},
 		{"bench", "measure decode, detection and classification time per image (compute only)", runBench},
+		{"broker", "run the embedded development Kafka broker (kfake with a data directory)", runBroker},
 		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels},
+		{"publish", "capture frames from sources and produce them to the frames topic", runPublish},
+		{"process", "consume frames, detect faces and emotions, produce results (consumer group worker)", runProcess},
+		{"results", "print analysis results from the results topic", runResults},
 		{"version", "print version, commit, Go and ONNX Runtime versions", runVersion},
 	}
 }

@@ -6,7 +6,13 @@ import (
 	"github.com/framecast/framecast/internal/frame"
 )
 
-func round(v float64, unit float64) float64 { return math.Round(v/unit) * unit }
+// round keeps the given number of decimals; dividing by a power of ten
+// (rather than multiplying by 1e-4) yields the double nearest the decimal,
+// so JSON shows 0.0018, not 0.0018000000000000002.
+func round(v float64, decimals int) float64 {
+	p := math.Pow(10, float64(decimals))
+	return math.Round(v*p) / p
+}
 
 // Result converts a face to its framecast.result.v1 form. Coordinates are
 // rounded to 0.01 px and probabilities to 1e-4: finer digits are noise from
@@ -15,14 +21,14 @@ func (f *Face) Result() frame.Face {
 	em, _ := f.Emotion()
 	probs := make(map[string]float64, len(frame.Labels))
 	for i, l := range frame.Labels {
-		probs[l] = round(float64(f.Probs[i]), 1e-4)
+		probs[l] = round(float64(f.Probs[i]), 4)
 	}
 	return frame.Face{
 		Box: frame.Box{
-			X: round(f.Box.X1, 0.01), Y: round(f.Box.Y1, 0.01),
-			W: round(f.Box.W(), 0.01), H: round(f.Box.H(), 0.01),
+			X: round(f.Box.X1, 2), Y: round(f.Box.Y1, 2),
+			W: round(f.Box.W(), 2), H: round(f.Box.H(), 2),
 		},
-		Score:    round(float64(f.Score), 1e-4),
+		Score:    round(float64(f.Score), 4),
 		Emotion:  em,
 		Emotions: probs,
 	}

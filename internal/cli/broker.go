@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/models"
+)
+
+const brokerAbout = `Runs the embedded development Kafka broker: kfake (franz-go's Kafka-protocol broker)
+with a data directory. It creates the frames, results and DLQ topics when missing, with
+settings suited to video (frames kept for minutes and bounded in bytes per partition,
+results for a day, messages up to 16 MiB), enforces their retention, and keeps data and
+committed offsets across restarts. Stop it with Ctrl-C (SIGINT) or SIGTERM.
+
+It is for development, CI and demos only: one node, no replication, one goroutine
+serving every request. For production run Apache Kafka in KRaft mode (deploy/) with the
+same topic settings.`
+
+// runBroker implements `framecast broker`.
+func runBroker(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "broker", "[flags]", brokerAbout)
+	def := kafka.DefaultTopicSettings()
+	var (
+		cfg                        kafka.BrokerConfig
+		framesBytes, resultsBytes  = brokerBytes(def.FramesRetentionBytes), brokerBytes(def.ResultsRetentionBytes)
+		segmentBytes, maxMsgBytes  = brokerBytes(def.SegmentBytes), brokerBytes(def.MaxMessageBytes)
+		saslMech, saslUser, saslPw string
+		certFile, keyFile          string
+		statsEvery                 time.Duration
+	)
+	fs.StringVar(&cfg.Listen, "listen", kafka.DefaultBrokers, "host:port to listen on and advertise to clients (not 0.0.0.0: clients are told this address)")
+	fs.StringVar(&cfg.DataDir, "data-dir", filepath.Join(models.Home(), "broker"), "directory of the broker's data: segments, topics, committed offsets (one broker per directory)")
+	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of each topic the broker creates (existing topics keep theirs)")
+	fs.DurationVar(&cfg.FramesRetention, "frames-retention", def.FramesRetention, "how long frames are kept")
+	fs.Var(&framesBytes, "frames-retention-bytes", "`size` bound of each frames and DLQ partition (e.g. 256MiB, 1GiB)")
+	fs.DurationVar(&cfg.ResultsRetention, "results-retention", def.ResultsRetention, "how long results and DLQ records are kept")
+	fs.Var(&resultsBytes, "results-retention-bytes", "`size` bound of each results partition")
+	fs.Var(&segmentBytes, "segment-bytes", "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
+	fs.Var(&maxMsgBytes, "max-message-bytes", "largest record batch (`size`) the topics accept (keep it above the largest frame)")
+	fs.DurationVar(&cfg.RetentionInterval, "retention-check", kafka.DefaultRetentionInterval, "how often expired records are deleted")
+	fs.StringVar(&cfg.Topics.Frames, "frames-topic", kafka.DefaultFramesTopic, "topic of the camera frames")
+	fs.StringVar(&cfg.Topics.Results, "results-topic", kafka.DefaultResultsTopic, "topic of the analysis results")
+	fs.StringVar(&cfg.Topics.DLQ, "dlq-topic", kafka.DefaultDLQTopic, "dead-letter topic for frames that cannot be analysed")
+	// The SASL flags share their names (and FRAMECAST_SASL_* variables)
+	// with the clients' on purpose: one environment configures both ends.
+	fs.StringVar(&saslMech, "sasl-mechanism", "", "require SASL: plain, scram-sha-256 or scram-sha-512 (empty: no authentication)")
+	fs.StringVar(&saslUser, "sasl-user", "", "the user clients must authenticate as")
+	fs.StringVar(&saslPw, "sasl-password", "", "that user's password (prefer FRAMECAST_SASL_PASSWORD: command lines are visible to other users)")
+	// The TLS flags do not: a client's --tls-cert is its own certificate.
+	fs.StringVar(&certFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
+	fs.StringVar(&keyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
+	fs.DurationVar(&statsEvery, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg.FramesRetentionBytes = int64(framesBytes)
+	cfg.ResultsRetentionBytes = int64(resultsBytes)
+	cfg.SegmentBytes = int64(segmentBytes)
+	cfg.MaxMessageBytes = int(maxMsgBytes)
+	cfg.Logger = env.log
+
+	var errs []error
+	switch {
+	case saslMech == "" && (saslUser != "" || saslPw != ""):
+		errs = append(errs, errors.New("--sasl-user/--sasl-password given without --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)"))
+	case saslMech != "" && (saslUser == "" || saslPw == ""):
+		errs = append(errs, fmt.Errorf("--sasl-mechanism %s needs --sasl-user and --sasl-password (or FRAMECAST_SASL_PASSWORD)", saslMech))
+	case saslMech != "":
+		cfg.SASL = []kafka.SASLUser{{Mechanism: saslMech, User: saslUser, Password: saslPw}}
+	}
+	if (certFile == "") != (keyFile == "") {
+		errs = append(errs, errors.New("--server-tls-cert and --server-tls-key go together"))
+	} else if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--server-tls-cert/--server-tls-key: %w", err))
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// Zero means "default" in kafka.BrokerConfig; on the command line it
+	// is a mistake.
+	if cfg.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("--partitions %d: must be at least 1", cfg.Partitions))
+	}
+	if cfg.FramesRetention <= 0 || cfg.ResultsRetention <= 0 || cfg.RetentionInterval <= 0 {
+		errs = append(errs, errors.New("--frames-retention, --results-retention and --retention-check must be positive"))
+	}
+	if statsEvery < 0 {
+		errs = append(errs, errors.New("--stats-interval must not be negative"))
+	}
+	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
+		return usageError("%v", err)
+	}
+
+	b, err := kafka.StartBroker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	env.log.Info("clients connect with --brokers " + b.Addr() + " (the default when it is 127.0.0.1:9092)")
+
+	var tick <-chan time.Time
+	if statsEvery > 0 {
+		t := time.NewTicker(statsEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// SIGINT/SIGTERM is how a broker is meant to stop: not
+			// an error.
+			return b.Close()
+		case <-tick:
+			logBrokerStats(env.log, b.Stats())
+		}
+	}
+}
+
+func logBrokerStats(log *slog.Logger, stats []kafka.TopicStats) {
+	attrs := make([]any, 0, len(stats))
+	for _, s := range stats {
+		attrs = append(attrs, slog.Group(s.Topic, "records", s.Records, "bytes", s.Bytes))
+	}
+	log.Info("broker holds", attrs...)
+}
+
+// brokerBytes is a byte size flag: 1048576, 1MiB, 512KiB, 1GiB (powers of
+// 1024) or 1MB, 1GB (powers of 1000).
+type brokerBytes int64
+
+var brokerByteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
+}
+
+func (b *brokerBytes) Set(s string) error {
+	v := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range brokerByteUnits {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q: want a positive size such as 8388608, 8MiB or 1GiB", s)
+	}
+	*b = brokerBytes(n * mult)
+	return nil
+}
+
+func (b *brokerBytes) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

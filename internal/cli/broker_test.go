@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
+)
+
+// brokerEventually polls cond until it holds or timeout passes.
+func brokerEventually(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for wait := 5 * time.Millisecond; !cond(); wait = min(wait*2, 200*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", timeout)
+		}
+		time.Sleep(wait)
+	}
+}
+
+// brokerFreeAddr returns a 127.0.0.1 address whose port was just free.
+func brokerFreeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// lockedBuffer is written by the broker's logger while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBrokerCommand(t *testing.T) {
+	addr, dir := brokerFreeAddr(t), t.TempDir()
+	startCmd := func() (cancel func() error, log *lockedBuffer) {
+		log = &lockedBuffer{}
+		env := &environment{stdout: &bytes.Buffer{}, stderr: log, log: slog.New(slog.NewTextHandler(log, nil))}
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- runBroker(ctx, env, []string{"--listen", addr, "--data-dir", dir, "--partitions", "3", "--stats-interval", "50ms"})
+		}()
+		brokerEventually(t, 10*time.Second, func() bool {
+			return kafka.Check(context.Background(), kafka.Config{Brokers: addr}, time.Second) == nil
+		})
+		return func() error {
+			stop()
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(5 * time.Second):
+				t.Fatal("framecast broker did not return within 5s of the cancel")
+				return nil
+			}
+		}, log
+	}
+
+	stop, log := startCmd()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"framecast.frames", "framecast.results", "framecast.dlq"} {
+		if td, ok := topics[name]; !ok || len(td.Partitions) != 3 {
+			t.Errorf("topic %s: %+v, want 3 partitions", name, td)
+		}
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "framecast.results", Value: []byte(`{"schema":"framecast.result.v1"}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	brokerEventually(t, 5*time.Second, func() bool { return strings.Contains(log.String(), "broker holds") })
+	cl.Close()
+
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("runBroker returned %v after cancel, want nil", err)
+	}
+	t.Logf("shutdown took %s", time.Since(start))
+	out := log.String()
+	for _, want := range []string{"development", "Apache Kafka in KRaft mode", "embedded Kafka broker stopped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Started again on the same directory: the record is still there.
+	stop, _ = startCmd()
+	defer stop()
+	offs, err := kadm.NewClient(mustClient(t, addr)).ListEndOffsets(ctx, "framecast.results")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	offs.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	if n != 1 {
+		t.Fatalf("%d records after restart, want 1", n)
+	}
+}
+
+func mustClient(t *testing.T, addr string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func TestBrokerHelpSaysDevelopmentOnly(t *testing.T) {
+	code, _, stderr := run(t, nil, "broker", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"development, CI and demos only", "Apache Kafka in KRaft mode", "--data-dir", "--server-tls-cert"} {
+		if !strings.Contains(stderr, strings.TrimPrefix(want, "-")) {
+			t.Errorf("help lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestBrokerUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", "0.0.0.0:19092"}, "0.0.0.0"},
+		{[]string{"--sasl-user", "u"}, "without --sasl-mechanism"},
+		{[]string{"--sasl-mechanism", "scram-sha-256", "--sasl-user", "u"}, "needs --sasl-user and --sasl-password"},
+		{[]string{"--sasl-mechanism", "gssapi", "--sasl-user", "u", "--sasl-password", "p"}, "SASL mechanism"},
+		{[]string{"--server-tls-cert", "c.pem"}, "go together"},
+		{[]string{"--frames-retention-bytes", "12XB"}, "want a positive size"},
+		{[]string{"--partitions", "0", "--listen", "127.0.0.1"}, "want host:port"},
+		{[]string{"--partitions", "0"}, "--partitions 0"},
+		{[]string{"--frames-retention", "0s"}, "must be positive"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := run(t, nil, append([]string{"broker", "--data-dir", dir}, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q: want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestBrokerBytesFlag(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1048576": 1 << 20, "8MiB": 8 << 20, "8mib": 8 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30,
+		"1g": 1 << 30, "16M": 16 << 20, "2MB": 2e6, "1 GiB": 1 << 30,
+	} {
+		var b brokerBytes
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1MiB", "1.5GiB", "MiB", "9999999999GiB"} {
+		var b brokerBytes
+		if err := b.Set(bad); err == nil {
+			t.Errorf("%q accepted as %d", bad, b)
+		}
+	}
+	for v, want := range map[brokerBytes]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
+		if got := v.String(); got != want {
+			t.Errorf("%d: %q, want %q", v, got, want)
+		}
+	}
+}

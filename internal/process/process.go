@@ -1,0 +1,1052 @@
+// Package process is framecast's consumer-group worker: it consumes camera
+// frames, decodes each one, finds faces and their emotions, and produces one
+// record per frame — a result (status ok, or skipped with a reason) or a
+// dead letter — while keeping each camera's results in sequence order and
+// committing offsets only for frames whose record is safely delivered.
+//
+// # Ordering
+//
+// Frames are analysed by Concurrency goroutines, each with its own vision
+// engine and decoder, taking frames in fetch order from one queue, so even
+// a single busy camera uses every worker. Each frames partition keeps its
+// in-flight frames in offset order; a finished frame's record is produced
+// only when every earlier frame of its partition has been produced. A
+// camera's frames live in one partition and its results are keyed by the
+// camera, so its results reach the results topic in sequence order.
+//
+// # Delivery
+//
+// At-least-once (the default): a frame's offset is marked once its record is
+// acknowledged and every earlier frame's record too (the contiguous acked
+// prefix); marks are committed every second, when partitions are revoked
+// and on shutdown. A crash re-delivers at most the uncommitted frames, so
+// a result may appear twice, never not at all.
+//
+// Exactly-once: frames are processed in batches of at most MaxInFlight, each
+// one Kafka transaction holding the batch's records and its offset commit
+// (consume-transform-produce, fenced through the group generation as in
+// KIP-447). Readers that use read_committed see every frame's record exactly
+// once. A worker that dies mid-transaction leaves it open: read_committed
+// readers of the results stall behind it, and the partitions' next owner
+// cannot read committed offsets the transaction holds, until the broker
+// aborts it after TxnTimeout. That timeout is therefore short (10 s by
+// default; franz-go's is 40 s, Java's 60 s) and the group session too (6 s),
+// so a replacement takes over within seconds (measured on the embedded
+// broker: 6 s from SIGKILL to results flowing again). The price: a batch
+// (analysis, produce, offset commit) must end within TxnTimeout or the
+// broker aborts it; batches take well under a second. Giving each worker a
+// stable InstanceID (a pod name) lets its restarted self fence and abort
+// the old transaction at once.
+//
+// # Staleness
+//
+// A frame older than MaxAge when a worker reaches it is not decoded: it gets
+// a skipped result with reason "stale", so a worker that fell behind catches
+// up at once instead of lagging forever.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/kafka"
+)
+
+// Delivery is the delivery guarantee for results.
+type Delivery string
+
+// Delivery modes.
+const (
+	AtLeastOnce Delivery = "at-least-once"
+	ExactlyOnce Delivery = "exactly-once"
+)
+
+// ParseDelivery accepts "at-least-once" and "exactly-once".
+func ParseDelivery(s string) (Delivery, error) {
+	switch d := Delivery(strings.ToLower(s)); d {
+	case AtLeastOnce, ExactlyOnce:
+		return d, nil
+	}
+	return "", fmt.Errorf("delivery %q: use at-least-once or exactly-once", s)
+}
+
+// DefaultGroup is the consumer group of the processors.
+const DefaultGroup = "framecast-processors"
+
+// Options configure a Processor. The zero value of each field means its
+// documented default.
+type Options struct {
+	// Client holds the connection options (seed brokers, TLS, SASL), as
+	// kafka.Config.ClientOpts returns them. The processor adds its own
+	// consumer, producer and group options.
+	Client []kgo.Opt
+	// Brokers names the brokers in error messages.
+	Brokers string
+	// Topics names the frames, results and dead-letter topics (default
+	// the kafka package's defaults).
+	Topics kafka.Topics
+	// Group is the consumer group (default DefaultGroup).
+	Group string
+	// InstanceID names this worker in the transactional id, group + "/" +
+	// InstanceID (exactly-once only). Default: host name and process id,
+	// unique per process. Set it to a name that survives restarts (a
+	// StatefulSet pod name) so a restarted worker fences its predecessor's
+	// open transaction at once; two live workers must never share one.
+	InstanceID string
+	// Worker is the results' "worker" field (default host name-pid).
+	Worker string
+	// Concurrency is the number of analysis goroutines, each with its own
+	// analyzer and decoder (default 1).
+	Concurrency int
+	// NewAnalyzer creates one analyzer per goroutine; it is called
+	// Concurrency times by New. Required.
+	NewAnalyzer func() (Analyzer, error)
+	// Limits guard decoding (default imagex.DefaultLimits).
+	Limits imagex.Limits
+	// Delivery is the guarantee (default AtLeastOnce).
+	Delivery Delivery
+	// MaxAge skips frames older than this when a worker reaches them
+	// (default 2 s; negative: never skip).
+	MaxAge time.Duration
+	// MaxInFlight bounds the frames fetched but not yet delivered, which
+	// bounds memory and how long a revoke or shutdown waits (default
+	// 2·Concurrency+2). In exactly-once mode it is the largest batch.
+	MaxInFlight int
+	// SessionTimeout is the group session timeout: how long a dead
+	// worker keeps its partitions (default 6 s, the brokers' usual
+	// minimum).
+	SessionTimeout time.Duration
+	// TxnTimeout is the transaction timeout (exactly-once; default 10 s).
+	TxnTimeout time.Duration
+	// DrainTimeout bounds the shutdown: finishing in-flight frames,
+	// producing and committing (default 30 s).
+	DrainTimeout time.Duration
+	// StatsInterval is the period of the stats line on Log (default 5 s;
+	// negative: none).
+	StatsInterval time.Duration
+	// Log receives narration and the stats line (default: discarded).
+	Log *slog.Logger
+}
+
+func (o *Options) defaults() error {
+	var errs []error
+	if o.NewAnalyzer == nil {
+		errs = append(errs, errors.New("process: Options.NewAnalyzer is required"))
+	}
+	if len(o.Client) == 0 {
+		errs = append(errs, errors.New("process: Options.Client (seed brokers) is required"))
+	}
+	if o.Topics.Frames == "" {
+		o.Topics.Frames = kafka.DefaultFramesTopic
+	}
+	if o.Topics.Results == "" {
+		o.Topics.Results = kafka.DefaultResultsTopic
+	}
+	if o.Topics.DLQ == "" {
+		o.Topics.DLQ = kafka.DefaultDLQTopic
+	}
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if o.Brokers == "" {
+		o.Brokers = "the configured brokers"
+	}
+	if o.Worker == "" || o.InstanceID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "unknown"
+		}
+		id := fmt.Sprintf("%s-%d", h, os.Getpid())
+		if o.Worker == "" {
+			o.Worker = id
+		}
+		if o.InstanceID == "" {
+			o.InstanceID = id
+		}
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 1
+	}
+	if o.Concurrency < 0 || o.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("concurrency %d: must be between 1 and 256", o.Concurrency))
+	}
+	switch o.Delivery {
+	case "":
+		o.Delivery = AtLeastOnce
+	case AtLeastOnce, ExactlyOnce:
+	default:
+		errs = append(errs, fmt.Errorf("delivery %q: use at-least-once or exactly-once", o.Delivery))
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 2 * time.Second
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 2*o.Concurrency + 2
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 6 * time.Second
+	}
+	if o.TxnTimeout <= 0 {
+		o.TxnTimeout = 10 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.StatsInterval == 0 {
+		o.StatsInterval = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// Processor is one worker process's consumer-group member. Create it with
+// New and run it once with Run.
+type Processor struct {
+	o       Options
+	log     *slog.Logger
+	workers []*worker
+	work    chan *job
+	c       *counters
+	maxDLQ  int32 // largest record the DLQ topic takes
+	maxRes  int32 // largest record the results topic takes
+
+	cl   *kgo.Client               // the group member, producer too
+	sess *kgo.GroupTransactSession // exactly-once only; wraps cl
+
+	// produceCtx is canceled only when a shutdown overruns DrainTimeout.
+	produceCtx context.Context
+	stopRun    context.CancelFunc // stops fetching (fatal errors)
+
+	mu       sync.Mutex
+	parts    map[tp]*partState
+	assigned map[tp]bool
+	inflight int
+	changed  chan struct{} // closed and replaced whenever inflight drops
+
+	failMu  sync.Mutex
+	failErr error
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// New checks that the brokers are reachable and the topics exist, and
+// creates the analyzers. It does not join the group yet: Run does.
+func New(ctx context.Context, o Options) (*Processor, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	p := &Processor{
+		o: o, log: o.Log, c: newCounters(),
+		parts: map[tp]*partState{}, assigned: map[tp]bool{}, changed: make(chan struct{}),
+		work: make(chan *job, o.MaxInFlight),
+	}
+	if err := p.checkTopics(ctx); err != nil {
+		return nil, err
+	}
+	for range o.Concurrency {
+		an, err := o.NewAnalyzer()
+		if err != nil {
+			p.closeWorkers()
+			return nil, err
+		}
+		p.workers = append(p.workers, &worker{
+			an: an, dec: imagex.NewDecoder(o.Limits),
+			results: o.Topics.Results, dlq: o.Topics.DLQ,
+			maxAge: o.MaxAge, name: o.Worker, maxDLQ: int(p.maxDLQ) - 1024,
+		})
+	}
+	return p, nil
+}
+
+// defaultMaxMessage is Kafka's default max.message.bytes, assumed when a
+// topic's configuration cannot be read.
+const defaultMaxMessage = 1048588
+
+// checkTopics fails early, with a message that says what to do, when the
+// brokers cannot be reached or a topic is missing, and reads the result
+// and dead-letter topics' record size limits.
+func (p *Processor) checkTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(p.o.Client...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	t := p.o.Topics
+	td, err := adm.ListTopics(ctx, t.Frames, t.Results, t.DLQ)
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka at %s: %w (is the broker running? `framecast broker` starts one for development)", p.o.Brokers, err)
+	}
+	var missing []string
+	for _, name := range []string{t.Frames, t.Results, t.DLQ} {
+		if d, ok := td[name]; !ok || d.Err != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("topic(s) %s do not exist on %s: create them (framecast broker does) or name others with --frames-topic, --results-topic, --dlq-topic", strings.Join(missing, ", "), p.o.Brokers)
+	}
+	p.maxDLQ, p.maxRes = defaultMaxMessage, defaultMaxMessage
+	rc, err := adm.DescribeTopicConfigs(ctx, t.Results, t.DLQ)
+	if err != nil {
+		p.log.Warn("cannot read the topics' max.message.bytes; assuming Kafka's default", "default", defaultMaxMessage, "err", err)
+		return nil
+	}
+	for _, r := range rc {
+		for _, c := range r.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			var v int32
+			if _, err := fmt.Sscan(*c.Value, &v); err != nil || v <= 0 {
+				continue
+			}
+			switch r.Name {
+			case t.DLQ:
+				p.maxDLQ = v
+			case t.Results:
+				p.maxRes = v
+			}
+		}
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	n := p.inflight
+	p.mu.Unlock()
+	s := p.c.snapshot(n)
+	return s
+}
+
+// Run joins the group and processes frames until ctx is canceled or a
+// fatal error occurs. On cancellation it drains: stops fetching, finishes
+// the frames in flight, produces their records, commits, and leaves the
+// group; it then returns nil. The analyzers are closed when Run returns.
+func (p *Processor) Run(ctx context.Context) (err error) {
+	defer p.closeWorkers()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	p.stopRun = stopRun
+	produceCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	p.produceCtx = produceCtx
+
+	if err := p.newClient(); err != nil {
+		return err
+	}
+	p.log.Info("processor started", "group", p.o.Group, "frames", p.o.Topics.Frames, "results", p.o.Topics.Results,
+		"dlq", p.o.Topics.DLQ, "delivery", p.o.Delivery, "concurrency", p.o.Concurrency, "max_age", p.o.MaxAge.String(),
+		"worker", p.o.Worker)
+
+	var wg sync.WaitGroup
+	for _, w := range p.workers {
+		wg.Go(func() { p.runWorker(w) })
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	// A shutdown that overruns DrainTimeout gives up on in-flight
+	// records: their offsets are not committed, so nothing is lost.
+	go func() {
+		select {
+		case <-runCtx.Done():
+		case <-finished:
+			return
+		}
+		t := time.NewTimer(p.o.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			p.log.Warn("drain timed out; in-flight frames are left uncommitted for the next owner", "timeout", p.o.DrainTimeout.String())
+			hardStop()
+		case <-finished:
+		}
+	}()
+	var statsWG sync.WaitGroup
+	if p.o.StatsInterval > 0 {
+		statsWG.Go(func() { p.statsLoop(runCtx) })
+	}
+
+	var loopErr error
+	if p.o.Delivery == ExactlyOnce {
+		loopErr = p.runEOS(runCtx)
+	} else {
+		loopErr = p.runALO(runCtx)
+	}
+	close(p.work)
+	wg.Wait()
+	stopRun()
+	statsWG.Wait()
+	s := p.Stats()
+	p.log.Info("processor stopped", "in", s.Consumed, "ok", s.OK, "skipped", formatReasons(s.Skipped), "dlq", formatReasons(s.DLQ),
+		"commits", s.Commits, "aborted", s.Aborted)
+	if err := p.failure(); err != nil {
+		return err
+	}
+	if loopErr != nil {
+		return loopErr
+	}
+	if produceCtx.Err() != nil {
+		return fmt.Errorf("shutdown did not finish within %v: in-flight frames were left uncommitted", p.o.DrainTimeout)
+	}
+	return nil
+}
+
+// newClient creates the group member with the options every mode shares
+// and the mode's own.
+func (p *Processor) newClient() error {
+	hb := min(time.Second, p.o.SessionTimeout/3)
+	batchMax := max(p.maxDLQ, p.maxRes)
+	opts := append(append([]kgo.Opt(nil), p.o.Client...),
+		kgo.WithLogger(kgoLogger{p.log}),
+		kgo.ConsumerGroup(p.o.Group),
+		kgo.ConsumeTopics(p.o.Topics.Frames),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.SessionTimeout(p.o.SessionTimeout),
+		kgo.HeartbeatInterval(hb),
+		// A revoke waits for in-flight frames; that is bounded by
+		// MaxInFlight frames of work, far below this.
+		kgo.RebalanceTimeout(max(30*time.Second, p.o.SessionTimeout)),
+		// A new group starts at the oldest retained frame: every frame
+		// gets a record, and old ones are skipped as stale cheaply.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// One fetch per broker is in flight at a time, so partitions
+		// assigned while an empty long poll waits wait for it to end:
+		// keep that short (default 5 s) for a quick start and takeover.
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(batchMax),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+	)
+	if p.o.Delivery == ExactlyOnce {
+		opts = append(opts,
+			kgo.TransactionalID(p.o.Group+"/"+p.o.InstanceID),
+			kgo.TransactionTimeout(p.o.TxnTimeout),
+			kgo.OnPartitionsRevoked(p.onRevokedEOS),
+			kgo.OnPartitionsLost(p.onRevokedEOS),
+		)
+		s, err := kgo.NewGroupTransactSession(opts...)
+		if err != nil {
+			return err
+		}
+		p.sess, p.cl = s, s.Client()
+		return nil
+	}
+	opts = append(opts,
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.AutoCommitCallback(p.onAutoCommit),
+		// Polling and the rebalance callbacks exclude each other, so a
+		// fetched batch is dispatched wholly before or after a revoke.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	p.cl = cl
+	return nil
+}
+
+func (p *Processor) closeWorkers() {
+	for _, w := range p.workers {
+		w.an.Close()
+		w.dec.Close()
+	}
+	p.workers = nil
+}
+
+// fail records the first fatal error and stops fetching.
+func (p *Processor) fail(err error) {
+	p.failMu.Lock()
+	first := p.failErr == nil
+	if first {
+		p.failErr = err
+	}
+	p.failMu.Unlock()
+	if first {
+		p.log.Error("stopping", "err", err)
+		if p.stopRun != nil {
+			p.stopRun()
+		}
+	}
+}
+
+func (p *Processor) failure() error {
+	p.failMu.Lock()
+	defer p.failMu.Unlock()
+	return p.failErr
+}
+
+// ---- the pipeline ----
+
+type jobState uint8
+
+const (
+	jobQueued    jobState = iota
+	jobRunning            // a worker is on it
+	jobDone               // its record is ready
+	jobDropped            // abandoned unprocessed: its partition was revoked
+	jobProduced           // handed to the producer
+	jobAcked              // delivered
+	jobFailed             // the producer gave up on it
+	jobDiscarded          // processed, but its partition stopped producing
+)
+
+// job is one frame record on its way through.
+type job struct {
+	rec     *kgo.Record
+	fetched time.Time
+	ps      *partState
+	state   jobState // guarded by ps.mu
+	out     *kgo.Record
+	oc      outcome
+}
+
+// partState is one frames partition's in-flight frames, in offset order.
+type partState struct {
+	key      tp
+	mu       sync.Mutex
+	jobs     []*job // not yet retired, oldest first
+	emitted  int    // jobs[:emitted] have passed the emitter
+	emitting bool   // a goroutine is producing for this partition
+	revoked  bool   // queued frames are dropped, not started
+	stopped  bool   // nothing more is produced (a frame was dropped)
+	closed   bool   // nothing more is marked for commit
+	broken   bool   // a frame was not delivered: no marks past it
+}
+
+func (p *Processor) runWorker(w *worker) {
+	for j := range p.work {
+		ps := j.ps
+		ps.mu.Lock()
+		if ps.revoked || ps.stopped {
+			j.state = jobDropped
+			ps.mu.Unlock()
+			p.c.dropped.Add(1)
+			p.emit(ps)
+			continue
+		}
+		j.state = jobRunning
+		ps.mu.Unlock()
+		out, oc := p.handleSafely(w, j)
+		ps.mu.Lock()
+		j.out, j.oc, j.state = out, oc, jobDone
+		ps.mu.Unlock()
+		p.emit(ps)
+	}
+}
+
+// handleSafely turns a panic while analysing one frame (a bug that some
+// input triggers) into a dead letter, so a poisonous frame cannot crash
+// every worker that picks its partition up.
+func (p *Processor) handleSafely(w *worker, j *job) (out *kgo.Record, oc outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("panic while analysing a frame; it goes to the DLQ", "topic", j.rec.Topic, "partition", j.rec.Partition, "offset", j.rec.Offset, "panic", v)
+			out, oc = w.deadLetter(j.rec, ReasonAnalysis, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	return w.handle(j.rec, j.fetched)
+}
+
+// dispatch queues fetched records. The caller made room for them.
+func (p *Processor) dispatch(recs []*kgo.Record, fetched time.Time) []*job {
+	if len(recs) == 0 {
+		return nil
+	}
+	jobs := make([]*job, 0, len(recs))
+	p.mu.Lock()
+	for _, r := range recs {
+		k := tp{r.Topic, r.Partition}
+		ps := p.parts[k]
+		if ps == nil {
+			ps = &partState{key: k}
+			p.parts[k] = ps
+		}
+		j := &job{rec: r, fetched: fetched, ps: ps}
+		ps.mu.Lock()
+		ps.jobs = append(ps.jobs, j)
+		ps.mu.Unlock()
+		jobs = append(jobs, j)
+	}
+	p.inflight += len(jobs)
+	p.mu.Unlock()
+	p.c.consumed.Add(uint64(len(jobs)))
+	for _, j := range jobs {
+		p.work <- j // buffered for MaxInFlight: never blocks
+	}
+	return jobs
+}
+
+// emit produces the partition's finished frames that follow the ones
+// already produced, in offset order. One goroutine emits per partition at
+// a time; the others leave their finished frames to it.
+func (p *Processor) emit(ps *partState) {
+	ps.mu.Lock()
+	if ps.emitting {
+		ps.mu.Unlock()
+		return
+	}
+	ps.emitting = true
+	for {
+		var batch []*job
+		for ps.emitted < len(ps.jobs) {
+			j := ps.jobs[ps.emitted]
+			if j.state == jobQueued || j.state == jobRunning {
+				break
+			}
+			ps.emitted++
+			switch {
+			case j.state == jobDropped:
+				// Producing later frames would put them ahead of this
+				// one, which the partition's next owner will produce.
+				ps.stopped = true
+			case ps.stopped:
+				j.state = jobDiscarded
+				p.c.dropped.Add(1)
+			default:
+				j.state = jobProduced
+				batch = append(batch, j)
+			}
+		}
+		if len(batch) == 0 {
+			break
+		}
+		ps.mu.Unlock()
+		for _, j := range batch {
+			p.produce(j)
+		}
+		ps.mu.Lock()
+	}
+	ps.emitting = false
+	n := p.advanceLocked(ps)
+	ps.mu.Unlock()
+	p.retired(n)
+}
+
+func (p *Processor) produce(j *job) {
+	p.cl.Produce(p.produceCtx, j.out, func(r *kgo.Record, err error) {
+		now := time.Now()
+		ps := j.ps
+		ps.mu.Lock()
+		if err != nil {
+			j.state = jobFailed
+		} else {
+			j.state = jobAcked
+		}
+		n := p.advanceLocked(ps)
+		ps.mu.Unlock()
+		if err != nil {
+			p.c.produceErrors.Add(1)
+			p.fail(p.produceError(j, err))
+		} else if p.o.Delivery == AtLeastOnce {
+			p.c.delivered(j.oc, now)
+		}
+		p.retired(n)
+	})
+}
+
+func (p *Processor) produceError(j *job, err error) error {
+	hint := "; nothing past it is committed, so a restart processes it again"
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge):
+		hint = fmt.Sprintf("; raise max.message.bytes of topic %s", j.out.Topic) + hint
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		hint = fmt.Sprintf("; create topic %s", j.out.Topic) + hint
+	case errors.Is(err, context.Canceled):
+		hint = " (shutdown)"
+	}
+	return fmt.Errorf("producing the record of frame %s/%d@%d to %s: %w%s", j.rec.Topic, j.rec.Partition, j.rec.Offset, j.out.Topic, err, hint)
+}
+
+// advanceLocked retires the finished frames at the head of the partition
+// and, at least once, marks the last of an unbroken run of delivered ones
+// for commit. It returns how many it retired.
+func (p *Processor) advanceLocked(ps *partState) int {
+	var mark *kgo.Record
+	n := 0
+loop:
+	for n < ps.emitted {
+		j := ps.jobs[n]
+		switch j.state {
+		case jobAcked:
+			if !ps.broken {
+				mark = j.rec
+			}
+		case jobFailed, jobDropped, jobDiscarded:
+			ps.broken = true
+		default:
+			break loop
+		}
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	clear(ps.jobs[:n])
+	ps.jobs = ps.jobs[n:]
+	ps.emitted -= n
+	if mark != nil && !ps.closed && p.o.Delivery == AtLeastOnce {
+		// Under ps.mu, so a revoke that closed the partition cannot be
+		// overtaken by a late mark.
+		p.cl.MarkCommitRecords(mark)
+	}
+	return n
+}
+
+func (p *Processor) retired(n int) {
+	if n == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.inflight -= n
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// waitFor waits until cond (called with p.mu held) holds or ctx ends.
+func (p *Processor) waitFor(ctx context.Context, cond func() bool) bool {
+	for {
+		p.mu.Lock()
+		ok, ch := cond(), p.changed
+		p.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (p *Processor) idle() bool { return p.inflight == 0 }
+
+// ---- at least once ----
+
+func (p *Processor) runALO(ctx context.Context) error {
+	for {
+		var free int
+		if !p.waitFor(ctx, func() bool { free = p.o.MaxInFlight - p.inflight; return free > 0 }) {
+			break
+		}
+		fs := p.cl.PollRecords(ctx, free)
+		fetched := time.Now()
+		p.pollErrors(fs)
+		p.dispatch(fs.Records(), fetched)
+		p.cl.AllowRebalance()
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			break
+		}
+	}
+	// Drain: everything fetched is processed and delivered, then the
+	// marks are committed and the group left (whose revoke commits too).
+	if !p.waitFor(p.produceCtx, p.idle) {
+		p.log.Warn("frames still in flight at shutdown are left uncommitted", "in_flight", p.Stats().InFlight)
+	}
+	cctx, cancel := context.WithTimeout(p.produceCtx, 10*time.Second)
+	p.commit(cctx, "shutdown")
+	cancel()
+	p.cl.CloseAllowingRebalance()
+	return nil
+}
+
+func (p *Processor) commit(ctx context.Context, why string) {
+	if len(p.cl.MarkedOffsets()) == 0 {
+		return
+	}
+	if err := p.cl.CommitMarkedOffsets(ctx); err != nil {
+		p.c.commitErrors.Add(1)
+		p.log.Warn("offset commit failed; the frames after the last commit will be processed again", "when", why, "err", err)
+		return
+	}
+	p.c.commits.Add(1)
+}
+
+func (p *Processor) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err == nil {
+		for _, t := range resp.Topics {
+			for _, pt := range t.Partitions {
+				if e := kerr.ErrorForCode(pt.ErrorCode); e != nil && err == nil {
+					err = fmt.Errorf("%s/%d: %w", t.Topic, pt.Partition, e)
+				}
+			}
+		}
+	}
+	if err != nil {
+		p.c.commitErrors.Add(1)
+		if !errors.Is(err, context.Canceled) {
+			p.log.Warn("offset commit failed; it is retried with the next one", "err", err)
+		}
+		return
+	}
+	p.c.commits.Add(1)
+}
+
+func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	p.mu.Lock()
+	for t, ps := range assigned {
+		for _, part := range ps {
+			p.assigned[tp{t, part}] = true
+		}
+	}
+	n := len(p.assigned)
+	p.mu.Unlock()
+	p.c.assigned.Store(int64(n))
+	p.log.Info("partitions assigned", "partitions", fmtParts(assigned), "owned", n)
+}
+
+// forget drops revoked or lost partitions from the assignment count.
+func (p *Processor) forget(parts map[string][]int32) {
+	p.mu.Lock()
+	for t, ps := range parts {
+		for _, part := range ps {
+			delete(p.assigned, tp{t, part})
+		}
+	}
+	n := len(p.assigned)
+	p.mu.Unlock()
+	p.c.assigned.Store(int64(n))
+}
+
+// onRevoked runs when the group takes partitions away (rebalance or
+// leaving): frames of them not started are dropped, the ones being
+// analysed finish and are delivered, and the delivered prefix is
+// committed before the partitions move, so their next owner starts right
+// after the last result produced here, in order.
+func (p *Processor) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	var list []*partState
+	p.mu.Lock()
+	for t, parts := range revoked {
+		for _, part := range parts {
+			if ps := p.parts[tp{t, part}]; ps != nil {
+				ps.mu.Lock()
+				ps.revoked = true
+				ps.mu.Unlock()
+				list = append(list, ps)
+			}
+		}
+	}
+	p.mu.Unlock()
+	wctx, cancel := context.WithTimeout(p.produceCtx, 10*time.Second)
+	done := p.waitFor(wctx, func() bool {
+		for _, ps := range list {
+			ps.mu.Lock()
+			n := len(ps.jobs)
+			ps.mu.Unlock()
+			if n > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	for _, ps := range list {
+		ps.mu.Lock()
+		ps.stopped, ps.closed = true, true
+		ps.mu.Unlock()
+	}
+	if !done {
+		p.log.Warn("revoked partitions still had frames in flight; they are left to the next owner")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	p.commit(cctx, "revoke")
+	cancel()
+	p.mu.Lock()
+	for _, ps := range list {
+		if p.parts[ps.key] == ps {
+			delete(p.parts, ps.key)
+		}
+	}
+	p.mu.Unlock()
+	p.forget(revoked)
+	p.log.Info("partitions revoked", "partitions", fmtParts(revoked), "owned", p.c.assigned.Load())
+}
+
+// onLost runs when the membership was lost (session expired): another
+// member may own the partitions already, so nothing more of them is
+// produced or committed.
+func (p *Processor) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	for t, parts := range lost {
+		for _, part := range parts {
+			if ps := p.parts[tp{t, part}]; ps != nil {
+				ps.mu.Lock()
+				ps.revoked, ps.stopped, ps.closed = true, true, true
+				ps.mu.Unlock()
+				delete(p.parts, ps.key)
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.forget(lost)
+	if len(lost) > 0 {
+		p.log.Warn("partitions lost (group session expired); their uncommitted frames go to the next owner", "partitions", fmtParts(lost))
+	}
+}
+
+// ---- exactly once ----
+
+func (p *Processor) runEOS(ctx context.Context) error {
+	defer p.sess.Close()
+	for ctx.Err() == nil {
+		fs := p.sess.PollRecords(ctx, p.o.MaxInFlight)
+		fetched := time.Now()
+		if fs.IsClientClosed() {
+			break
+		}
+		p.pollErrors(fs)
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if err := p.sess.Begin(); err != nil {
+			return fmt.Errorf("beginning a transaction: %w", err)
+		}
+		jobs := p.dispatch(recs, fetched)
+		// The batch finishes even when ctx is canceled: that is the drain.
+		delivered := p.waitFor(p.produceCtx, p.idle)
+		commit := delivered && p.failure() == nil
+		committed, err := p.sess.End(p.produceCtx, kgo.TransactionEndTry(commit))
+		if err != nil {
+			return p.txnError(err)
+		}
+		if !committed {
+			p.c.aborted.Add(1)
+			if commit {
+				p.log.Info("transaction aborted (the group rebalanced during it); its frames are processed again", "frames", len(jobs))
+			}
+			continue
+		}
+		p.c.commits.Add(1)
+		now := time.Now()
+		for _, j := range jobs {
+			p.c.delivered(j.oc, now)
+		}
+	}
+	return nil
+}
+
+func (p *Processor) txnError(err error) error {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		return fmt.Errorf("ending the transaction: %w; transactional id %q was taken over by another worker (same --instance-id?) or the transaction outlived --txn-timeout %v; give every worker its own --instance-id", err, p.o.Group+"/"+p.o.InstanceID, p.o.TxnTimeout)
+	}
+	return fmt.Errorf("ending the transaction: %w", err)
+}
+
+func (p *Processor) onRevokedEOS(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.forget(revoked)
+	if len(revoked) > 0 {
+		// A transaction still open now is aborted by End; its frames go
+		// to the partitions' next owner.
+		p.log.Info("partitions revoked", "partitions", fmtParts(revoked), "owned", p.c.assigned.Load())
+	}
+}
+
+// ---- shared ----
+
+func (p *Processor) pollErrors(fs kgo.Fetches) {
+	fs.EachError(func(t string, part int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+			return
+		}
+		p.log.Warn("fetch error (retried)", "topic", t, "partition", part, "err", err)
+	})
+}
+
+func (p *Processor) statsLoop(ctx context.Context) {
+	t := time.NewTicker(p.o.StatsInterval)
+	defer t.Stop()
+	adm := kadm.NewClient(p.cl)
+	prev, prevAt := p.Stats(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if lags, err := adm.Lag(lctx, p.o.Group); err == nil {
+			if l, ok := lags[p.o.Group]; ok && l.Error() == nil {
+				p.c.lag.Store(l.Lag.TotalByTopic()[p.o.Topics.Frames].Lag)
+			}
+		}
+		cancel()
+		s, now := p.Stats(), time.Now()
+		secs := now.Sub(prevAt).Seconds()
+		p.log.Info("stats",
+			"in", s.Consumed, "in_fps", round1(float64(s.Consumed-prev.Consumed)/secs),
+			"out", s.Out(), "out_fps", round1(float64(s.Out()-prev.Out())/secs),
+			"ok", s.OK, "faces", s.Faces,
+			"skipped", formatReasons(s.Skipped), "dlq", formatReasons(s.DLQ),
+			"lag", s.Lag, "in_flight", s.InFlight, "partitions", s.Assigned,
+			"p50_ms", ms(s.LatencyP50), "p99_ms", ms(s.LatencyP99))
+		prev, prevAt = s, now
+	}
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+func fmtParts(m map[string][]int32) string {
+	var b strings.Builder
+	for t, ps := range m {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s%v", t, ps)
+	}
+	return b.String()
+}
+
+// kgoLogger passes franz-go's warnings and errors to slog (its info level
+// is chatty; it is shown at debug).
+type kgoLogger struct{ l *slog.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel {
+	if k.l.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelInfo
+	}
+	return kgo.LogLevelWarn
+}
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		lv = slog.LevelError
+	case kgo.LogLevelWarn:
+		lv = slog.LevelWarn
+	}
+	k.l.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
+}

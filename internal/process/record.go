@@ -1,0 +1,203 @@
+package process
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+// Headers added to dead-letter records besides frame.HeaderReason and
+// frame.HeaderError: where the frame was, so it can be found and replayed.
+const (
+	HeaderSourceTopic     = "framecast-source-topic"
+	HeaderSourcePartition = "framecast-source-partition"
+	HeaderSourceOffset    = "framecast-source-offset"
+	// HeaderValueDropped is set, to the original size in bytes, when the
+	// frame was too large for the dead-letter topic and only its key and
+	// headers were kept.
+	HeaderValueDropped = "framecast-value-dropped"
+)
+
+// Reasons set by the processor itself; decoding failures use
+// imagex.Reason's tokens and malformed headers frame.ReasonBadHeader.
+const (
+	// ReasonStale is the reason of skipped results: the frame was older
+	// than MaxAge when a worker reached it.
+	ReasonStale = "stale"
+	// ReasonEmpty dead-letters records without a value.
+	ReasonEmpty = "empty"
+	// ReasonAnalysis dead-letters frames the vision engine failed on.
+	ReasonAnalysis = "analysis_failed"
+)
+
+// maxErrorHeader bounds the error text copied into a dead-letter header.
+const maxErrorHeader = 1024
+
+// Analyzer is what a worker needs from the vision engine; *vision.Engine
+// implements it. An Analyzer is used by one goroutine at a time.
+type Analyzer interface {
+	Analyze(img *imagex.RGB, dst []vision.Face) ([]vision.Face, vision.Timings, error)
+	Close()
+}
+
+type outcomeKind uint8
+
+const (
+	kindOK outcomeKind = iota + 1
+	kindSkipped
+	kindDLQ
+)
+
+// outcome is what became of one frame record, for the counters.
+type outcome struct {
+	kind     outcomeKind
+	reason   string
+	faces    int
+	captured time.Time
+}
+
+// worker turns frame records into result or dead-letter records. It owns
+// a decoder, an analyzer and their buffers, so it is used by one goroutine.
+type worker struct {
+	an      Analyzer
+	dec     *imagex.Decoder
+	img     imagex.RGB
+	faces   []vision.Face
+	results string // topic names
+	dlq     string
+	maxAge  time.Duration
+	name    string // the result's "worker"
+	// maxDLQ bounds a dead-letter record's size (the topic's
+	// max.message.bytes less room for the batch framing).
+	maxDLQ int
+}
+
+// handle processes one frame record. It never fails: every record becomes
+// exactly one record to produce, a result (ok or skipped) or a dead letter.
+func (w *worker) handle(rec *kgo.Record, fetched time.Time) (*kgo.Record, outcome) {
+	start := time.Now()
+	meta, err := frame.DecodeMeta(rec)
+	if err != nil {
+		return w.deadLetter(rec, frame.ReasonBadHeader, err)
+	}
+	if len(rec.Value) == 0 {
+		// Checked before staleness: a record without an image can never
+		// be analysed, however fresh, so it belongs in the DLQ.
+		return w.deadLetter(rec, ReasonEmpty, imagex.ErrEmpty)
+	}
+	if y := meta.CapturedAt.Year(); y < 1970 || y > 9999 {
+		// JSON (RFC 3339) cannot carry it, and no camera took it.
+		return w.deadLetter(rec, frame.ReasonBadHeader, fmt.Errorf("%w: capture time %d ns (from %s) is not a plausible date", frame.ErrBadHeader, meta.CapturedAt.UnixNano(), captureSource(meta)))
+	}
+	part, off := rec.Partition, rec.Offset
+	res := frame.Result{
+		Schema: frame.Schema, Camera: meta.Camera, Seq: meta.Seq,
+		CapturedAt: meta.CapturedAt.UTC(),
+		Frame: frame.FrameInfo{
+			Width: meta.Width, Height: meta.Height,
+			Topic: rec.Topic, Partition: &part, Offset: &off,
+		},
+		Faces:  []frame.Face{},
+		Worker: w.name,
+	}
+	res.TimingsMS.Queue = ms(max(start.Sub(fetched), 0))
+	if w.maxAge > 0 && start.Sub(meta.CapturedAt) > w.maxAge {
+		res.Status, res.Reason = frame.StatusSkipped, ReasonStale
+		return w.result(rec, &res, fetched, outcome{kind: kindSkipped, reason: ReasonStale, captured: meta.CapturedAt})
+	}
+	t0 := time.Now()
+	if err := w.dec.Decode(rec.Value, &w.img); err != nil {
+		return w.deadLetter(rec, imagex.Reason(err), err)
+	}
+	t1 := time.Now()
+	var t vision.Timings
+	w.faces, t, err = w.an.Analyze(&w.img, w.faces[:0])
+	if err != nil {
+		return w.deadLetter(rec, ReasonAnalysis, err)
+	}
+	res.Status = frame.StatusOK
+	res.Frame.Width, res.Frame.Height = w.img.W, w.img.H
+	for i := range w.faces {
+		res.Faces = append(res.Faces, w.faces[i].Result())
+	}
+	res.TimingsMS.Decode = ms(t1.Sub(t0))
+	res.TimingsMS.Detect = ms(t.Detect)
+	res.TimingsMS.Classify = ms(t.Classify)
+	return w.result(rec, &res, fetched, outcome{kind: kindOK, faces: len(res.Faces), captured: meta.CapturedAt})
+}
+
+func captureSource(m frame.Meta) string {
+	if m.Fallback {
+		return "the record timestamp"
+	}
+	return frame.HeaderCapturedNS
+}
+
+// result stamps the processing time and encodes the result record.
+func (w *worker) result(rec *kgo.Record, res *frame.Result, fetched time.Time, o outcome) (*kgo.Record, outcome) {
+	done := time.Now()
+	res.ProcessedAt = done.UTC()
+	// A camera clock ahead of ours would make it negative; the schema (and
+	// any reader) wants a duration.
+	res.LatencyMS = ms(max(done.Sub(res.CapturedAt), 0))
+	res.TimingsMS.Total = ms(max(done.Sub(fetched), 0))
+	b, err := frame.Marshal(res)
+	if err != nil {
+		return w.deadLetter(rec, ReasonAnalysis, fmt.Errorf("encoding the result: %w", err))
+	}
+	return &kgo.Record{
+		Topic:     w.results,
+		Key:       []byte(res.Camera),
+		Value:     bytes.TrimSuffix(b, []byte("\n")),
+		Headers:   []kgo.RecordHeader{{Key: frame.HeaderContentType, Value: []byte("application/json")}},
+		Timestamp: done,
+	}, o
+}
+
+// deadLetter keeps the frame as it came (key, value, headers, timestamp)
+// and says why and where from in headers.
+func (w *worker) deadLetter(rec *kgo.Record, reason string, err error) (*kgo.Record, outcome) {
+	if reason == "" {
+		reason = "error"
+	}
+	msg := err.Error()
+	if len(msg) > maxErrorHeader {
+		msg = msg[:maxErrorHeader]
+	}
+	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+6)
+	size := len(rec.Key) + len(rec.Value)
+	for _, x := range rec.Headers {
+		switch x.Key {
+		case frame.HeaderReason, frame.HeaderError, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset, HeaderValueDropped:
+			continue // a replayed dead letter gets fresh ones
+		}
+		h = append(h, x)
+		size += len(x.Key) + len(x.Value)
+	}
+	h = append(h,
+		kgo.RecordHeader{Key: frame.HeaderReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: frame.HeaderError, Value: []byte(msg)},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(rec.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
+	)
+	value := rec.Value
+	if w.maxDLQ > 0 && size+len(msg)+256 > w.maxDLQ {
+		// The frames topic may allow larger records than the DLQ: keep
+		// the evidence that fits rather than fail and stall the partition.
+		h = append(h, kgo.RecordHeader{Key: HeaderValueDropped, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
+		value = nil
+	}
+	return &kgo.Record{
+		Topic: w.dlq, Key: rec.Key, Value: value, Headers: h, Timestamp: rec.Timestamp,
+	}, outcome{kind: kindDLQ, reason: reason}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

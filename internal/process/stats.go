@@ -1,0 +1,174 @@
+package process
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a processor's counters. Counters only grow; rates
+// are for whoever reads two snapshots (the stats line, Prometheus).
+type Stats struct {
+	// Consumed counts frame records taken from the frames topic, including
+	// ones consumed again after a rebalance or an aborted transaction.
+	Consumed uint64
+	// OK counts results with status ok that were delivered (acknowledged,
+	// or committed in exactly-once mode).
+	OK uint64
+	// Faces counts the faces in those results.
+	Faces uint64
+	// Skipped counts delivered results with status skipped, by reason
+	// ("stale").
+	Skipped map[string]uint64
+	// DLQ counts frames delivered to the dead-letter topic, by reason
+	// ("bad_header", "empty", "not_image", "truncated", "too_large", …).
+	DLQ map[string]uint64
+	// ProduceErrors counts result or dead-letter records the brokers did
+	// not accept. Each stops the processor: nothing past them is committed.
+	ProduceErrors uint64
+	// Commits counts successful offset commits (at-least-once) or
+	// committed transactions (exactly-once); CommitErrors the failures.
+	Commits, CommitErrors uint64
+	// Aborted counts aborted transactions (exactly-once), whose frames are
+	// processed again.
+	Aborted uint64
+	// Dropped counts frames whose in-flight work was abandoned because
+	// their partition was revoked; the partition's next owner processes
+	// them, since their offsets were not committed.
+	Dropped uint64
+	// InFlight is the number of frames fetched whose record is not
+	// delivered yet; Assigned the frames partitions this member owns
+	// (approximate in exactly-once mode, where the transaction session
+	// passes on only the first revoke during a transaction).
+	InFlight, Assigned int
+	// Lag is the group's consumer lag on the frames topic (all members),
+	// or -1 when unknown.
+	Lag int64
+	// LatencyP50 and LatencyP99 are capture → delivered-result latencies
+	// over the last latencyWindow ok results; zero before the first.
+	LatencyP50, LatencyP99 time.Duration
+}
+
+// Out is the number of records delivered: results and dead letters.
+func (s Stats) Out() uint64 {
+	n := s.OK
+	for _, v := range s.Skipped {
+		n += v
+	}
+	for _, v := range s.DLQ {
+		n += v
+	}
+	return n
+}
+
+// counters are the processor's metrics, updated from many goroutines.
+type counters struct {
+	consumed, ok, faces, produceErrors atomic.Uint64
+	commits, commitErrors, aborted     atomic.Uint64
+	dropped                            atomic.Uint64
+	assigned                           atomic.Int64
+	lag                                atomic.Int64
+
+	mu      sync.Mutex
+	skipped map[string]uint64
+	dlq     map[string]uint64
+	lat     latencyRing
+}
+
+func newCounters() *counters {
+	c := &counters{skipped: map[string]uint64{ReasonStale: 0}, dlq: map[string]uint64{}}
+	c.lag.Store(-1)
+	return c
+}
+
+// delivered accounts one record that reached its topic.
+func (c *counters) delivered(o outcome, at time.Time) {
+	switch o.kind {
+	case kindOK:
+		c.ok.Add(1)
+		c.faces.Add(uint64(o.faces))
+		c.mu.Lock()
+		c.lat.add(max(at.Sub(o.captured), 0))
+		c.mu.Unlock()
+	case kindSkipped:
+		c.mu.Lock()
+		c.skipped[o.reason]++
+		c.mu.Unlock()
+	case kindDLQ:
+		c.mu.Lock()
+		c.dlq[o.reason]++
+		c.mu.Unlock()
+	}
+}
+
+func (c *counters) snapshot(inFlight int) Stats {
+	s := Stats{
+		Consumed: c.consumed.Load(), OK: c.ok.Load(), Faces: c.faces.Load(),
+		ProduceErrors: c.produceErrors.Load(),
+		Commits:       c.commits.Load(), CommitErrors: c.commitErrors.Load(),
+		Aborted: c.aborted.Load(), Dropped: c.dropped.Load(),
+		InFlight: inFlight, Assigned: int(c.assigned.Load()), Lag: c.lag.Load(),
+	}
+	c.mu.Lock()
+	s.Skipped = maps.Clone(c.skipped)
+	s.DLQ = maps.Clone(c.dlq)
+	s.LatencyP50, s.LatencyP99 = c.lat.percentiles()
+	c.mu.Unlock()
+	return s
+}
+
+// latencyWindow is how many recent latencies the percentiles cover: about
+// ten seconds of a busy worker, so the stats line shows the present.
+const latencyWindow = 1024
+
+// latencyRing keeps the last latencyWindow samples. Sorting 1024 values
+// every few seconds costs microseconds; a histogram would be cheaper per
+// read but coarser.
+type latencyRing struct {
+	buf  [latencyWindow]time.Duration
+	n    int // samples stored, ≤ latencyWindow
+	next int
+}
+
+func (r *latencyRing) add(d time.Duration) {
+	r.buf[r.next] = d
+	r.next = (r.next + 1) % latencyWindow
+	r.n = min(r.n+1, latencyWindow)
+}
+
+func (r *latencyRing) percentiles() (p50, p99 time.Duration) {
+	if r.n == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(r.buf[:r.n])
+	slices.Sort(s)
+	return s[(r.n-1)*50/100], s[(r.n-1)*99/100]
+}
+
+// formatReasons renders {"stale":3,"truncated":1} as "stale=3 truncated=1"
+// (sorted, zeros left out), or "0".
+func formatReasons(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v > 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "0"
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,523 @@
+// Package publish produces camera frames to the frames topic: one franz-go
+// producer shared by every camera of the process, each camera paced by its
+// own goroutine.
+//
+// Real time comes first. A camera never waits for Kafka: frames go in with
+// TryProduce, and when the producer's buffer (Config.MaxBufferedBytes) is
+// full the frame is dropped and counted, like a camera that skips frames it
+// cannot send. A frame Kafka has not acknowledged within
+// Config.DeliveryTimeout is dropped too, instead of being retried after it
+// has lost its value.
+//
+// Each record: key = camera id, value = JPEG, timestamp = capture time,
+// headers from frame.EncodeHeaders with a per-camera sequence number that
+// starts at 0 and counts every captured frame, so a consumer sees the drops
+// as gaps.
+//
+// # Camera → partition mapping
+//
+// Frames of a camera stay in one partition, in order. Instead of hashing
+// the key (murmur2 puts several of a few cameras on one partition), the
+// publisher reads the topic's partition count at start, sorts the camera
+// ids of the process (byte order) and gives the i-th camera partition
+// i mod partitions: 8 cameras on 12 partitions land on partitions 0–7, one
+// each; 13 cameras put two on partition 0. The mapping depends only on the
+// set of ids and the partition count, so a publisher restarted (or started
+// elsewhere) with the same cameras computes the same mapping. A camera must
+// be published by one process at a time anyway: its sequence numbers start
+// at 0 in each publisher.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/source"
+)
+
+// Defaults of Config.
+const (
+	DefaultTopic = kafka.DefaultFramesTopic
+	// DefaultMaxBufferedBytes bounds the frames waiting for Kafka: about
+	// 1,300 640×480 frames, 16 s of 8 cameras at 10 fps.
+	DefaultMaxBufferedBytes = 64 << 20
+	// DefaultBatchMaxBytes is the largest produce batch, and so the
+	// largest frame. The topic's max.message.bytes (and the broker's
+	// message.max.bytes) must be at least as large: `framecast broker`
+	// creates the topics with 16 MiB.
+	DefaultBatchMaxBytes = 16 << 20
+	// DefaultDeliveryTimeout: a frame older than this is not worth
+	// retrying (the processors skip frames older than --max-age, 2 s).
+	DefaultDeliveryTimeout = 5 * time.Second
+	// DefaultFlushTimeout bounds the flush at shutdown.
+	DefaultFlushTimeout = 10 * time.Second
+	// DefaultConnectTimeout bounds the metadata request at start.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultFPS paces cameras that do not say.
+	DefaultFPS = 10.0
+)
+
+// maxCameraID is the longest camera id frame.DecodeMeta accepts.
+const maxCameraID = 128
+
+// recordOverhead over-estimates the bytes a one-record batch adds to the
+// key, value and headers (batch header 61 bytes, record varints).
+const recordOverhead = 256
+
+// Config configures a Publisher. Zero fields take the defaults.
+type Config struct {
+	// Topic is the frames topic. Default DefaultTopic.
+	Topic string
+	// MaxBufferedBytes bounds the producer's buffer; a frame that does
+	// not fit is dropped (reason buffer_full). Default 64 MiB.
+	MaxBufferedBytes int
+	// BatchMaxBytes is the producer's batch limit (ProducerBatchMaxBytes),
+	// which bounds the frame size; larger frames are dropped (reason
+	// too_large). Default 16 MiB, at most 64 MiB.
+	BatchMaxBytes int32
+	// DeliveryTimeout drops frames Kafka has not acknowledged in time
+	// (reason delivery_failed). Default 5 s.
+	DeliveryTimeout time.Duration
+	// FlushTimeout bounds the final flush. Default 10 s.
+	FlushTimeout time.Duration
+	// ConnectTimeout bounds the metadata request of New. Default 10 s.
+	ConnectTimeout time.Duration
+	// Log receives narration; default: discarded.
+	Log *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.BatchMaxBytes <= 0 {
+		c.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if c.DeliveryTimeout <= 0 {
+		c.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = DefaultFlushTimeout
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Camera is one source to publish.
+type Camera struct {
+	// ID is the record key: valid UTF-8, at most 128 bytes, unique.
+	ID string
+	// Source is read by the camera's goroutine and closed by Run.
+	Source source.Source
+	// FPS paces the camera. Default 10.
+	FPS float64
+	// Count stops the camera after Count frames; 0 means until the
+	// context ends or the source does.
+	Count int64
+}
+
+// ErrNoBroker is wrapped by New when no broker answered.
+var ErrNoBroker = errors.New("no Kafka broker answered")
+
+// ErrNoTopic is wrapped by New when the frames topic does not exist.
+var ErrNoTopic = errors.New("the frames topic does not exist")
+
+// Publisher produces frames. Create it with New, call Run once, then Close.
+type Publisher struct {
+	cfg        Config
+	client     *kgo.Client
+	partitions int32
+	maxMessage int // topic max.message.bytes, 0 if unknown
+	maxRecord  int // largest key+value+headers accepted
+
+	st       counters
+	warnings sync.Map // string → *limiter
+}
+
+// counters are the Stats, updated atomically by cameras and promises.
+type counters struct {
+	captured, produced, acked, bytes                  atomic.Int64
+	bufferFull, deliveryFailed, tooLarge, sourceError atomic.Int64
+}
+
+// New creates the producer and reads the topic's partition count (and
+// max.message.bytes, when the broker tells). clientOpts are the
+// connection options (kafka.Config.ClientOpts); New adds the producer
+// settings: linger 0, no compression (JPEG does not compress), the batch
+// and buffer limits, the delivery timeout, acks from all in-sync
+// replicas, idempotence (franz-go's default) and the manual partitioner.
+func New(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) (*Publisher, error) {
+	cfg = cfg.withDefaults()
+	if cfg.BatchMaxBytes > 64<<20 {
+		return nil, fmt.Errorf("batch max bytes %d: at most 64 MiB", cfg.BatchMaxBytes)
+	}
+	opts := append(slices.Clip(clientOpts),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
+		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
+		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{cfg: cfg, client: cl}
+	if err := p.describe(ctx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	p.maxRecord = int(cfg.BatchMaxBytes)
+	if p.maxMessage > 0 {
+		p.maxRecord = min(p.maxRecord, p.maxMessage)
+	}
+	p.maxRecord -= recordOverhead
+	attrs := []any{"topic", cfg.Topic, "partitions", p.partitions}
+	if p.maxMessage > 0 {
+		attrs = append(attrs, "max_message_bytes", p.maxMessage)
+		if p.maxMessage < int(cfg.BatchMaxBytes) {
+			cfg.Log.Warn("the topic's max.message.bytes is below the producer's batch limit: larger frames are dropped (too_large); raise max.message.bytes on the topic",
+				"max_message_bytes", p.maxMessage, "batch_max_bytes", cfg.BatchMaxBytes)
+		}
+	}
+	cfg.Log.Info("connected to Kafka", attrs...)
+	return p, nil
+}
+
+// describe reads the partition count and max.message.bytes of the topic.
+func (p *Publisher) describe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(p.cfg.Topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, p.client)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w within %v", ErrNoBroker, p.cfg.ConnectTimeout)
+		}
+		return fmt.Errorf("%w: %v", ErrNoBroker, err)
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("metadata for topic %q: %d topics in the answer", p.cfg.Topic, len(resp.Topics))
+	}
+	rt := resp.Topics[0]
+	if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("%w: %q (`framecast broker` creates it; on Apache Kafka create it with e.g. 12 partitions and max.message.bytes=%d)",
+				ErrNoTopic, p.cfg.Topic, p.cfg.BatchMaxBytes)
+		}
+		return fmt.Errorf("topic %q: %w", p.cfg.Topic, err)
+	}
+	if len(rt.Partitions) == 0 {
+		return fmt.Errorf("topic %q has no partitions", p.cfg.Topic)
+	}
+	p.partitions = int32(len(rt.Partitions))
+
+	// max.message.bytes is advisory: without DescribeConfigs rights the
+	// broker's answer to an oversized produce still tells.
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeTopic
+	res.ResourceName = p.cfg.Topic
+	res.ConfigNames = []string{"max.message.bytes"}
+	dreq.Resources = append(dreq.Resources, res)
+	if dresp, err := dreq.RequestWith(ctx, p.client); err == nil {
+		for _, r := range dresp.Resources {
+			for _, c := range r.Configs {
+				if c.Name == "max.message.bytes" && c.Value != nil && kerr.ErrorForCode(r.ErrorCode) == nil {
+					p.maxMessage, _ = strconv.Atoi(*c.Value) // 0: unknown
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Partitions is the topic's partition count read by New.
+func (p *Publisher) Partitions() int32 { return p.partitions }
+
+// Assign maps camera ids to partitions: ids sorted in byte order, the i-th
+// to partition i mod partitions. See the package documentation.
+func Assign(ids []string, partitions int32) map[string]int32 {
+	sorted := slices.Clone(ids)
+	sort.Strings(sorted)
+	sorted = slices.Compact(sorted)
+	m := make(map[string]int32, len(sorted))
+	for i, id := range sorted {
+		m[id] = int32(i % int(max(partitions, 1)))
+	}
+	return m
+}
+
+// Run publishes until every camera is done (Count reached, end of input)
+// or ctx ends, then flushes what is buffered (bounded by FlushTimeout;
+// frames still unsent then are dropped as delivery_failed) and returns.
+// It closes the sources. A cancelled ctx is a normal stop: Run returns
+// nil. Call Run once.
+func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
+	if len(cams) == 0 {
+		return errors.New("no cameras to publish")
+	}
+	ids := make([]string, len(cams))
+	seen := map[string]bool{}
+	var errs []error
+	for i, c := range cams {
+		ids[i] = c.ID
+		switch {
+		case c.ID == "" || len(c.ID) > maxCameraID || !utf8.ValidString(c.ID):
+			errs = append(errs, fmt.Errorf("camera id %q: want 1 to %d bytes of UTF-8", c.ID, maxCameraID))
+		case seen[c.ID]:
+			errs = append(errs, fmt.Errorf("camera id %q given twice", c.ID))
+		case c.Source == nil:
+			errs = append(errs, fmt.Errorf("camera %q: no source", c.ID))
+		case c.FPS < 0 || c.FPS > 1000:
+			errs = append(errs, fmt.Errorf("camera %q: fps %v: want more than 0 and at most 1000", c.ID, c.FPS))
+		}
+		seen[c.ID] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range cams {
+			if c.Source != nil {
+				c.Source.Close()
+			}
+		}
+		return err
+	}
+	mapping := Assign(ids, p.partitions)
+	var desc []string
+	for _, id := range slices.Sorted(maps.Keys(mapping)) {
+		desc = append(desc, fmt.Sprintf("%s→%d", id, mapping[id]))
+	}
+	p.cfg.Log.Info("publishing", "cameras", len(cams), "partitions", p.partitions, "mapping", strings.Join(desc, " "))
+
+	var wg sync.WaitGroup
+	for i, c := range cams {
+		if c.FPS == 0 {
+			c.FPS = DefaultFPS
+		}
+		// Spread the cameras' ticks over a frame interval, so that their
+		// frames are rendered and sent one after another rather than in
+		// bursts of all cameras at once.
+		phase := time.Duration(float64(time.Second) / c.FPS * float64(i) / float64(len(cams)))
+		wg.Go(func() { p.runCamera(ctx, c, mapping[c.ID], phase) })
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		p.cfg.Log.Info("stopping: cameras stopped, flushing the buffered frames", "frames", p.client.BufferedProduceRecords())
+	}
+	p.flush()
+	return nil
+}
+
+// runCamera reads and produces one camera's frames at its pace, starting
+// after phase. A ticker
+// paces it: when the source or the loop is slower than the rate, ticks are
+// dropped rather than queued, so the camera never builds a backlog.
+func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, phase time.Duration) {
+	defer c.Source.Close()
+	if phase > 0 {
+		t := time.NewTimer(phase)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / c.FPS))
+	defer tick.Stop()
+	key := []byte(c.ID)
+	var seq int64
+	for c.Count <= 0 || seq < c.Count {
+		f, err := c.Source.Next(ctx)
+		switch {
+		case err == nil:
+			p.produce(key, partition, seq, f)
+			seq++
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, source.ErrEndOfInput):
+			p.cfg.Log.Info("camera: end of input", "camera", c.ID, "frames", seq)
+			return
+		default:
+			p.st.sourceError.Add(1)
+			p.warn("source:"+c.ID, "camera: cannot read a frame", "camera", c.ID, "err", err)
+		}
+		if c.Count > 0 && seq >= c.Count {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Publisher) produce(key []byte, partition int32, seq int64, f source.Frame) {
+	p.st.captured.Add(1)
+	rec := &kgo.Record{
+		Key:       key,
+		Value:     f.JPEG,
+		Timestamp: f.CapturedAt,
+		Topic:     p.cfg.Topic,
+		Partition: partition,
+		Headers: frame.EncodeHeaders(frame.Meta{
+			Seq: seq, CapturedAt: f.CapturedAt, ContentType: frame.ContentTypeJPEG, Width: f.Width, Height: f.Height,
+		}),
+	}
+	size := len(key) + len(f.JPEG)
+	for _, h := range rec.Headers {
+		size += len(h.Key) + len(h.Value) + 10
+	}
+	if size > p.maxRecord {
+		p.st.tooLarge.Add(1)
+		p.warn("too_large", "frame too large for the topic: dropped (raise the topic's max.message.bytes and --batch-max-bytes)",
+			"camera", string(key), "bytes", len(f.JPEG), "limit", p.maxRecord)
+		return
+	}
+	p.st.produced.Add(1)
+	// Not the run context: cancelling it must not cancel buffered frames,
+	// which the final flush still delivers.
+	p.client.TryProduce(context.Background(), rec, p.promise)
+}
+
+// promise counts the outcome of a frame. franz-go calls promises serially.
+func (p *Publisher) promise(r *kgo.Record, err error) {
+	switch {
+	case err == nil:
+		p.st.acked.Add(1)
+		p.st.bytes.Add(int64(len(r.Value)))
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		p.st.bufferFull.Add(1)
+		p.warn("buffer_full", "producer buffer full: dropping frames (Kafka is slower than the cameras; see --max-buffered-bytes)",
+			"buffered_bytes", p.client.BufferedProduceBytes())
+	case errors.Is(err, kerr.MessageTooLarge):
+		p.st.tooLarge.Add(1)
+		p.warn("too_large", "frame too large: dropped (raise the topic's max.message.bytes and --batch-max-bytes)",
+			"camera", string(r.Key), "bytes", len(r.Value), "err", err)
+	default:
+		p.st.deliveryFailed.Add(1)
+		p.warn("delivery_failed", "frame not delivered: dropped", "camera", string(r.Key), "err", err)
+	}
+}
+
+// flush waits for the buffered frames, at most FlushTimeout, then drops
+// what is left so that Stats are final when Run returns.
+func (p *Publisher) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.FlushTimeout)
+	defer cancel()
+	if err := p.client.Flush(ctx); err != nil {
+		n := p.client.BufferedProduceRecords()
+		p.cfg.Log.Warn("flush did not finish: dropping the frames still buffered", "frames", n, "timeout", p.cfg.FlushTimeout, "err", err)
+		actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer acancel()
+		_ = p.client.AbortBufferedRecords(actx)
+	}
+}
+
+// Close closes the producer; frames still buffered fail (delivery_failed).
+func (p *Publisher) Close() { p.client.Close() }
+
+// Stats is a snapshot of the counters. Every captured frame ends acked,
+// dropped (BufferFull, TooLarge, DeliveryFailed) or in flight.
+type Stats struct {
+	// Captured counts frames read from the sources (each has a
+	// sequence number).
+	Captured int64
+	// Produced counts frames handed to the producer: Captured minus
+	// those found too large beforehand.
+	Produced int64
+	// Acked counts frames Kafka acknowledged, AckedBytes their JPEG bytes.
+	Acked, AckedBytes int64
+	// Dropped counts frames lost, by reason.
+	Dropped Drops
+	// BufferedBytes and BufferedRecords are in the producer now.
+	BufferedBytes, BufferedRecords int64
+}
+
+// Drops are the dropped frames by reason.
+type Drops struct {
+	BufferFull     int64 // the producer's buffer was full
+	DeliveryFailed int64 // not acknowledged within the delivery timeout, or failed
+	TooLarge       int64 // over the batch or topic limit
+	SourceError    int64 // reads that failed: no frame, no sequence number
+}
+
+// Total is the number of captured frames dropped (source errors excluded:
+// they produced no frame).
+func (d Drops) Total() int64 { return d.BufferFull + d.DeliveryFailed + d.TooLarge }
+
+// InFlight is the number of captured frames not yet acked or dropped.
+func (s Stats) InFlight() int64 { return s.Captured - s.Acked - s.Dropped.Total() }
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() Stats {
+	// Outcomes are read before Captured, so InFlight never goes negative.
+	s := Stats{
+		Acked:      p.st.acked.Load(),
+		AckedBytes: p.st.bytes.Load(),
+		Dropped: Drops{
+			BufferFull:     p.st.bufferFull.Load(),
+			DeliveryFailed: p.st.deliveryFailed.Load(),
+			TooLarge:       p.st.tooLarge.Load(),
+			SourceError:    p.st.sourceError.Load(),
+		},
+		BufferedBytes:   p.client.BufferedProduceBytes(),
+		BufferedRecords: p.client.BufferedProduceRecords(),
+	}
+	s.Produced = p.st.produced.Load()
+	s.Captured = p.st.captured.Load()
+	return s
+}
+
+// limiter lets a repeated warning through at most once a second.
+type limiter struct {
+	last       atomic.Int64
+	suppressed atomic.Int64
+}
+
+func (p *Publisher) warn(kind, msg string, args ...any) {
+	v, _ := p.warnings.LoadOrStore(kind, &limiter{})
+	l := v.(*limiter)
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "repeated", n)
+	}
+	p.cfg.Log.Warn(msg, args...)
+}
