@@ -42,9 +42,16 @@ type benchReport struct {
 }
 
 func runBench(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...",
+	if isPipelineBench(args) {
+		return runBenchPipeline(ctx, env, args)
+	}
+	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]",
 		"Measure the compute-only cost of analysing images: decode, detect, classify, total,\n"+
-			"medians over --iterations runs after --warmup runs, one engine, one frame at a time.")
+			"medians over --iterations runs after --warmup runs, one engine, one frame at a time.\n\n"+
+			"With --pipeline: measure throughput and latency through the embedded broker instead\n"+
+			"(compute only vs through Kafka, real-time latency, broker memory); see\n"+
+			"`framecast bench --pipeline --help`.")
+	fs.Bool("pipeline", false, "measure the whole pipeline through the embedded broker (see `framecast bench --pipeline --help`)")
 	var vf visionFlags
 	vf.register(fs)
 	iters := fs.Int("iterations", 50, "measured runs per image")
