@@ -22,7 +22,7 @@ results for a day, messages up to 16 MiB), enforces their retention, and keeps d
 committed offsets across restarts. Stop it with Ctrl-C (SIGINT) or SIGTERM.
 
 It is for development, CI and demos only: one node, no replication, one goroutine
-serving every request. For production run Apache Kafka in KRaft mode (deploy/) with the
+serving every request. For production run Apache Kafka in KRaft mode (deploy/docker-compose.yml) with the
 same topic settings.`
 
 // runBroker implements `framecast broker`.

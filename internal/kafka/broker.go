@@ -27,7 +27,7 @@ const DefaultRetentionInterval = 30 * time.Second
 // BrokerNotice is what the embedded broker says of itself in its start-up
 // log and the CLI help.
 const BrokerNotice = "for development, CI and demos only: it is kfake (franz-go's test broker), " +
-	"a single node with no replication; for production run Apache Kafka in KRaft mode (see deploy/)"
+	"a single node with no replication; for production run Apache Kafka in KRaft mode (see deploy/docker-compose.yml)"
 
 // SASLUser is one user the embedded broker accepts.
 type SASLUser struct {
