@@ -38,7 +38,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze},
-		{"bench", "measure decode, detection and classification time per image (compute only)", runBench},
+		{"bench", "measure analysis time per image (compute only), or the whole pipeline through Kafka with --pipeline", runBench},
 		{"broker", "run the embedded development Kafka broker (kfake with a data directory)", runBroker},
 		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels},
 		{"publish", "capture frames from sources and produce them to the frames topic", runPublish},
