@@ -257,17 +257,23 @@ type benchTarget struct {
 }
 
 // isPipelineBench reports whether bench's arguments ask for --pipeline.
+// isPipelineBench picks the mode before any flag set parses, because the
+// two modes take different flags: --pipeline on the command line, else
+// FRAMECAST_PIPELINE like every other flag's environment fallback.
 func isPipelineBench(args []string) bool {
 	for _, a := range args {
 		if a == "--" {
-			return false
+			break
 		}
 		switch a {
 		case "-pipeline", "--pipeline", "-pipeline=true", "--pipeline=true", "-pipeline=1", "--pipeline=1":
 			return true
+		case "-pipeline=false", "--pipeline=false", "-pipeline=0", "--pipeline=0":
+			return false
 		}
 	}
-	return false
+	on, err := strconv.ParseBool(os.Getenv(envName("pipeline")))
+	return err == nil && on
 }
 
 func runBenchPipeline(ctx context.Context, env *environment, args []string) error {

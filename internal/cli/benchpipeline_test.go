@@ -221,3 +221,23 @@ func processAlive(pid int) bool {
 	i := bytes.LastIndexByte(data, ')')
 	return i < 0 || !bytes.HasPrefix(bytes.TrimSpace(data[i+1:]), []byte("Z"))
 }
+
+func TestIsPipelineBench(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{[]string{"x.jpg"}, "", false},
+		{[]string{"--pipeline"}, "", true},
+		{[]string{"--pipeline=false"}, "1", false},
+		{[]string{"--json"}, "true", true},
+		{[]string{"--", "--pipeline"}, "", false},
+		{nil, "maybe", false},
+	} {
+		t.Setenv("FRAMECAST_PIPELINE", tc.env)
+		if got := isPipelineBench(tc.args); got != tc.want {
+			t.Errorf("args %v env %q: %v, want %v", tc.args, tc.env, got, tc.want)
+		}
+	}
+}
