@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"image"
 	"image/jpeg"
 	"io"
 	"os"
@@ -217,10 +216,7 @@ func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
 		out = fmt.Sprintf("%s-%d.jpg", base, n)
 	}
 	a.used[out] = true
-	rgba := image.NewRGBA(image.Rect(0, 0, a.img.W, a.img.H))
-	for i, j := 0, 0; i < len(a.img.Pix) && j < len(rgba.Pix); i, j = i+3, j+4 {
-		rgba.Pix[j], rgba.Pix[j+1], rgba.Pix[j+2], rgba.Pix[j+3] = a.img.Pix[i], a.img.Pix[i+1], a.img.Pix[i+2], 255
-	}
+	rgba := a.img.ToImage()
 	if err := annotate.Draw(rgba, faces); err != nil {
 		return err
 	}

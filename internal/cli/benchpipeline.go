@@ -684,35 +684,23 @@ func (b *pipelineBench) saturate(ctx context.Context) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	pctx, stopProc := context.WithCancel(ctx)
-	defer stopProc()
 	proc, err := b.newProcessor(ctx, -1)
 	if err != nil {
 		return err
 	}
 	procStart := time.Now()
-	procDone := make(chan error, 1)
-	go func() { procDone <- proc.Run(pctx) }()
-	stopped := false
-	stopProcessor := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		stopProc()
-		return <-procDone
-	}
-	defer stopProcessor()
+	rp := startProcessor(ctx, proc)
+	defer rp.stop()
 
 	timeout := max(2*time.Minute, 10*pf.backlog)
-	done, err := b.waitResults(ctx, procDone, &stopped, timeout, 10*time.Second, func() (bool, []any) {
+	done, err := b.waitResults(ctx, rp, timeout, 10*time.Second, func() (bool, []any) {
 		c := b.reader.counts(satPrefix)
 		return c.unique >= s.Frames, []any{"results", c.unique, "of", s.Frames}
 	})
 	if err != nil {
 		return err
 	}
-	if err := stopProcessor(); err != nil {
+	if err := rp.stop(); err != nil {
 		return fmt.Errorf("saturation processor: %w", err)
 	}
 	c := b.reader.counts(satPrefix)
@@ -827,10 +815,36 @@ type keepOpen struct{ *vision.Engine }
 
 func (keepOpen) Close() {}
 
+// runningProcessor is a Processor running in the background, for the
+// phases that measure it.
+type runningProcessor struct {
+	done    chan error
+	cancel  context.CancelFunc
+	stopped bool // Run has returned and its error was consumed
+}
+
+func startProcessor(ctx context.Context, proc *process.Processor) *runningProcessor {
+	pctx, cancel := context.WithCancel(ctx)
+	rp := &runningProcessor{done: make(chan error, 1), cancel: cancel}
+	go func() { rp.done <- proc.Run(pctx) }()
+	return rp
+}
+
+// stop cancels the processor and returns Run's error; later calls return nil.
+func (rp *runningProcessor) stop() error {
+	if rp.stopped {
+		rp.cancel()
+		return nil
+	}
+	rp.stopped = true
+	rp.cancel()
+	return <-rp.done
+}
+
 // waitResults waits until cond holds, logging progress every `every`. It
 // returns false when timeout passed first, an error when ctx ended or the
 // processor stopped.
-func (b *pipelineBench) waitResults(ctx context.Context, procDone chan error, stopped *bool, timeout, every time.Duration, cond func() (bool, []any)) (bool, error) {
+func (b *pipelineBench) waitResults(ctx context.Context, rp *runningProcessor, timeout, every time.Duration, cond func() (bool, []any)) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -851,8 +865,8 @@ func (b *pipelineBench) waitResults(ctx context.Context, procDone chan error, st
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
-		case err := <-procDone:
-			*stopped = true
+		case err := <-rp.done:
+			rp.stopped = true
 			if err == nil {
 				err = errors.New("stopped early")
 			}
@@ -875,23 +889,11 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pctx, stopProc := context.WithCancel(ctx)
-	defer stopProc()
-	procDone := make(chan error, 1)
-	go func() { procDone <- proc.Run(pctx) }()
-	stopped := false
-	stopProcessor := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		stopProc()
-		return <-procDone
-	}
-	defer stopProcessor()
+	rp := startProcessor(ctx, proc)
+	defer rp.stop()
 	// Publish only once the processor owns its partitions: the group
 	// join is not part of the latency being measured.
-	if _, err := b.waitResults(ctx, procDone, &stopped, 60*time.Second, 10*time.Second, func() (bool, []any) {
+	if _, err := b.waitResults(ctx, rp, 60*time.Second, 10*time.Second, func() (bool, []any) {
 		s := proc.Stats()
 		return s.Assigned >= pf.partitions, []any{"partitions", s.Assigned}
 	}); err != nil {
@@ -937,14 +939,14 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 		return err
 	}
 	b.log.Info("real time: publishing done; waiting for the last results", "published", ps.Acked, "dropped", ps.Dropped.Total())
-	done, err := b.waitResults(ctx, procDone, &stopped, max(60*time.Second, 3*pf.maxAge+30*time.Second), 10*time.Second, func() (bool, []any) {
+	done, err := b.waitResults(ctx, rp, max(60*time.Second, 3*pf.maxAge+30*time.Second), 10*time.Second, func() (bool, []any) {
 		c := b.reader.counts(rtPrefix)
 		return int64(c.unique) >= ps.Acked, []any{"results", c.unique, "of", ps.Acked}
 	})
 	if err != nil {
 		return err
 	}
-	if err := stopProcessor(); err != nil {
+	if err := rp.stop(); err != nil {
 		return fmt.Errorf("real-time processor: %w", err)
 	}
 	st := proc.Stats()

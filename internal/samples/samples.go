@@ -62,7 +62,7 @@ func Derive(src, dst string) error {
 				if err != nil {
 					return fmt.Errorf("%s: %w (run `framecast models fetch`)", v.From, err)
 				}
-				s = toRGBA(m)
+				s = m.ToImage()
 				cache[v.From] = s
 			}
 		}
@@ -96,14 +96,6 @@ func All(src, dst string) []string {
 	}
 	for _, v := range Variants {
 		out = append(out, filepath.Join(dst, v.Name))
-	}
-	return out
-}
-
-func toRGBA(m *imagex.RGB) *image.RGBA {
-	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
-	for i, j := 0, 0; i < len(m.Pix); i, j = i+3, j+4 {
-		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = m.Pix[i], m.Pix[i+1], m.Pix[i+2], 255
 	}
 	return out
 }
