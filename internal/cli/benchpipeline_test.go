@@ -108,7 +108,10 @@ func TestBenchPipeline(t *testing.T) {
 	}
 
 	m := rep.Memory
-	if m.BrokerMaxRSSMB <= 0 || m.BrokerHWMMB < m.BrokerMaxRSSMB || m.SelfMaxRSSMB <= 0 || m.BrokerRealtimeMaxMB <= 0 || m.Samples < 5 {
+	// VmHWM is not compared with the sampled maximum: the kernel updates its
+	// high-water mark lazily (on unmap and exit), so a sampled VmRSS can
+	// exceed it; the report takes the larger of the two as the peak.
+	if m.BrokerMaxRSSMB <= 0 || m.BrokerHWMMB <= 0 || m.SelfMaxRSSMB <= 0 || m.BrokerRealtimeMaxMB <= 0 || m.Samples < 5 {
 		t.Errorf("memory: %+v", m)
 	}
 	var phases []string
