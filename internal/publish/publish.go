@@ -340,9 +340,9 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 }
 
 // runCamera reads and produces one camera's frames at its pace, starting
-// after phase. A ticker
-// paces it: when the source or the loop is slower than the rate, ticks are
-// dropped rather than queued, so the camera never builds a backlog.
+// after phase. A ticker paces sources that are not self-paced: when the
+// source or the loop is slower than the rate, ticks are dropped rather
+// than queued, so the camera never builds a backlog.
 func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, phase time.Duration) {
 	defer c.Source.Close()
 	if phase > 0 {
@@ -354,8 +354,15 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 		case <-t.C:
 		}
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / c.FPS))
-	defer tick.Stop()
+	// A self-paced source (a live camera, a video file played at its
+	// rate) blocks in Next until its next frame: no ticker, or its frames
+	// would be delayed by up to a tick and decimated by the tick rate.
+	var tickC <-chan time.Time
+	if sp, ok := c.Source.(source.SelfPaced); !ok || !sp.SelfPaced() {
+		tick := time.NewTicker(time.Duration(float64(time.Second) / c.FPS))
+		defer tick.Stop()
+		tickC = tick.C
+	}
 	key := []byte(c.ID)
 	var seq int64
 	for c.Count <= 0 || seq < c.Count {
@@ -369,6 +376,12 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 		case errors.Is(err, source.ErrEndOfInput):
 			p.cfg.Log.Info("camera: end of input", "camera", c.ID, "frames", seq)
 			return
+		case tickC == nil:
+			// A self-paced source retries what can be retried itself
+			// (Supervised); an error from it is final for this camera.
+			p.st.sourceError.Add(1)
+			p.cfg.Log.Error("camera stopped: its source cannot continue", "camera", c.ID, "err", err)
+			return
 		default:
 			p.st.sourceError.Add(1)
 			p.warn("source:"+c.ID, "camera: cannot read a frame", "camera", c.ID, "err", err)
@@ -376,10 +389,16 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 		if c.Count > 0 && seq >= c.Count {
 			return
 		}
+		if tickC == nil {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tickC:
 		}
 	}
 }

@@ -26,8 +26,9 @@ const maxReencodeCache = 64 << 20
 // files plays an image file or a directory of images. JPEG files are sent
 // as they are; other formats are decoded and encoded as JPEG.
 type files struct {
-	path    string // the file or directory
+	path    string // the file, directory or glob pattern
 	dir     bool
+	glob    bool
 	once    bool
 	quality int
 
@@ -66,9 +67,36 @@ func openPath(path string, opts Options) (Source, error) {
 	return f, nil
 }
 
-// scan lists the images to play in the next pass. A directory is listed
-// again at every pass, so images added while looping are picked up.
+// openGlob plays the images matching a pattern (filepath.Match syntax),
+// in name order, looped like a directory.
+func openGlob(pattern string, opts Options) (Source, error) {
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("source %q: bad glob pattern: %w", pattern, err)
+	}
+	f := &files{path: pattern, glob: true, once: opts.Once, quality: opts.JPEGQuality, cache: map[string]Frame{}}
+	if err := f.scan(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// scan lists the images to play in the next pass. A directory or glob is
+// listed again at every pass, so images added while looping are picked up.
 func (f *files) scan() error {
+	if f.glob {
+		matches, _ := filepath.Glob(f.path) // the pattern was checked by openGlob
+		f.list = f.list[:0]
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() && imageExts[strings.ToLower(filepath.Ext(m))] {
+				f.list = append(f.list, m)
+			}
+		}
+		sort.Strings(f.list)
+		if len(f.list) == 0 {
+			return fmt.Errorf("source %q: no images match the pattern (looked for .jpg, .jpeg, .png, .gif, .bmp, .webp)", f.path)
+		}
+		return nil
+	}
 	if !f.dir {
 		f.list = []string{f.path}
 		return nil

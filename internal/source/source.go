@@ -1,26 +1,34 @@
 // Package source produces camera frames as JPEG bytes: a Source is one
 // camera, chosen by a URI.
 //
-// Sources in this version:
+// Sources, chosen by URI (see Open and the README):
 //
-//	synthetic:[?options]   the face-api sample photos filmed by a virtual camera
-//	                       that pans, zooms, cuts and crossfades (see Synthetic)
-//	PATH                   an image file, or a directory of images played in
-//	                       name order; both loop (file:// URIs work too)
+//	synthetic:[?options]        the face-api sample photos filmed by a virtual
+//	                            camera that pans, zooms, cuts and crossfades
+//	PATH, file://PATH           an image, a directory of images or a glob
+//	                            (name order, looped), or a video file (any
+//	                            format ffmpeg reads)
+//	rtsp://, rtmp://, srt://    network streams, through ffmpeg
+//	http://, https://           MJPEG IP cameras (multipart/x-mixed-replace,
+//	                            parsed in Go), JPEG snapshot URLs, or HLS and
+//	                            progressive video through ffmpeg, chosen by
+//	                            the response's content type
+//	/dev/videoN, v4l2://...     webcams, through ffmpeg's v4l2 input
+//	lavfi:GRAPH                 an ffmpeg test source (lavfi filter graph)
 //
-// Video files, RTSP, HTTP MJPEG and webcams come with the sources issue; their
-// schemes are rejected with an error that lists what is supported today.
+// Video, network and webcam sources run supervised (see Supervised):
+// reconnect with backoff, stall watchdog, newest-frame delivery.
 //
-// Sources are not paced: Next returns the next frame as soon as it is ready
-// and the caller (the publisher) decides when to ask. A source is used by one
-// goroutine at a time.
+// Images and synthetic frames are not paced: Next returns the next frame
+// as soon as it is ready and the caller (the publisher) decides when to
+// ask. Supervised sources are paced by the camera (SelfPaced). A source is
+// used by one goroutine at a time, apart from Close.
 package source
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -76,6 +84,37 @@ type Options struct {
 	// Once plays image files and directories once, then returns
 	// ErrEndOfInput, instead of looping.
 	Once bool
+
+	// The options below are for video files, network streams and
+	// webcams (the sources read through ffmpeg or HTTP). A URI's
+	// #fragment options (e.g. rtsp://cam/stream#fps=5&size=640x360)
+	// override them per camera.
+
+	// FFmpeg is the ffmpeg executable. Default "ffmpeg" from PATH.
+	FFmpeg string
+	// VideoWidth and VideoHeight scale video frames; 0 keeps the input's
+	// size. For webcams they choose the capture size.
+	VideoWidth, VideoHeight int
+	// VideoFPS limits the frame rate of video sources; 0 keeps the
+	// input's rate. For webcams it chooses the capture rate.
+	VideoFPS float64
+	// Every keeps every Nth frame of a video (0 or 1: all).
+	Every int
+	// Unpaced reads video files as fast as possible instead of at their
+	// native frame rate (the publisher's --realtime=false, and analyze).
+	Unpaced bool
+	// Loop plays video files again from the start when they end.
+	Loop bool
+	// StallTimeout reconnects a source that delivered no frame for this
+	// long. Default DefaultStallTimeout.
+	StallTimeout time.Duration
+	// BackoffMin and BackoffMax bound the pause before a reconnect: it
+	// starts at BackoffMin and doubles, with jitter, up to BackoffMax.
+	// Defaults DefaultBackoffMin and DefaultBackoffMax.
+	BackoffMin, BackoffMax time.Duration
+	// Log receives the sources' narration (connects, reconnects, ffmpeg's
+	// own messages, rate-limited). Default: discarded.
+	Log *slog.Logger
 }
 
 // Defaults for Options.
@@ -84,6 +123,15 @@ const (
 	DefaultHeight      = 480
 	DefaultFPS         = 10.0
 	DefaultJPEGQuality = 80
+	// DefaultStallTimeout: a live camera that sends nothing for this long
+	// is reconnected.
+	DefaultStallTimeout = 10 * time.Second
+	// DefaultBackoffMin and DefaultBackoffMax bound reconnect pauses.
+	DefaultBackoffMin = 500 * time.Millisecond
+	DefaultBackoffMax = 30 * time.Second
+	// DefaultMaxFrameSize is the largest JPEG a stream may deliver; a
+	// larger one is dropped and counted as corrupt.
+	DefaultMaxFrameSize = 32 << 20
 )
 
 func (o Options) withDefaults() Options {
@@ -96,39 +144,25 @@ func (o Options) withDefaults() Options {
 	if o.JPEGQuality <= 0 {
 		o.JPEGQuality = DefaultJPEGQuality
 	}
+	if o.FFmpeg == "" {
+		o.FFmpeg = "ffmpeg"
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = DefaultBackoffMin
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = max(DefaultBackoffMax, o.BackoffMin)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
 	if o.SamplesDir == "" {
 		o.SamplesDir = models.At("").Samples()
 	}
 	return o
-}
-
-// Schemes lists the URI forms Open accepts, for usage texts and errors.
-const Schemes = "synthetic:[?size=WxH&fps=N&seed=N&faces=sample1,sample4&quality=Q&dir=PATH], " +
-	"an image file, or a directory of images (file:///path also works)"
-
-// Open returns the source a URI names.
-func Open(uri string, opts Options) (Source, error) {
-	opts = opts.withDefaults()
-	if opts.JPEGQuality > 100 {
-		return nil, fmt.Errorf("JPEG quality %d: use 1 to 100", opts.JPEGQuality)
-	}
-	switch {
-	case uri == "":
-		return nil, fmt.Errorf("%w: empty source; use %s", ErrUnsupported, Schemes)
-	case strings.HasPrefix(uri, "synthetic:"):
-		return NewSyntheticURI(uri, opts)
-	case strings.HasPrefix(uri, "file://"):
-		return openPath(strings.TrimPrefix(uri, "file://"), opts)
-	}
-	if _, err := os.Stat(uri); err == nil {
-		return openPath(uri, opts)
-	}
-	if scheme, ok := uriScheme(uri); ok {
-		return nil, fmt.Errorf("%w %q: scheme %q is not supported; use %s "+
-			"(video files, rtsp://, http:// MJPEG and webcams come in a later version)",
-			ErrUnsupported, uri, scheme+":", Schemes)
-	}
-	return openPath(uri, opts)
 }
 
 // uriScheme reports a URI scheme prefix: letters, digits, + - . then ':'.

@@ -1,0 +1,235 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schemes lists the URI forms Open accepts, for usage texts and errors.
+const Schemes = "synthetic:[?size=WxH&fps=N&seed=N&faces=sample1,sample4&quality=Q&dir=PATH], " +
+	"an image file, a directory of images or a glob, a video file, rtsp:// rtmp:// srt:// http(s):// URLs, " +
+	"/dev/videoN or v4l2:///dev/videoN, lavfi:GRAPH; " +
+	"options after #: fps, size, every, quality, loop, realtime, format, stall (e.g. rtsp://cam/1#fps=5&size=640x360)"
+
+// videoOptionKeys are the #fragment options of video, network and webcam
+// URIs.
+var videoOptionKeys = "fps, size, every, quality, loop, realtime, format, stall"
+
+// networkSchemes are read by ffmpeg as network inputs.
+var networkSchemes = map[string]bool{
+	"rtsp": true, "rtsps": true, "rtmp": true, "rtmps": true, "srt": true,
+	"udp": true, "tcp": true, "rtp": true, "mms": true, "mmsh": true,
+}
+
+// Open returns the source a URI names. Video, network and webcam sources
+// connect in the background (see Supervised): Open fails only for what no
+// retry can mend, such as a missing file, bad options or no ffmpeg.
+func Open(uri string, opts Options) (Source, error) {
+	opts = opts.withDefaults()
+	if opts.JPEGQuality > 100 {
+		return nil, fmt.Errorf("JPEG quality %d: use 1 to 100", opts.JPEGQuality)
+	}
+	switch {
+	case uri == "":
+		return nil, fmt.Errorf("%w: empty source; use %s", ErrUnsupported, Schemes)
+	case strings.HasPrefix(uri, "synthetic:"):
+		return NewSyntheticURI(uri, opts)
+	case strings.HasPrefix(uri, "lavfi:"):
+		graph, frag, _ := strings.Cut(strings.TrimPrefix(uri, "lavfi:"), "#")
+		if graph == "" {
+			return nil, fmt.Errorf("source %q: empty filter graph; e.g. lavfi:testsrc2=size=640x480:rate=10", uri)
+		}
+		return openFFmpeg(uri, ffmpegInput{Kind: inputLavfi, Target: graph}, frag, opts, false)
+	case strings.HasPrefix(uri, "v4l2:"), strings.HasPrefix(uri, "/dev/video"):
+		return openWebcam(uri, opts)
+	case strings.HasPrefix(uri, "file://"):
+		return openLocal(uri, strings.TrimPrefix(uri, "file://"), opts)
+	}
+	if _, err := os.Stat(uri); err == nil {
+		return openLocal(uri, uri, opts)
+	}
+	if scheme, ok := uriScheme(uri); ok {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", redact(uri), err)
+		}
+		frag := u.Fragment
+		u.Fragment, u.RawFragment = "", ""
+		switch {
+		case scheme == "http" || scheme == "https":
+			return openHTTP(u, frag, opts)
+		case networkSchemes[scheme]:
+			return openFFmpeg(u.Redacted(), ffmpegInput{Kind: inputNetwork, Target: u.String()}, frag, opts, false)
+		}
+		return nil, fmt.Errorf("%w %q: scheme %q is not supported; use %s", ErrUnsupported, redact(uri), scheme+":", Schemes)
+	}
+	return openLocal(uri, uri, opts)
+}
+
+// openLocal opens a path: a directory of images, a glob, an image file, or
+// a video file. path may end in #options (video files).
+func openLocal(uri, path string, opts Options) (Source, error) {
+	frag := ""
+	if _, err := os.Stat(path); err != nil {
+		if p, f, ok := strings.Cut(path, "#"); ok {
+			path, frag = p, f
+		}
+	}
+	if strings.ContainsAny(path, "*?[") {
+		if _, err := os.Stat(path); err != nil {
+			return openGlob(path, opts)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("source %q: no such file or directory (sources: %s)", uri, Schemes)
+		}
+		return nil, fmt.Errorf("source %q: %w", uri, err)
+	}
+	if st.IsDir() || imageExts[strings.ToLower(filepath.Ext(path))] {
+		if frag != "" {
+			return nil, fmt.Errorf("source %q: #options apply to video, network and webcam sources, not images", uri)
+		}
+		return openPath(path, opts)
+	}
+	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, frag, opts, true)
+}
+
+// openWebcam opens /dev/videoN or v4l2:///dev/videoN[?options][#options].
+func openWebcam(uri string, opts Options) (Source, error) {
+	dev := strings.TrimPrefix(uri, "v4l2:")
+	dev = strings.TrimPrefix(dev, "//")
+	dev, frag, _ := strings.Cut(dev, "#")
+	dev, query, _ := strings.Cut(dev, "?")
+	if query != "" && frag != "" {
+		frag = query + "&" + frag
+	} else if query != "" {
+		frag = query
+	}
+	if !strings.HasPrefix(dev, "/dev/") {
+		return nil, fmt.Errorf("source %q: want a device path such as /dev/video0 or v4l2:///dev/video0", uri)
+	}
+	return openFFmpeg(uri, ffmpegInput{Kind: inputV4L2, Target: dev}, frag, opts, false)
+}
+
+// openHTTP reads an HTTP camera: MJPEG and JPEG snapshots in Go, other
+// content (HLS, progressive video) through ffmpeg.
+func openHTTP(u *url.URL, frag string, opts Options) (Source, error) {
+	in := ffmpegInput{Kind: inputNetwork, Target: u.String()}
+	cfg, err := liveOptions(opts, frag, in.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", u.Redacted(), err)
+	}
+	d := newHTTPDialerWIP(u.String(), cfg.liveConfig, http.DefaultClient, newFFmpegDialerWIP(in, cfg.liveConfig))
+	return newSupervised(u.Redacted(), d, supervisorConfig{
+		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
+	}, false), nil
+}
+
+// openFFmpeg starts a supervised ffmpeg source. lossless: every frame in
+// order (files), otherwise the newest frame (live).
+func openFFmpeg(name string, in ffmpegInput, frag string, opts Options, lossless bool) (Source, error) {
+	cfg, err := liveOptions(opts, frag, in.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", redact(name), err)
+	}
+	in.InputFormat = cfg.inputFormat
+	return newSupervised(redact(name), newFFmpegDialerWIP(in, cfg.liveConfig), supervisorConfig{
+		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
+	}, lossless), nil
+}
+
+// liveOpts is a liveConfig plus the options that are not part of it.
+type liveOpts struct {
+	liveConfig
+	inputFormat string
+}
+
+// liveOptions applies the Options and then the URI's #options.
+func liveOptions(opts Options, frag string, kind inputKind) (liveOpts, error) {
+	cfg := liveOpts{liveConfig: liveConfig{
+		FFmpeg: opts.FFmpeg, Width: opts.VideoWidth, Height: opts.VideoHeight, FPS: opts.VideoFPS,
+		Every: opts.Every, Quality: opts.JPEGQuality, Realtime: !opts.Unpaced, Loop: opts.Loop,
+		StallTimeout: opts.StallTimeout, MaxFrameSize: DefaultMaxFrameSize, Log: opts.Log,
+	}}
+	if frag == "" {
+		return cfg, nil
+	}
+	q, err := url.ParseQuery(frag)
+	if err != nil {
+		return cfg, fmt.Errorf("options %q: %w; write them as #key=value&key=value (%s)", frag, err, videoOptionKeys)
+	}
+	var errs []error
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		bad := func(want string) { errs = append(errs, fmt.Errorf("option %s=%q: want %s", k, v, want)) }
+		switch k {
+		case "fps":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || !(f > 0 && f <= 1000) {
+				bad("a frame rate above 0 and at most 1000")
+			}
+			cfg.FPS = f
+		case "size":
+			w, h, ok := ParseSize(v)
+			if !ok {
+				bad("WIDTHxHEIGHT, e.g. 640x480")
+			}
+			cfg.Width, cfg.Height = w, h
+		case "every":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				bad("a whole number of at least 1")
+			}
+			cfg.Every = n
+		case "quality":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100 {
+				bad("1 to 100")
+			}
+			cfg.Quality = n
+		case "loop", "realtime":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("true or false")
+			}
+			if k == "loop" {
+				cfg.Loop = b
+			} else {
+				cfg.Realtime = b
+			}
+		case "format":
+			if kind != inputV4L2 {
+				errs = append(errs, fmt.Errorf("option format=%q: only webcams (v4l2) take an input format", v))
+			}
+			cfg.inputFormat = v
+		case "stall":
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				bad("a duration such as 10s")
+			}
+			cfg.StallTimeout = d
+		default:
+			errs = append(errs, fmt.Errorf("unknown option %q (options: %s)", k, videoOptionKeys))
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// redact removes a password from a URI for logs and errors.
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.User == nil {
+		return uri
+	}
+	return u.Redacted()
+}
