@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,28 +26,36 @@ func (s *stringList) Set(v string) error {
 }
 
 func runPublish(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "publish", "--source [ID=]URI [--source [ID=]URI ...] [flags]",
+	fs := newFlagSet(env, "publish", "--source [ID=]URI [--source [ID=]URI ...] [--camera-file FILE] [flags]",
 		"Capture frames from one or more sources and produce them to the frames topic: key = camera id,\n"+
 			"value = JPEG, record timestamp = capture time, headers with sequence number and size.\n"+
 			"Each camera runs at its own pace; a frame that does not fit in the producer's buffer is\n"+
 			"dropped and counted, never queued behind a slow broker.\n\n"+
-			"Sources:\n"+
+			"Sources (chosen by URI):\n"+
 			"  synthetic:[?size=WxH&fps=N&seed=N&faces=sample1,sample4&quality=Q&dir=PATH]\n"+
 			"      the face-api sample photos filmed by a virtual camera that pans, zooms and cuts\n"+
-			"  PATH  an image file or a directory of images (name order), looped (see --once)\n"+
-			"Video files, RTSP, HTTP MJPEG and webcams come in a later version.\n\n"+
+			"  PATH or 'GLOB'   an image, a directory of images or a glob, in name order, looped (see --once)\n"+
+			"  VIDEO            a video file ffmpeg reads (.mp4, .mkv, …), at its native rate (see --realtime, --loop)\n"+
+			"  rtsp://… rtmp://… srt://…    network streams through ffmpeg\n"+
+			"  http(s)://…      MJPEG IP cameras (read in Go), JPEG snapshot URLs, HLS or progressive video\n"+
+			"  /dev/video0 or v4l2:///dev/video0   a webcam through ffmpeg (#size=1280x720&fps=30&format=mjpeg)\n"+
+			"  lavfi:GRAPH      an ffmpeg test source, e.g. lavfi:testsrc2=size=640x480:rate=10\n"+
+			"Options per video/network/webcam source after #: fps, size, every, quality, loop, realtime,\n"+
+			"format (webcams), stall. Such sources reconnect with backoff when they fail (also at start)\n"+
+			"and are restarted when they deliver nothing for --stall-timeout; live cameras publish their\n"+
+			"newest frame, never a backlog.\n\n"+
 			"Camera ids: --source ID=URI, or --camera ID for the sources without one (in order),\n"+
-			"or cam-1, cam-2, … by position. Cameras are spread over the topic's partitions: ids\n"+
-			"sorted, the i-th on partition i mod partitions.\n\n"+
-			"Example: framecast publish --source lobby=synthetic: --source door=synthetic:?seed=2 --count 100")
-	var sources, cameras stringList
-	fs.Var(&sources, "source", "a source URI, optionally ID=URI; repeat for several cameras (URIs may also follow the flags)")
-	fs.Var(&cameras, "camera", "camera id of the next --source given without ID=; repeatable")
-	fps := fs.Float64("fps", publish.DefaultFPS, "frames per second per camera (a synthetic: URI's fps option wins)")
+			"or cam-1, cam-2, … by position. A --camera-file lists cameras in YAML:\n"+
+			indent(cameraFileExample, "  ")+"\n"+
+			"Cameras are spread over the topic's partitions: ids sorted, the i-th on partition i mod partitions.\n\n"+
+			"Examples:\n"+
+			"  framecast publish --source lobby=synthetic: --source door=synthetic:?seed=2 --count 100\n"+
+			"  framecast publish --source desk=/dev/video0\n"+
+			"  framecast publish --source gate='rtsp://user:pass@192.168.1.20:554/stream1#fps=10'\n"+
+			"  framecast publish --source replay=/videos/entrance.mp4 --loop")
+	var sf sourceFlags
+	sf.register(fs, publish.DefaultFPS)
 	count := fs.Int64("count", 0, "stop each camera after this many frames, flush and exit (0: run until interrupted)")
-	quality := fs.Int("jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of frames framecast encodes (synthetic, non-JPEG images), 1-100")
-	size := fs.String("size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size of synthetic: sources, WIDTHxHEIGHT")
-	once := fs.Bool("once", false, "play image files and directories once instead of looping")
 	maxBuffered := fs.Int("max-buffered-bytes", publish.DefaultMaxBufferedBytes, "producer buffer bound in bytes; frames that do not fit are dropped (buffer_full)")
 	batchMax := fs.Int("batch-max-bytes", publish.DefaultBatchMaxBytes, "largest produce batch, and so frame, in bytes (at most 64 MiB); the topic's max.message.bytes must be at least this")
 	deliveryTimeout := fs.Duration("delivery-timeout", publish.DefaultDeliveryTimeout, "drop a frame Kafka has not acknowledged within this time (delivery_failed)")
@@ -57,24 +66,14 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sources = append(sources, fs.Args()...)
 
+	specs, err := sf.specs(fs.Args())
 	var errs []error
-	if len(sources) == 0 {
-		errs = append(errs, errors.New("no --source given, e.g. --source synthetic:"))
-	}
-	if !(*fps > 0 && *fps <= 1000) {
-		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 1000", *fps))
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if *count < 0 {
 		errs = append(errs, fmt.Errorf("--count %d: want 0 (no limit) or more", *count))
-	}
-	if *quality < 1 || *quality > 100 {
-		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", *quality))
-	}
-	w, h, ok := source.ParseSize(*size)
-	if !ok {
-		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", *size))
 	}
 	if *maxBuffered <= 0 {
 		errs = append(errs, fmt.Errorf("--max-buffered-bytes %d: want more than 0", *maxBuffered))
@@ -88,35 +87,22 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	if err := kc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	ids, uris, err := cameraIDs(sources, cameras)
-	if err != nil {
-		errs = append(errs, err)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
 
 	// Open every source before connecting: a wrong path is reported at
-	// once, without waiting for Kafka.
-	opts := source.Options{Width: w, Height: h, FPS: *fps, JPEGQuality: *quality, Once: *once}
-	var cams []publish.Camera
+	// once, without waiting for Kafka. Network cameras connect in the
+	// background and are retried, so one that is down does not stop the
+	// others.
+	cams, err := openCameras(env, &sf, specs, *count)
+	if err != nil {
+		return err
+	}
 	closeAll := func() {
 		for _, c := range cams {
 			c.Source.Close()
 		}
-	}
-	for i, uri := range uris {
-		src, err := source.Open(uri, opts)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("camera %s: %w", ids[i], err)
-		}
-		c := publish.Camera{ID: ids[i], Source: src, FPS: *fps, Count: *count}
-		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 {
-			c.FPS = r.FPS()
-		}
-		cams = append(cams, c)
-		env.log.Info("camera", "id", c.ID, "source", uri, "fps", c.FPS)
 	}
 
 	if kc.ClientID == "" {
@@ -172,7 +158,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 			case now := <-t.C:
 				s := pub.Stats()
 				secs := now.Sub(prevAt).Seconds()
-				env.log.Info("publish stats", append(statsAttrs(s),
+				env.log.Info("publish stats", append(append(statsAttrs(s), sourceAttrs(pub.SourceStatus())...),
 					"fps", round1(float64(s.Acked-prev.Acked)/secs),
 					"mb_per_s", round1(float64(s.AckedBytes-prev.AckedBytes)/secs/1e6))...)
 				prev, prevAt = s, now
@@ -184,7 +170,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	<-statsDone
 	s := pub.Stats()
 	secs := time.Since(start).Seconds()
-	env.log.Info("publish finished", append(statsAttrs(s),
+	env.log.Info("publish finished", append(append(statsAttrs(s), sourceAttrs(pub.SourceStatus())...),
 		"seconds", round1(secs), "fps", round1(float64(s.Acked)/secs))...)
 	return err
 }
@@ -274,6 +260,66 @@ func statsAttrs(s publish.Stats) []any {
 		"dropped_too_large", s.Dropped.TooLarge, "source_errors", s.Dropped.SourceError,
 		"buffered_bytes", s.BufferedBytes,
 	}
+}
+
+// openCameras opens every camera's source; on an error it closes those
+// already open.
+func openCameras(env *environment, sf *sourceFlags, specs []cameraSpec, count int64) ([]publish.Camera, error) {
+	var cams []publish.Camera
+	for _, spec := range specs {
+		opts, fps := sf.options(spec)
+		opts.Log = env.log.With("camera", spec.ID)
+		src, err := source.Open(spec.URI, opts)
+		if err != nil {
+			for _, c := range cams {
+				c.Source.Close()
+			}
+			return nil, fmt.Errorf("camera %s: %w", spec.ID, err)
+		}
+		c := publish.Camera{ID: spec.ID, Source: src, FPS: fps, Count: count}
+		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 {
+			c.FPS = r.FPS()
+		}
+		cams = append(cams, c)
+		attrs := []any{"id", c.ID, "source", source.Redact(spec.URI)}
+		if sp, ok := src.(source.SelfPaced); ok && sp.SelfPaced() {
+			attrs = append(attrs, "fps", "the source's own")
+		} else {
+			attrs = append(attrs, "fps", c.FPS)
+		}
+		env.log.Info("camera", attrs...)
+	}
+	return cams, nil
+}
+
+// sourceAttrs summarises the supervised sources for the stats lines.
+func sourceAttrs(m map[string]source.Status) []any {
+	if len(m) == 0 {
+		return nil
+	}
+	var up, reconnects, stalls, dropped int64
+	var down []string
+	for id, s := range m {
+		if s.Up {
+			up++
+		} else {
+			down = append(down, id)
+		}
+		reconnects += s.Reconnects
+		stalls += s.Stalls
+		dropped += s.Dropped
+	}
+	sort.Strings(down)
+	attrs := []any{"sources_up", up, "source_reconnects", reconnects, "source_stalls", stalls, "source_frames_replaced", dropped}
+	if len(down) > 0 {
+		attrs = append(attrs, "sources_down", strings.Join(down, ","))
+	}
+	return attrs
+}
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
 
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }

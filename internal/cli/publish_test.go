@@ -259,7 +259,7 @@ func TestPublishUsage(t *testing.T) {
 		}
 	}
 	env, _ := pubEnv()
-	err := runPublish(context.Background(), env, []string{"--source", "rtsp://cam/1"})
+	err := runPublish(context.Background(), env, []string{"--source", "gopher://cam/1"})
 	if err == nil || !strings.Contains(err.Error(), "synthetic:") {
 		t.Errorf("unknown scheme: %v", err)
 	}

@@ -157,6 +157,9 @@ type Publisher struct {
 
 	st       counters
 	warnings sync.Map // string → *limiter
+
+	camsMu sync.Mutex
+	cams   []Camera // set by Run, for SourceStatus
 }
 
 // counters are the Stats, updated atomically by cameras and promises.
@@ -313,6 +316,9 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 		}
 		return err
 	}
+	p.camsMu.Lock()
+	p.cams = slices.Clone(cams)
+	p.camsMu.Unlock()
 	mapping := Assign(ids, p.partitions)
 	var desc []string
 	for _, id := range slices.Sorted(maps.Keys(mapping)) {
@@ -518,6 +524,20 @@ func (p *Publisher) Stats() Stats {
 	s.Produced = p.st.produced.Load()
 	s.Captured = p.st.captured.Load()
 	return s
+}
+
+// SourceStatus returns the connection state of the cameras whose source
+// reports one (video, network and webcam sources), by camera id.
+func (p *Publisher) SourceStatus() map[string]source.Status {
+	p.camsMu.Lock()
+	defer p.camsMu.Unlock()
+	m := map[string]source.Status{}
+	for _, c := range p.cams {
+		if r, ok := c.Source.(source.StatusReporter); ok {
+			m[c.ID] = r.Status()
+		}
+	}
+	return m
 }
 
 // limiter lets a repeated warning through at most once a second.

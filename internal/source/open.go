@@ -225,6 +225,9 @@ func liveOptions(opts Options, frag string, kind inputKind) (liveOpts, error) {
 	return cfg, errors.Join(errs...)
 }
 
+// Redact removes a password from a URI, for logs and errors.
+func Redact(uri string) string { return redact(uri) }
+
 // redact removes a password from a URI for logs and errors.
 func redact(uri string) string {
 	u, err := url.Parse(uri)

@@ -189,9 +189,9 @@ func TestSyntheticOptions(t *testing.T) {
 }
 
 func TestOpenUnknownScheme(t *testing.T) {
-	for _, uri := range []string{"rtsp://cam.local/stream", "webcam:0", "http://x/y.mjpg"} {
+	for _, uri := range []string{"gopher://cam.local/stream", "webcam:0", "ftp://x/y.mjpg"} {
 		_, err := Open(uri, Options{})
-		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "synthetic:") || !strings.Contains(err.Error(), "later") {
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "synthetic:") || !strings.Contains(err.Error(), "rtsp://") {
 			t.Errorf("%s: %v", uri, err)
 		}
 	}

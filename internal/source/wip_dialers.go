@@ -1,6 +1,10 @@
 package source
 
-import "net/http"
+import (
+	"context"
+	"errors"
+	"net/http"
+)
 
 // Temporary indirection while ffmpeg.go and mjpeg.go are written; replaced
 // by direct calls once they exist.
@@ -11,14 +15,14 @@ var (
 
 func newFFmpegDialerWIP(in ffmpegInput, cfg liveConfig) dialer {
 	if wipFFmpegDialer == nil {
-		return nil
+		return func(context.Context) (stream, error) { return nil, errors.New("ffmpeg sources are not built yet") }
 	}
 	return wipFFmpegDialer(in, cfg)
 }
 
 func newHTTPDialerWIP(u string, cfg liveConfig, c *http.Client, fb dialer) dialer {
 	if wipHTTPDialer == nil {
-		return nil
+		return fb
 	}
 	return wipHTTPDialer(u, cfg, c, fb)
 }

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/framecast/framecast/internal/source"
+)
+
+// cameraSpec is one camera of a publisher: from --source or a camera file.
+type cameraSpec struct {
+	ID   string  `yaml:"id"`
+	URI  string  `yaml:"uri"`
+	FPS  float64 `yaml:"fps"`  // 0: the source's own rate, else --fps
+	Size string  `yaml:"size"` // "": the source's own size, else --size
+}
+
+// cameraFileExample is shown in the usage text and in errors.
+const cameraFileExample = `cameras:
+  - id: lobby
+    uri: rtsp://user:pass@192.168.1.20:554/stream1
+    fps: 10
+    size: 640x360
+  - id: desk
+    uri: /dev/video0
+  - id: replay
+    uri: /videos/entrance.mp4#loop=true`
+
+// loadCameraFile reads a YAML camera file. Unknown keys are errors, so
+// that a typo ("fsp: 5") does not silently fall back to a default.
+func loadCameraFile(path string) ([]cameraSpec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("camera file: %w", err)
+	}
+	var f struct {
+		Cameras []cameraSpec `yaml:"cameras"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("camera file %s: %w; the format is:\n%s", path, err, cameraFileExample)
+	}
+	if len(f.Cameras) == 0 {
+		return nil, fmt.Errorf("camera file %s lists no cameras; the format is:\n%s", path, cameraFileExample)
+	}
+	var errs []error
+	for i, c := range f.Cameras {
+		where := fmt.Sprintf("camera file %s: cameras[%d]", path, i)
+		if c.ID != "" {
+			where += fmt.Sprintf(" (%s)", c.ID)
+		}
+		if c.URI == "" {
+			errs = append(errs, fmt.Errorf("%s: no uri", where))
+		}
+		if c.FPS < 0 || c.FPS > 1000 {
+			errs = append(errs, fmt.Errorf("%s: fps %v: want more than 0 and at most 1000", where, c.FPS))
+		}
+		if c.Size != "" {
+			if _, _, ok := source.ParseSize(c.Size); !ok {
+				errs = append(errs, fmt.Errorf("%s: size %q: want WIDTHxHEIGHT, e.g. 640x480", where, c.Size))
+			}
+		}
+	}
+	return f.Cameras, errors.Join(errs...)
+}
+
+// sourceFlags are the flags that choose and tune sources, shared by the
+// commands that open cameras (publish, demo).
+type sourceFlags struct {
+	fs                *flag.FlagSet
+	sources, cameras  stringList
+	cameraFile        string
+	fps               *float64
+	size              *string
+	quality           *int
+	once, loop        *bool
+	realtime          *bool
+	stallTimeout      *time.Duration
+	ffmpeg            *string
+	defaultFPS        float64
+	defaultW, defaultH int
+}
+
+func (sf *sourceFlags) register(fs *flag.FlagSet, defaultFPS float64) {
+	sf.fs, sf.defaultFPS = fs, defaultFPS
+	fs.Var(&sf.sources, "source", "a source URI, optionally ID=URI; repeat for several cameras (URIs may also follow the flags)")
+	fs.Var(&sf.cameras, "camera", "camera id of the next --source given without ID=; repeatable")
+	fs.StringVar(&sf.cameraFile, "camera-file", "", "YAML file listing cameras (id, uri, fps, size), in addition to --source")
+	sf.fps = fs.Float64("fps", defaultFPS, "frames per second per camera for images and synthetic: sources; for video, network and webcam sources only when given (default: their own rate)")
+	sf.size = fs.String("size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size of synthetic: sources, WIDTHxHEIGHT; scales video, network and webcam sources only when given")
+	sf.quality = fs.Int("jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of frames framecast or ffmpeg encodes, 1-100")
+	sf.once = fs.Bool("once", false, "play image files and directories once instead of looping")
+	sf.loop = fs.Bool("loop", false, "play video files again from the start when they end")
+	sf.realtime = fs.Bool("realtime", true, "play video files at their native frame rate; false: as fast as possible")
+	sf.stallTimeout = fs.Duration("stall-timeout", source.DefaultStallTimeout, "reconnect a video, network or webcam source that delivers no frame for this long")
+	sf.ffmpeg = fs.String("ffmpeg", "ffmpeg", "the ffmpeg executable, for video files, network streams and webcams")
+}
+
+// given reports whether a flag was set on the command line or through its
+// FRAMECAST_* variable.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if !set {
+		_, set = os.LookupEnv(envName(name))
+	}
+	return set
+}
+
+// specs validates the flags and returns every camera: the --source ones,
+// then the camera file's. Errors are usage errors, all reported together.
+func (sf *sourceFlags) specs(args []string) ([]cameraSpec, error) {
+	var errs []error
+	if !(*sf.fps > 0 && *sf.fps <= 1000) {
+		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 1000", *sf.fps))
+	}
+	if *sf.quality < 1 || *sf.quality > 100 {
+		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", *sf.quality))
+	}
+	w, h, ok := source.ParseSize(*sf.size)
+	if !ok {
+		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", *sf.size))
+	}
+	sf.defaultW, sf.defaultH = w, h
+	if *sf.stallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--stall-timeout %v: want more than 0", *sf.stallTimeout))
+	}
+	sources := append(sf.sources, args...)
+	ids, uris, err := cameraIDs(sources, sf.cameras)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var specs []cameraSpec
+	for i := range ids {
+		specs = append(specs, cameraSpec{ID: ids[i], URI: uris[i]})
+	}
+	if sf.cameraFile != "" {
+		fileSpecs, err := loadCameraFile(sf.cameraFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		taken := map[string]bool{}
+		for _, s := range specs {
+			taken[s.ID] = true
+		}
+		n := 1
+		for _, s := range fileSpecs {
+			for s.ID == "" {
+				if id := fmt.Sprintf("cam-%d", len(specs)+n); !taken[id] {
+					s.ID = id
+				}
+				n++
+			}
+			if taken[s.ID] {
+				errs = append(errs, fmt.Errorf("camera id %q given twice", s.ID))
+			}
+			taken[s.ID] = true
+			specs = append(specs, s)
+		}
+	}
+	if len(specs) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no --source given, e.g. --source synthetic: (or --camera-file FILE)"))
+	}
+	return specs, errors.Join(errs...)
+}
+
+// options returns the source options and the publisher's pace for one
+// camera: its own fps and size win over the flags.
+func (sf *sourceFlags) options(spec cameraSpec) (source.Options, float64) {
+	opts := source.Options{
+		Width: sf.defaultW, Height: sf.defaultH, FPS: *sf.fps, JPEGQuality: *sf.quality, Once: *sf.once,
+		FFmpeg: *sf.ffmpeg, Unpaced: !*sf.realtime, Loop: *sf.loop, StallTimeout: *sf.stallTimeout,
+	}
+	if given(sf.fs, "fps") {
+		opts.VideoFPS = *sf.fps
+	}
+	if given(sf.fs, "size") {
+		opts.VideoWidth, opts.VideoHeight = sf.defaultW, sf.defaultH
+	}
+	if spec.FPS > 0 {
+		opts.FPS, opts.VideoFPS = spec.FPS, spec.FPS
+	}
+	if spec.Size != "" {
+		w, h, _ := source.ParseSize(spec.Size)
+		opts.Width, opts.Height, opts.VideoWidth, opts.VideoHeight = w, h, w, h
+	}
+	return opts, opts.FPS
+}

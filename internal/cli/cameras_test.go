@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/framecast/framecast/internal/source"
+)
+
+func TestLoadCameraFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", cameraFileExample)
+	got, err := loadCameraFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cameraSpec{
+		{ID: "lobby", URI: "rtsp://user:pass@192.168.1.20:554/stream1", FPS: 10, Size: "640x360"},
+		{ID: "desk", URI: "/dev/video0"},
+		{ID: "replay", URI: "/videos/entrance.mp4#loop=true"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"cameras:\n  - id: a\n    uri: \"synthetic:\"\n    fsp: 5\n", "field fsp not found"},
+		{"cameras:\n  - id: a\n", "no uri"},
+		{"cameras:\n  - uri: \"synthetic:\"\n    fps: -1\n", "fps"},
+		{"cameras:\n  - uri: \"synthetic:\"\n    size: huge\n", "size"},
+		{"cameras: []\n", "no cameras"},
+		{"", "no cameras"},
+		{"cameras: {", "the format is"},
+	} {
+		_, err := loadCameraFile(write("bad.yaml", tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error about %q", tc.body, err, tc.want)
+		}
+	}
+	if _, err := loadCameraFile(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+func TestSourceFlagsSpecsAndOptions(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cams.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - uri: \"synthetic:\"\n    fps: 4\n    size: 320x240\n  - id: door\n    uri: rtsp://127.0.0.1:1/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(args ...string) (*sourceFlags, []cameraSpec, error) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var sf sourceFlags
+		sf.register(fs, 10)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		specs, err := sf.specs(fs.Args())
+		return &sf, specs, err
+	}
+	sf, specs, err := parse("--source", "lobby=synthetic:", "--camera-file", file, "lavfi:testsrc2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range specs {
+		ids = append(ids, s.ID)
+	}
+	if strings.Join(ids, " ") != "lobby cam-2 cam-3 door" {
+		t.Errorf("ids %q", ids)
+	}
+	// No --fps/--size given: video sources keep their own rate and size;
+	// synthetic ones get the defaults; a camera's own fps and size win.
+	o, fps := sf.options(specs[0])
+	if o.VideoFPS != 0 || o.VideoWidth != 0 || fps != 10 || o.Width != source.DefaultWidth || !(!o.Unpaced) || o.Loop {
+		t.Errorf("defaults: %+v fps %v", o, fps)
+	}
+	o, fps = sf.options(specs[2])
+	if o.VideoFPS != 4 || fps != 4 || o.VideoWidth != 320 || o.Height != 240 {
+		t.Errorf("per-camera: %+v fps %v", o, fps)
+	}
+	sf, specs, err = parse("--source", "synthetic:", "--fps", "5", "--size", "160x120", "--realtime=false", "--loop", "--stall-timeout", "3s", "--ffmpeg", "/opt/ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ = sf.options(specs[0])
+	if o.VideoFPS != 5 || o.VideoWidth != 160 || o.VideoHeight != 120 || !o.Unpaced || !o.Loop || o.StallTimeout.Seconds() != 3 || o.FFmpeg != "/opt/ff" {
+		t.Errorf("flags: %+v", o)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no --source"},
+		{[]string{"--source", "a=synthetic:", "--camera-file", file, "--source", "door=synthetic:"}, "twice"},
+		{[]string{"--source", "synthetic:", "--stall-timeout", "0s"}, "--stall-timeout"},
+		{[]string{"--camera-file", filepath.Join(dir, "nope.yaml")}, "camera file"},
+	} {
+		if _, _, err := parse(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error about %s", tc.args, err, tc.want)
+		}
+	}
+}
