@@ -75,17 +75,17 @@ func loadCameraFile(path string) ([]cameraSpec, error) {
 // sourceFlags are the flags that choose and tune sources, shared by the
 // commands that open cameras (publish, demo).
 type sourceFlags struct {
-	fs                *flag.FlagSet
-	sources, cameras  stringList
-	cameraFile        string
-	fps               *float64
-	size              *string
-	quality           *int
-	once, loop        *bool
-	realtime          *bool
-	stallTimeout      *time.Duration
-	ffmpeg            *string
-	defaultFPS        float64
+	fs                 *flag.FlagSet
+	sources, cameras   stringList
+	cameraFile         string
+	fps                *float64
+	size               *string
+	quality            *int
+	once, loop         *bool
+	realtime           *bool
+	stallTimeout       *time.Duration
+	ffmpeg             *string
+	defaultFPS         float64
 	defaultW, defaultH int
 }
 

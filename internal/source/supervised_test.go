@@ -306,4 +306,3 @@ func supPoll(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
