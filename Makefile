@@ -27,6 +27,7 @@ setup: build
 # the end-to-end tests (the real binary as separate processes, kcat) on
 # their own, so their timing is not squeezed by the race-enabled packages.
 test: setup
+	@scripts/check-prereqs.sh --test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	$(GO) test -count=1 ./e2e/
