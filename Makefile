@@ -32,10 +32,10 @@ test: setup
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
 	$(GO) test -count=1 ./e2e/
 
+# The live demo: embedded broker, four synthetic cameras, a worker and the
+# dashboard in one process; it prints the dashboard URL. Ctrl-C stops it.
 demo: setup
-	@mkdir -p out/demo
-	./$(BIN) analyze --annotate out/demo $(FRAMECAST_HOME)/images/face-api/
-	@echo "annotated copies: out/demo/"
+	./$(BIN) demo
 
 # Go benchmarks of every stage on a 640×480 frame with four faces.
 bench: setup

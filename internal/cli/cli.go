@@ -40,11 +40,13 @@ func commands() []command {
 		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze},
 		{"bench", "measure analysis time per image (compute only), or the whole pipeline through Kafka with --pipeline", runBench},
 		{"broker", "run the embedded development Kafka broker (kfake with a data directory)", runBroker},
+		{"demo", "run everything in one process: broker, synthetic cameras, processor, dashboard (prints its URL)", runDemo},
 		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels},
 		{"publish", "capture frames from sources and produce them to the frames topic", runPublish},
 		{"process", "consume frames, detect faces and emotions, produce results (consumer group worker)", runProcess},
 		{"results", "print analysis results from the results topic", runResults},
 		{"version", "print version, commit, Go and ONNX Runtime versions", runVersion},
+		{"view", "serve the live dashboard: every camera with boxes and emotions, charts, MJPEG streams", runView},
 	}
 }
 

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/process"
+	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/source"
+)
+
+const demoAbout = `The whole pipeline in one process: the embedded development broker, synthetic cameras
+(or your sources), a processor and the live dashboard. It prints the dashboard's URL
+on stdout; open it in a browser. Ctrl-C (or SIGTERM) stops everything cleanly: the
+cameras stop, the processor finishes the frames in flight, the dashboard and the
+broker close.
+
+Cameras: --cameras N synthetic cameras demo-1 … demo-N (the face-api sample photos
+filmed by a virtual camera, a different seed each), or --source [ID=]URI as for
+framecast publish (repeatable; then --cameras is ignored).
+
+The broker keeps its data in <cache>/demo/broker (--data-dir) and listens on
+--broker-listen, so other tools can join in: framecast results, or a second
+framecast process on the same broker.
+
+Example: framecast demo --cameras 6 --fps 5`
+
+func runDemo(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "demo", "[flags]", demoAbout)
+	var vf visionFlags
+	vf.register(fs)
+	var wf viewFlags
+	wf.register(fs)
+	brokerListen := fs.String("broker-listen", kafka.DefaultBrokers, "host:port of the embedded broker (port 0: any free port)")
+	dataDir := fs.String("data-dir", "", "the broker's data directory (default <home>/demo/broker)")
+	cameras := fs.Int("cameras", 4, "synthetic cameras demo-1 … demo-N, when no --source is given")
+	var sources, cameraNames stringList
+	fs.Var(&sources, "source", "a source [ID=]URI as for framecast publish, instead of the synthetic cameras; repeatable")
+	fs.Var(&cameraNames, "camera", "camera id of the next --source given without ID=; repeatable")
+	fps := fs.Float64("fps", publish.DefaultFPS, "frames per second per camera")
+	size := fs.String("size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size of the synthetic cameras, WIDTHxHEIGHT")
+	quality := fs.Int("jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of the synthetic frames, 1-100")
+	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "the processor's analysis goroutines, each with its own engine")
+	maxAge := fs.Duration("max-age", 2*time.Second, "the processor skips frames older than this (status skipped, reason stale)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q: demo takes only flags (cameras with --source)", fs.Args()))
+	}
+	if err := vf.validate(); err != nil {
+		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+	}
+	errs = append(errs, wf.validate()...)
+	if len(sources) == 0 && (*cameras < 1 || *cameras > 64) {
+		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 64", *cameras))
+	}
+	if !(*fps > 0 && *fps <= 100) {
+		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 100", *fps))
+	}
+	w, h, ok := source.ParseSize(*size)
+	if !ok {
+		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", *size))
+	}
+	if *quality < 1 || *quality > 100 {
+		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", *quality))
+	}
+	if *concurrency < 1 || *concurrency > 64 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to 64", *concurrency))
+	}
+	if *maxAge <= 0 {
+		errs = append(errs, errors.New("--max-age must be positive"))
+	}
+	ids, uris := []string(nil), []string(nil)
+	if len(sources) > 0 {
+		var err error
+		if ids, uris, err = cameraIDs(sources, cameraNames); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		for i := 1; i <= *cameras; i++ {
+			ids = append(ids, fmt.Sprintf("demo-%d", i))
+			uris = append(uris, fmt.Sprintf("synthetic:?seed=%d", i))
+		}
+	}
+	bc := kafka.BrokerConfig{Listen: *brokerListen, DataDir: *dataDir}
+	if bc.DataDir == "" {
+		bc.DataDir = filepath.Join(models.At(vf.home).Home, "demo", "broker")
+	}
+	if err := bc.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--broker-listen/--data-dir: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError("%v", err)
+	}
+	if vf.threads == 0 && *concurrency > 1 {
+		vf.threads = 1 // N engines × one thread each, as `framecast process` runs them
+	}
+
+	d := &demo{env: env}
+	defer d.close()
+	start := time.Now()
+
+	// Sources first: a wrong path is reported before anything starts.
+	opts := source.Options{Width: w, Height: h, FPS: *fps, JPEGQuality: *quality}
+	for i, uri := range uris {
+		src, err := source.Open(uri, opts)
+		if err != nil {
+			return fmt.Errorf("camera %s: %w", ids[i], err)
+		}
+		c := publish.Camera{ID: ids[i], Source: src, FPS: *fps}
+		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 && len(sources) > 0 {
+			c.FPS = r.FPS()
+		}
+		d.cams = append(d.cams, c)
+	}
+
+	bc.Logger = env.log.With("role", "broker")
+	var err error
+	if d.broker, err = kafka.StartBroker(ctx, bc); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port with --broker-listen 127.0.0.1:0)", err)
+		}
+		return err
+	}
+	kc := kafka.Config{Brokers: d.broker.Addr(), ClientID: "framecast-demo"}
+	kc.Topics = kafka.Topics{Frames: kafka.DefaultFramesTopic, Results: kafka.DefaultResultsTopic, DLQ: kafka.DefaultDLQTopic}
+	clientOpts, err := kc.ClientOpts()
+	if err != nil {
+		return err
+	}
+
+	d.pub, err = publish.New(ctx, publish.Config{
+		Topic: kc.Topics.Frames, FlushTimeout: 2 * time.Second, Log: env.log.With("role", "publish"),
+	}, clientOpts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("publisher: %w", err)
+	}
+	srv, ln, err := startView(env, wf, kc.Topics, clientOpts)
+	if err != nil {
+		return err
+	}
+	// The processor last: once it exists nothing else can fail before
+	// Run, which is what closes its engines.
+	proc, err := process.New(ctx, process.Options{
+		Client: clientOpts, Brokers: kc.Brokers, Topics: kc.Topics, Group: "framecast-demo",
+		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
+		NewAnalyzer:  func() (process.Analyzer, error) { return vf.engine() },
+		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second,
+		Log: env.log.With("role", "process"),
+	})
+	if err != nil {
+		srv.Close()
+		ln.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("processor: %w (the models come with `framecast models fetch`, or `make setup`)", err)
+	}
+	fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
+	env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
+		"cameras", len(d.cams), "fps", *fps, "broker", d.broker.Addr(), "data_dir", bc.DataDir,
+		"startup", time.Since(start).Round(time.Millisecond))
+
+	// One run group: the first part to end (with an error or not) stops
+	// the others; Ctrl-C stops them all.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []error
+	part := func(name string, run func() error) {
+		wg.Go(func() {
+			err := run()
+			if err != nil {
+				mu.Lock()
+				failures = append(failures, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+			if runCtx.Err() == nil {
+				env.log.Warn("a part of the demo stopped; stopping the rest", "part", name, "err", err)
+			}
+			cancel()
+		})
+	}
+	cams := d.cams
+	d.cams = nil // Run closes the sources
+	part("publisher", func() error { return d.pub.Run(runCtx, cams) })
+	part("processor", func() error { return proc.Run(runCtx) })
+	part("dashboard", func() error { return srv.Run(runCtx, ln) })
+	<-runCtx.Done()
+	stopAt := time.Now()
+	if ctx.Err() != nil {
+		env.log.Info("stopping the demo: cameras, processor, dashboard, then the broker")
+	}
+	wg.Wait()
+	err = errors.Join(failures...)
+	d.close()
+	env.log.Info("demo stopped", "shutdown", time.Since(stopAt).Round(time.Millisecond))
+	return err
+}
+
+// demo holds what runDemo started, for closing on every path.
+type demo struct {
+	env    *environment
+	cams   []publish.Camera
+	broker *kafka.Broker
+	pub    *publish.Publisher
+}
+
+func (d *demo) close() {
+	for _, c := range d.cams {
+		c.Source.Close()
+	}
+	d.cams = nil
+	if d.pub != nil {
+		d.pub.Close()
+		d.pub = nil
+	}
+	if d.broker != nil {
+		if err := d.broker.Close(); err != nil {
+			d.env.log.Warn("closing the broker", "err", err)
+		}
+		d.broker = nil
+	}
+}

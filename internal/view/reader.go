@@ -1,0 +1,159 @@
+package view
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+)
+
+// reader consumes one topic's partitions directly, without a consumer
+// group, from the newest offset: the dashboard never takes partitions from
+// the processors, and shows what happens now rather than replaying the
+// topic.
+type reader struct {
+	name, topic string
+	cl          *kgo.Client
+	log         *slog.Logger
+	handle      func(*kgo.Record)
+	ready       atomic.Bool
+	lastWarn    time.Time
+}
+
+func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, handle func(*kgo.Record), extra ...kgo.Opt) (*reader, error) {
+	opts := append(slices.Clip(clientOpts),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		// Short long-polls: partitions found after the first fetch
+		// went out are not stuck behind it for the default 5 s.
+		kgo.FetchMaxWait(500*time.Millisecond),
+		// A frame larger than this still comes (Kafka always returns the
+		// first batch); it only bounds what one fetch buffers.
+		kgo.FetchMaxPartitionBytes(4<<20),
+		kgo.MetadataMinAge(time.Second),
+	)
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &reader{name: name, topic: topic, cl: cl, log: log.With("reader", name, "topic", topic), handle: handle}, nil
+}
+
+// run waits for the topic, then hands every record to handle until ctx
+// ends.
+func (r *reader) run(ctx context.Context) {
+	if !r.waitTopic(ctx) {
+		return
+	}
+	r.ready.Store(true)
+	r.log.Info("reading from the newest offset, without a consumer group")
+	for {
+		fs := r.cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			r.warn("fetch error (retried)", "partition", p, "err", err)
+		})
+		fs.EachRecord(r.handle)
+	}
+}
+
+// waitTopic polls the topic's metadata until it exists: the dashboard may
+// start before the broker or before the topics are created. /readyz is
+// 503 meanwhile.
+func (r *reader) waitTopic(ctx context.Context) bool {
+	for {
+		err := r.topicExists(ctx)
+		if err == nil {
+			return true
+		}
+		r.warn("waiting for the topic", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *reader) topicExists(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(r.topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, r.cl)
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka: %w", err)
+	}
+	if len(resp.Topics) != 1 {
+		return errors.New("no metadata for the topic")
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		return fmt.Errorf("topic %s: %w (`framecast broker` creates it)", r.topic, err)
+	}
+	if len(resp.Topics[0].Partitions) == 0 {
+		return fmt.Errorf("topic %s has no partitions", r.topic)
+	}
+	return nil
+}
+
+// warn logs at most every 10 s.
+func (r *reader) warn(msg string, args ...any) {
+	if time.Since(r.lastWarn) < 10*time.Second {
+		return
+	}
+	r.lastWarn = time.Now()
+	r.log.Warn(msg, args...)
+}
+
+// onFrame handles a frames-topic record.
+func (s *Server) onFrame(rec *kgo.Record) {
+	m, err := frame.DecodeMeta(rec)
+	if err != nil {
+		s.badRecords.Add(1)
+		return
+	}
+	if m.Width == 0 || m.Height == 0 {
+		// Frames from other clients (kcat) say nothing of their size;
+		// the JPEG header does.
+		if _, w, h, err := imagex.Info(rec.Value); err == nil {
+			m.Width, m.Height = w, h
+		}
+	}
+	f := s.store.addFrame(m, rec.Value, time.Now())
+	if f == nil {
+		return
+	}
+	s.hub.frame(f)
+}
+
+// onResult handles a results-topic record.
+func (s *Server) onResult(rec *kgo.Record) {
+	var r frame.Result
+	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Camera == "" {
+		s.badRecords.Add(1)
+		return
+	}
+	e := s.store.addResult(&r, time.Now())
+	if e == nil {
+		return
+	}
+	s.hub.result(e.msg)
+}

@@ -1,0 +1,437 @@
+package view
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+)
+
+// frameEntry is one frame the dashboard holds. msg is the WebSocket
+// message (protocol.go) and jpeg a sub-slice of it, so a frame is stored
+// once whatever the number of viewers.
+type frameEntry struct {
+	camera   string
+	seq      int64
+	n        int64 // this camera's frame count when it arrived (1, 2, …)
+	captured time.Time
+	received time.Time
+	w, h     int
+	msg      []byte
+	jpeg     []byte
+}
+
+// resultEntry is one result: parsed, and encoded for the browser.
+type resultEntry struct {
+	seq      int64
+	captured time.Time
+	res      *frame.Result
+	msg      []byte
+}
+
+// bucket is one second of one camera, for rates, percentiles and charts.
+type bucket struct {
+	sec                   int64
+	frames, results, face int
+	emo                   [7]int
+	lat, vlat             []float64 // latency_ms of ok results; capture → received here
+}
+
+// maxLatencySamples bounds a bucket's latency samples (a camera sends far
+// fewer frames a second).
+const maxLatencySamples = 256
+
+// camera is the dashboard's state of one camera.
+type camera struct {
+	id       string
+	ring     []*frameEntry // indexed by seq mod len: the recent frames, for joins
+	latest   *frameEntry
+	lastSeq  int64
+	frames   int64
+	results  int64
+	gaps     int64
+	skipped  int64
+	last     *resultEntry // newest result
+	joined   *frameEntry  // newest frame whose own result arrived …
+	joinedR  *resultEntry // … and that result
+	first    time.Time
+	buckets  []bucket
+	watchers map[chan struct{}]struct{} // MJPEG streams, woken on every frame and result
+}
+
+// store holds every camera, guarded by one mutex: the work under it is a
+// few map and slice operations per record.
+type store struct {
+	ringSize   int
+	history    int // seconds of buckets kept
+	window     time.Duration
+	maxCameras int
+
+	mu      sync.Mutex
+	cams    map[string]*camera
+	started time.Time
+	refused int64 // frames of cameras beyond maxCameras
+}
+
+func newStore(ringSize int, history, window time.Duration, maxCameras int) *store {
+	return &store{
+		ringSize: ringSize, history: int(history / time.Second), window: window, maxCameras: maxCameras,
+		cams: map[string]*camera{}, started: time.Now(),
+	}
+}
+
+// cameraLocked returns the camera, creating it unless there are already
+// maxCameras; s.mu is held.
+func (s *store) cameraLocked(id string, now time.Time) (*camera, bool) {
+	if c, ok := s.cams[id]; ok {
+		return c, true
+	}
+	if len(s.cams) >= s.maxCameras {
+		s.refused++
+		return nil, false
+	}
+	c := &camera{
+		id: id, ring: make([]*frameEntry, s.ringSize), lastSeq: -1, first: now,
+		buckets: make([]bucket, s.history), watchers: map[chan struct{}]struct{}{},
+	}
+	s.cams[id] = c
+	return c, true
+}
+
+func (c *camera) bucket(now time.Time) *bucket {
+	sec := now.Unix()
+	b := &c.buckets[int(sec%int64(len(c.buckets)))]
+	if b.sec != sec {
+		*b = bucket{sec: sec, lat: b.lat[:0], vlat: b.vlat[:0]}
+	}
+	return b
+}
+
+func (c *camera) wake() {
+	for w := range c.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// addFrame stores a frame. It returns nil for a duplicate (the same
+// sequence number again) and for cameras beyond the limit.
+func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cameraLocked(m.Camera, now)
+	if !ok {
+		return nil
+	}
+	switch {
+	case c.lastSeq < 0 || m.Seq == c.lastSeq+1:
+	case m.Seq > c.lastSeq:
+		c.gaps += m.Seq - c.lastSeq - 1
+	case m.Seq == c.lastSeq:
+		return nil
+	default:
+		// The sequence went back: the publisher restarted. The frames
+		// held belong to the old sequence.
+		clear(c.ring)
+		c.joined, c.joinedR = nil, nil
+	}
+	c.lastSeq = m.Seq
+	c.frames++
+	f := &frameEntry{
+		camera: m.Camera, seq: m.Seq, n: c.frames, captured: m.CapturedAt, received: now, w: m.Width, h: m.Height,
+		msg: encodeFrame(m.Camera, m.Seq, m.CapturedAt, m.Width, m.Height, jpeg),
+	}
+	f.jpeg = f.msg[frameHeaderLen(len(m.Camera)):]
+	c.ring[int(m.Seq%int64(len(c.ring)))] = f
+	c.latest = f
+	c.bucket(now).frames++
+	c.wake()
+	return f
+}
+
+// addResult stores a result and joins it with its frame when the frame is
+// still in the ring.
+func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cameraLocked(r.Camera, now)
+	if !ok {
+		return nil
+	}
+	e := &resultEntry{seq: r.Seq, captured: r.CapturedAt, res: r, msg: encodeResult(r)}
+	c.last = e
+	c.results++
+	b := c.bucket(now)
+	b.results++
+	if r.Status == frame.StatusOK {
+		if len(b.lat) < maxLatencySamples {
+			b.lat = append(b.lat, r.LatencyMS)
+			b.vlat = append(b.vlat, float64(now.Sub(r.CapturedAt))/1e6)
+		}
+		b.face += len(r.Faces)
+		for _, f := range r.Faces {
+			if i := emotionIndex(f.Emotion); i >= 0 {
+				b.emo[i]++
+			}
+		}
+	} else {
+		c.skipped++
+	}
+	if f := c.ring[int(r.Seq%int64(len(c.ring)))]; f != nil && f.seq == r.Seq {
+		c.joined, c.joinedR = f, e
+	}
+	c.wake()
+	return e
+}
+
+func emotionIndex(e string) int {
+	for i, l := range frame.Labels {
+		if l == e {
+			return i
+		}
+	}
+	return -1
+}
+
+// cameraIDs lists the cameras, sorted.
+func (s *store) cameraIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.cams))
+	for id := range s.cams {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// latest returns the newest frame and newest result of every camera, for
+// a new connection.
+func (s *store) latest() ([]*frameEntry, []*resultEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fs []*frameEntry
+	var rs []*resultEntry
+	for _, c := range s.cams {
+		if c.latest != nil {
+			fs = append(fs, c.latest)
+		}
+		if c.last != nil {
+			rs = append(rs, c.last)
+		}
+	}
+	return fs, rs
+}
+
+// overlayMaxAge is how much older than its frame a result may be and still
+// be drawn over it.
+const overlayMaxAge = time.Second
+
+// pick chooses what a stream of the camera shows next. Raw: the newest
+// frame. Annotated: the newest frame whose own result arrived, while it is
+// less than a second older than the newest frame; when results stop, the
+// newest frame with the newest result if that is at most a second older,
+// else without boxes.
+func (s *store) pick(id string, annotated bool) (f *frameEntry, r *resultEntry, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cams[id]
+	if !ok {
+		return nil, nil, false
+	}
+	if c.latest == nil || !annotated {
+		return c.latest, nil, true
+	}
+	if c.joined != nil && c.latest.captured.Sub(c.joined.captured) <= overlayMaxAge {
+		return c.joined, c.joinedR, true
+	}
+	if c.last != nil {
+		if d := c.latest.captured.Sub(c.last.captured); d <= overlayMaxAge && d >= -overlayMaxAge {
+			return c.latest, c.last, true
+		}
+	}
+	return c.latest, nil, true
+}
+
+// watch registers a channel woken on every frame and result of a camera;
+// known is false for a camera the dashboard has not seen.
+func (s *store) watch(id string, ch chan struct{}) (known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cams[id]
+	if ok {
+		c.watchers[ch] = struct{}{}
+	}
+	return ok
+}
+
+func (s *store) unwatch(id string, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cams[id]; ok {
+		delete(c.watchers, ch)
+	}
+}
+
+// Rates and percentiles cover the last few complete seconds.
+const (
+	rateSeconds    = 3
+	latencySeconds = 5
+)
+
+// snapshot computes every camera's statistics, the overall ones and the
+// chart point of the last complete second.
+func (s *store) snapshot(now time.Time) statsMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec := now.Unix()
+	m := statsMessage{T: "s", Now: round3(unixMillis(now)), Cams: make(map[string]*camStats, len(s.cams))}
+	var allLat []float64
+	winSecs := int64(s.window / time.Second)
+	for id, c := range s.cams {
+		cs := &camStats{Gaps: c.gaps, Skipped: c.skipped, Frames: c.frames, Results: c.results, Seq: c.lastSeq}
+		// A camera seen for less than rateSeconds is rated over the
+		// time it has been seen.
+		span := min(rateSeconds, max(1, sec-c.first.Unix()))
+		var lat []float64
+		for k := int64(1); k <= max(winSecs, latencySeconds, rateSeconds); k++ {
+			b := c.at(sec - k)
+			if b == nil {
+				continue
+			}
+			if k <= span {
+				cs.FPS += float64(b.frames)
+				cs.RPS += float64(b.results)
+			}
+			if k <= latencySeconds {
+				lat = append(lat, b.lat...)
+			}
+			if k <= winSecs {
+				for i, n := range b.emo {
+					cs.Emotions[i] += n
+				}
+			}
+		}
+		if b := c.at(sec); b != nil { // the current second counts for the emotions
+			for i, n := range b.emo {
+				cs.Emotions[i] += n
+			}
+		}
+		cs.FPS = round3(cs.FPS / float64(span))
+		cs.RPS = round3(cs.RPS / float64(span))
+		cs.P50, cs.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
+		allLat = append(allLat, lat...)
+		if c.last != nil && (c.latest == nil || c.latest.captured.Sub(c.last.captured) <= overlayMaxAge) {
+			cs.Faces = len(c.last.res.Faces) // as on screen: no boxes from results over a second old
+		}
+		if c.latest != nil {
+			cs.AgeMS = round3(float64(now.Sub(c.latest.received)) / 1e6)
+		}
+		m.Cams[id] = cs
+		a := &m.All
+		a.FPS += cs.FPS
+		a.RPS += cs.RPS
+		a.Faces += cs.Faces
+		a.Gaps += cs.Gaps
+		a.Skipped += cs.Skipped
+		a.Frames += cs.Frames
+		a.Results += cs.Results
+		for i, n := range cs.Emotions {
+			a.Emotions[i] += n
+		}
+	}
+	m.All.FPS, m.All.RPS = round3(m.All.FPS), round3(m.All.RPS)
+	m.All.P50, m.All.P99 = percentile(allLat, 0.5), percentile(allLat, 0.99)
+	m.Pt = s.pointLocked(sec - 1)
+	return m
+}
+
+// at returns a camera's bucket of a second, nil when it holds nothing.
+func (c *camera) at(sec int64) *bucket {
+	if sec < 0 {
+		return nil
+	}
+	b := &c.buckets[int(sec%int64(len(c.buckets)))]
+	if b.sec != sec {
+		return nil
+	}
+	return b
+}
+
+// pointLocked sums one second over every camera.
+func (s *store) pointLocked(sec int64) *point {
+	p := &point{T: sec}
+	var lat, vlat []float64
+	for _, c := range s.cams {
+		b := c.at(sec)
+		if b == nil {
+			continue
+		}
+		p.FPS += float64(b.frames)
+		p.RPS += float64(b.results)
+		p.Faces += b.face
+		for i, n := range b.emo {
+			p.EmotionSum[i] += n
+		}
+		lat = append(lat, b.lat...)
+		vlat = append(vlat, b.vlat...)
+	}
+	p.P50, p.P99, p.ViewP50 = percentile(lat, 0.5), percentile(lat, 0.99), percentile(vlat, 0.5)
+	return p
+}
+
+// historyPoints are the chart points of the seconds kept, oldest first,
+// from when the dashboard started.
+func (s *store) historyPoints(now time.Time) []*point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec := now.Unix()
+	from := max(sec-int64(s.history)+1, s.started.Unix())
+	pts := make([]*point, 0, sec-from)
+	for t := from; t < sec; t++ {
+		pts = append(pts, s.pointLocked(t))
+	}
+	return pts
+}
+
+// percentile is the nearest-rank percentile, 0 without samples. It sorts
+// a copy.
+func percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	i := int(q*float64(len(v))+0.999999) - 1
+	return round3(v[min(max(i, 0), len(v)-1)])
+}
+
+// cameraInfo is /api/cameras' answer for one camera.
+type cameraInfo struct {
+	ID       string  `json:"id"`
+	Seq      int64   `json:"seq"`
+	Frames   int64   `json:"frames"`
+	Results  int64   `json:"results"`
+	Width    int     `json:"width"`
+	Height   int     `json:"height"`
+	LastSeen float64 `json:"last_frame_unix_ms"`
+}
+
+func (s *store) info() []cameraInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]cameraInfo, 0, len(s.cams))
+	for id, c := range s.cams {
+		ci := cameraInfo{ID: id, Seq: c.lastSeq, Frames: c.frames, Results: c.results}
+		if c.latest != nil {
+			ci.Width, ci.Height, ci.LastSeen = c.latest.w, c.latest.h, round3(unixMillis(c.latest.received))
+		}
+		out = append(out, ci)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,74 @@
+package view
+
+import (
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+)
+
+// TestViewStoreJoinAndStats: results join the frames they belong to, a
+// result over a second older than the newest frame is not used for
+// overlays, sequence gaps count as drops, duplicates are ignored, a
+// sequence that goes back (publisher restart) starts over, and the
+// statistics add up.
+func TestViewStoreJoinAndStats(t *testing.T) {
+	s := newStore(8, time.Minute, 30*time.Second, 10)
+	t0 := time.Unix(1_795_000_000, 0)
+	add := func(seq int64, at time.Time) *frameEntry {
+		return s.addFrame(frame.Meta{Camera: "c", Seq: seq, CapturedAt: at, Width: 32, Height: 24}, []byte{0xff, 0xd8}, at)
+	}
+	result := func(seq int64, at time.Time, now time.Time) {
+		r := fakeResult("c", seq, at, 32, 24)
+		r.LatencyMS = 20
+		s.addResult(&r, now)
+	}
+	for seq := range int64(5) {
+		add(seq, t0.Add(time.Duration(seq)*100*time.Millisecond))
+	}
+	if f := add(4, t0.Add(400*time.Millisecond)); f != nil {
+		t.Error("a duplicate frame was stored")
+	}
+	// A result for frame 3 arrives after frame 4: annotated streams show
+	// frame 3 with its own boxes.
+	result(3, t0.Add(300*time.Millisecond), t0.Add(450*time.Millisecond))
+	f, r, ok := s.pick("c", true)
+	if !ok || f.seq != 3 || r == nil || r.seq != 3 {
+		t.Fatalf("annotated pick: frame %v result %v", f, r)
+	}
+	if f, r, _ := s.pick("c", false); f.seq != 4 || r != nil {
+		t.Errorf("raw pick: frame %d, result %v", f.seq, r)
+	}
+	// Frames 5, 6 lost upstream, 7 arrives 1.5 s after frame 3: frame 3's
+	// result is too old to draw.
+	add(7, t0.Add(1800*time.Millisecond))
+	if f, r, _ := s.pick("c", true); f.seq != 7 || r != nil {
+		t.Errorf("after a second without results: frame %d with result %v, want 7 without", f.seq, r)
+	}
+	m := s.snapshot(t0.Add(2 * time.Second))
+	cs := m.Cams["c"]
+	if cs == nil || cs.Gaps != 2 || cs.Frames != 6 || cs.Results != 1 || cs.Seq != 7 || cs.Faces != 0 {
+		t.Errorf("stats %+v: want 2 gaps, 6 frames, 1 result, seq 7, no faces on screen", cs)
+	}
+	if cs.P50 != 20 || cs.Emotions[emotionIndex(frame.Labels[3])] != 1 {
+		t.Errorf("latency p50 %v, emotions %v", cs.P50, cs.Emotions)
+	}
+	// The publisher restarted: its sequence starts at 0 again.
+	add(0, t0.Add(3*time.Second))
+	if f, _, _ := s.pick("c", false); f.seq != 0 {
+		t.Errorf("after a restart the newest frame is %d", f.seq)
+	}
+	if _, _, ok := s.pick("unknown", false); ok {
+		t.Error("an unknown camera was found")
+	}
+	// Cameras beyond the limit are refused, not tracked.
+	for i := range 20 {
+		s.addFrame(frame.Meta{Camera: camName(i), Seq: 0, CapturedAt: t0}, []byte{1}, t0)
+	}
+	if n := len(s.cameraIDs()); n != 10 {
+		t.Errorf("%d cameras tracked, limit 10", n)
+	}
+	if got := percentile([]float64{5, 1, 4, 2, 3}, 0.5); got != 3 {
+		t.Errorf("median %v", got)
+	}
+}

@@ -1,0 +1,389 @@
+// Package view is framecast's live dashboard: a web server that reads the
+// frames and results topics without joining the processors' consumer group
+// (it never takes partitions from them), starting from the newest records,
+// joins frames and results by (camera, seq), and shows every camera on one
+// page.
+//
+// # Endpoints
+//
+//	/                         the dashboard (embedded assets, no internet needed)
+//	/ws                       one WebSocket per page for every camera (protocol.go)
+//	/stream.mjpeg?camera=ID   MJPEG (multipart/x-mixed-replace) for VLC and friends;
+//	                          &annotate=1 burns the boxes and labels in on the server
+//	/snapshot.jpg?camera=ID   the newest frame (&annotate=1 too)
+//	/api/cameras              the cameras seen, as JSON
+//	/healthz                  200 while the process serves
+//	/readyz                   200 once both readers are connected to their topics, else 503
+//
+// # Real time before completeness
+//
+// Every viewer gets each camera's newest frame: a WebSocket client or an
+// MJPEG reader that cannot keep up skips frames (counted) and never builds
+// a queue, so a slow browser costs a bounded amount of memory (at most two
+// frames per camera) and a dead one is dropped after Config.WriteTimeout.
+//
+// # Security
+//
+// With Config.AuthToken set, the page, its assets, the WebSocket and the
+// streams need the token: an Authorization: Bearer header, a ?token=
+// parameter (the page then keeps it in an HttpOnly cookie) or that cookie;
+// it is compared in constant time. The WebSocket accepts only the page's own
+// origin, or Config.AllowOrigins. CheckListen refuses a non-loopback
+// address without a token.
+package view
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Defaults of Config.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultRingSize      = 32
+	DefaultEmotionWindow = 2 * time.Minute
+	DefaultHistory       = 5 * time.Minute
+	DefaultStatsInterval = time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultMaxResults    = 256
+	DefaultMaxCameras    = 512
+	DefaultJPEGQuality   = 80
+	DefaultLogInterval   = 30 * time.Second
+)
+
+// Config configures a Server. The zero value of each field means its
+// documented default; Client is required.
+type Config struct {
+	// Client holds the Kafka connection options (seed brokers, TLS,
+	// SASL), as kafka.Config.ClientOpts returns them.
+	Client []kgo.Opt
+	// Topics names the frames and results topics (default the kafka
+	// package's defaults).
+	Topics kafka.Topics
+	// AuthToken, when set, is required on the page, the WebSocket and the
+	// streams. Empty: no authentication (see CheckListen).
+	AuthToken string
+	// AllowOrigins are extra Origin host patterns (path.Match, e.g.
+	// "*.example.com") whose pages may open the WebSocket; the
+	// dashboard's own host always may.
+	AllowOrigins []string
+	// RingSize is how many recent frames per camera are kept to join
+	// late results with. Default 32.
+	RingSize int
+	// EmotionWindow is the span of the emotion distribution, at most
+	// History. Default 2m.
+	EmotionWindow time.Duration
+	// History is the span of the throughput and latency charts.
+	// Default 5m.
+	History time.Duration
+	// StatsInterval is how often statistics go to the browsers.
+	// Default 1s.
+	StatsInterval time.Duration
+	// WriteTimeout bounds every write to a viewer; a WebSocket or stream
+	// that accepts nothing for this long is closed. Default 10s.
+	WriteTimeout time.Duration
+	// MaxResults bounds the results waiting for one WebSocket client;
+	// the oldest go first. Default 256.
+	MaxResults int
+	// MaxCameras bounds the cameras tracked (a producer inventing keys
+	// must not grow memory without end). Default 512.
+	MaxCameras int
+	// JPEGQuality of frames annotated on the server. Default 80.
+	JPEGQuality int
+	// LogInterval is the period of the summary line on Log (negative:
+	// none). Default 30s.
+	LogInterval time.Duration
+	// Log receives narration (default: discarded).
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if len(c.Client) == 0 {
+		return errors.New("view: Config.Client (seed brokers) is required")
+	}
+	if c.Topics.Frames == "" {
+		c.Topics.Frames = kafka.DefaultFramesTopic
+	}
+	if c.Topics.Results == "" {
+		c.Topics.Results = kafka.DefaultResultsTopic
+	}
+	if c.RingSize <= 0 {
+		c.RingSize = DefaultRingSize
+	}
+	if c.EmotionWindow <= 0 {
+		c.EmotionWindow = DefaultEmotionWindow
+	}
+	if c.History <= 0 {
+		c.History = DefaultHistory
+	}
+	c.History = max(c.History, 10*time.Second)
+	c.EmotionWindow = min(c.EmotionWindow, c.History) // the buckets span History
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = DefaultStatsInterval
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxResults <= 0 {
+		c.MaxResults = DefaultMaxResults
+	}
+	if c.MaxCameras <= 0 {
+		c.MaxCameras = DefaultMaxCameras
+	}
+	if c.JPEGQuality <= 0 || c.JPEGQuality > 100 {
+		c.JPEGQuality = DefaultJPEGQuality
+	}
+	if c.LogInterval == 0 {
+		c.LogInterval = DefaultLogInterval
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is the dashboard. Create it with New and run it once with Run;
+// Handler serves its HTTP endpoints.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store
+	hub     *hub
+	frames  *reader
+	results *reader
+	handler http.Handler
+
+	lastStats atomic.Pointer[[]byte]
+	stopping  atomic.Bool
+	closeOnce sync.Once
+
+	streams       atomic.Int64 // MJPEG streams open
+	streamDropped atomic.Int64 // frames MJPEG readers skipped
+	badRecords    atomic.Int64 // records that were not frames or results
+	unauthorized  atomic.Int64
+}
+
+// New creates the server and its Kafka clients; nothing runs before Run.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Log,
+		store: newStore(cfg.RingSize, cfg.History, cfg.EmotionWindow, cfg.MaxCameras),
+		hub:   newHub(cfg.MaxResults),
+	}
+	var err error
+	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, s.onFrame)
+	if err != nil {
+		return nil, err
+	}
+	// read_committed: results of aborted exactly-once transactions never
+	// show.
+	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, s.onResult,
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		s.frames.cl.Close()
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	web, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
+	static := http.FileServerFS(web)
+	auth := http.NewServeMux()
+	auth.Handle("GET /", securityHeaders(static))
+	auth.HandleFunc("GET /ws", s.handleWS)
+	auth.HandleFunc("GET /stream.mjpeg", s.handleStream)
+	auth.HandleFunc("GET /snapshot.jpg", s.handleSnapshot)
+	auth.HandleFunc("GET /api/cameras", s.handleCameras)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready: "+s.notReadyReason(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/", s.requireAuth(auth))
+	return mux
+}
+
+// securityHeaders keeps the page to its own origin: no framing, no
+// third-party scripts, nothing loaded from the internet.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; "+
+			"style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(struct {
+		Cameras []cameraInfo `json:"cameras"`
+	}{s.store.info()})
+}
+
+// Close releases the Kafka clients of a server that is not going to Run
+// (Run closes them itself).
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.frames.cl.Close()
+		s.results.cl.Close()
+	})
+}
+
+// Handler serves the dashboard's endpoints (tests mount it on their own
+// servers; Run serves it on its listener).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Ready reports whether both readers reached their topics and the server
+// is not stopping.
+func (s *Server) Ready() bool {
+	return !s.stopping.Load() && s.frames.ready.Load() && s.results.ready.Load()
+}
+
+func (s *Server) notReadyReason() string {
+	switch {
+	case s.stopping.Load():
+		return "stopping"
+	case !s.frames.ready.Load():
+		return "the frames reader has not reached " + s.cfg.Topics.Frames + " yet"
+	default:
+		return "the results reader has not reached " + s.cfg.Topics.Results + " yet"
+	}
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	// Clients are the WebSocket connections open now; Accepted all
+	// WebSocket connections ever accepted.
+	Clients  int
+	Accepted int64
+	// QueuedBytes is what the WebSocket clients have waiting or being
+	// written: bounded by about two frames per camera and client plus
+	// MaxResults results, whatever a client's speed.
+	QueuedBytes int64
+	// DroppedFrames counts frames WebSocket clients skipped because a
+	// newer one came before they were ready; StreamDropped the frames
+	// MJPEG readers skipped.
+	DroppedFrames, StreamDropped int64
+	// Streams are the MJPEG streams open now.
+	Streams int64
+	// Cameras tracked.
+	Cameras int
+	// BadRecords were neither a frame nor a framecast.result.v1 result.
+	BadRecords int64
+	// Unauthorized requests refused.
+	Unauthorized int64
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Clients: s.hub.count(), Accepted: s.hub.accepted.Load(), QueuedBytes: s.hub.queuedBytes(),
+		DroppedFrames: s.hub.dropped.Load(), StreamDropped: s.streamDropped.Load(), Streams: s.streams.Load(),
+		Cameras: len(s.store.cameraIDs()), BadRecords: s.badRecords.Load(), Unauthorized: s.unauthorized.Load(),
+	}
+}
+
+// Run serves on ln and reads Kafka until ctx ends, then stops: readiness
+// goes 503, viewers are disconnected, the Kafka clients close. It returns
+// nil after a cancellation, or the listener's error.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.frames.run(ctx) })
+	wg.Go(func() { s.results.run(ctx) })
+	wg.Go(func() { s.statsLoop(ctx) })
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Requests end with Run: the WebSocket and the streams watch
+		// their request's context.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("dashboard listening", "addr", ln.Addr().String(), "auth", s.cfg.AuthToken != "")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.stopping.Store(true)
+	cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer scancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		srv.Close()
+	}
+	wg.Wait()
+	s.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	st := s.Stats()
+	s.log.Info("dashboard stopped", "ws_accepted", st.Accepted, "ws_dropped_frames", st.DroppedFrames, "stream_dropped_frames", st.StreamDropped)
+	return err
+}
+
+// statsLoop sends statistics to every client once per StatsInterval and
+// logs a summary once per LogInterval.
+func (s *Server) statsLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.StatsInterval)
+	defer t.Stop()
+	var lastLog time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m := s.store.snapshot(now)
+			b, _ := json.Marshal(m)
+			s.lastStats.Store(&b)
+			s.hub.stats(b)
+			if s.cfg.LogInterval > 0 && now.Sub(lastLog) >= s.cfg.LogInterval {
+				lastLog = now
+				st := s.Stats()
+				s.log.Info("dashboard stats", "cameras", len(m.Cams), "fps", m.All.FPS, "results_per_s", m.All.RPS,
+					"latency_p50_ms", m.All.P50, "viewers", st.Clients, "streams", st.Streams,
+					"ws_dropped_frames", st.DroppedFrames, "queued_bytes", st.QueuedBytes)
+			}
+		}
+	}
+}
