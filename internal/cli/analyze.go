@@ -19,16 +19,19 @@ import (
 )
 
 func runAnalyze(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "analyze", "[flags] FILE|DIR|- ...",
-		"Detect faces and classify their emotions in image files, offline (no Kafka).\n"+
-			"A directory means the images in it; - reads one image from standard input.\n"+
-			"Results go to stdout: a table per file, or framecast.result.v1 JSON lines with --json.\n"+
+	fs := newFlagSet(env, "analyze", "[flags] FILE|VIDEO|DIR|- ...",
+		"Detect faces and classify their emotions in image and video files, offline (no Kafka).\n"+
+			"A directory means the images and videos in it; - reads one image from standard input.\n"+
+			"Videos (.mp4, .mkv, .mov, .webm, .avi, …) are decoded with ffmpeg; --every or --fps pick frames.\n"+
+			"Results go to stdout: a table per image and a summary per video, or framecast.result.v1\n"+
+			"JSON lines with --json (for videos camera = file name, seq = frame number in the video).\n"+
 			"A file that cannot be analysed is reported on stderr; the others are still analysed\n"+
 			"and the exit status is 1 at the end.")
 	var vf visionFlags
 	vf.register(fs)
-	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image")
-	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory")
+	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image and per analysed video frame")
+	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory (videos as NAME.mp4); for a single video, OUT.mp4 names the file")
+	vidf := registerVideoFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,7 +41,11 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("no files given; usage: framecast analyze [flags] FILE...")
 	}
-	files, err := expandInputs(fs.Args())
+	files, videos, err := splitInputs(fs.Args())
+	if err != nil {
+		return err
+	}
+	vplan, err := vidf.plan(files, videos, annotateDir)
 	if err != nil {
 		return err
 	}
@@ -80,8 +87,13 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 			printTable(env.stdout, path, res)
 		}
 	}
+	vfailed, err := a.analyzeVideos(ctx, vplan, *jsonOut)
+	if err != nil {
+		return err
+	}
+	failed += vfailed
 	if failed > 0 {
-		fmt.Fprintf(env.stderr, "framecast analyze: %d of %d files could not be analysed\n", failed, len(files))
+		fmt.Fprintf(env.stderr, "framecast analyze: %d of %d files could not be analysed\n", failed, len(files)+len(videos))
 		return errReported
 	}
 	return nil

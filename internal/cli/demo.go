@@ -15,7 +15,6 @@ import (
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
-	"github.com/framecast/framecast/internal/source"
 )
 
 const demoAbout = `The whole pipeline in one process: the embedded development broker, synthetic cameras
@@ -43,12 +42,10 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	brokerListen := fs.String("broker-listen", kafka.DefaultBrokers, "host:port of the embedded broker (port 0: any free port)")
 	dataDir := fs.String("data-dir", "", "the broker's data directory (default <home>/demo/broker)")
 	cameras := fs.Int("cameras", 4, "synthetic cameras demo-1 … demo-N, when no --source is given")
-	var sources, cameraNames stringList
-	fs.Var(&sources, "source", "a source [ID=]URI as for framecast publish, instead of the synthetic cameras; repeatable")
-	fs.Var(&cameraNames, "camera", "camera id of the next --source given without ID=; repeatable")
-	fps := fs.Float64("fps", publish.DefaultFPS, "frames per second per camera")
-	size := fs.String("size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size of the synthetic cameras, WIDTHxHEIGHT")
-	quality := fs.Int("jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of the synthetic frames, 1-100")
+	// The cameras: --source, --camera-file and the source options as for
+	// framecast publish; without them, synthetic cameras.
+	var sf sourceFlags
+	sf.register(fs, publish.DefaultFPS)
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "the processor's analysis goroutines, each with its own engine")
 	maxAge := fs.Duration("max-age", 2*time.Second, "the processor skips frames older than this (status skipped, reason stale)")
 	if err := parseFlags(fs, args); err != nil {
@@ -62,36 +59,24 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 	}
 	errs = append(errs, wf.validate()...)
-	if len(sources) == 0 && (*cameras < 1 || *cameras > 64) {
-		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 64", *cameras))
+	synthetic := len(sf.sources) == 0 && sf.cameraFile == ""
+	if synthetic {
+		if *cameras < 1 || *cameras > 64 {
+			errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 64", *cameras))
+		}
+		for i := 1; i <= min(max(*cameras, 0), 64); i++ {
+			sf.sources = append(sf.sources, fmt.Sprintf("demo-%d=synthetic:?seed=%d", i, i))
+		}
 	}
-	if !(*fps > 0 && *fps <= 100) {
-		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 100", *fps))
-	}
-	w, h, ok := source.ParseSize(*size)
-	if !ok {
-		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", *size))
-	}
-	if *quality < 1 || *quality > 100 {
-		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", *quality))
+	specs, err := sf.specs(nil)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if *concurrency < 1 || *concurrency > 64 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to 64", *concurrency))
 	}
 	if *maxAge <= 0 {
 		errs = append(errs, errors.New("--max-age must be positive"))
-	}
-	ids, uris := []string(nil), []string(nil)
-	if len(sources) > 0 {
-		var err error
-		if ids, uris, err = cameraIDs(sources, cameraNames); err != nil {
-			errs = append(errs, err)
-		}
-	} else {
-		for i := 1; i <= *cameras; i++ {
-			ids = append(ids, fmt.Sprintf("demo-%d", i))
-			uris = append(uris, fmt.Sprintf("synthetic:?seed=%d", i))
-		}
 	}
 	bc := kafka.BrokerConfig{Listen: *brokerListen, DataDir: *dataDir}
 	if bc.DataDir == "" {
@@ -112,21 +97,11 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	start := time.Now()
 
 	// Sources first: a wrong path is reported before anything starts.
-	opts := source.Options{Width: w, Height: h, FPS: *fps, JPEGQuality: *quality}
-	for i, uri := range uris {
-		src, err := source.Open(uri, opts)
-		if err != nil {
-			return fmt.Errorf("camera %s: %w", ids[i], err)
-		}
-		c := publish.Camera{ID: ids[i], Source: src, FPS: *fps}
-		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 && len(sources) > 0 {
-			c.FPS = r.FPS()
-		}
-		d.cams = append(d.cams, c)
+	if d.cams, err = openCameras(env, &sf, specs, 0); err != nil {
+		return err
 	}
 
 	bc.Logger = env.log.With("role", "broker")
-	var err error
 	if d.broker, err = kafka.StartBroker(ctx, bc); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port with --broker-listen 127.0.0.1:0)", err)
@@ -172,7 +147,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
 	env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
-		"cameras", len(d.cams), "fps", *fps, "broker", d.broker.Addr(), "data_dir", bc.DataDir,
+		"cameras", len(d.cams), "broker", d.broker.Addr(), "data_dir", bc.DataDir,
 		"startup", time.Since(start).Round(time.Millisecond))
 
 	// One run group: the first part to end (with an error or not) stops

@@ -1,10 +1,10 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -101,7 +101,29 @@ func openLocal(uri, path string, opts Options) (Source, error) {
 		}
 		return openPath(path, opts)
 	}
+	// A file that is not a readable video fails here, like a missing
+	// one, instead of being retried forever by the supervisor.
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	if _, err := Probe(ctx, ffprobeFor(opts.FFmpeg), path); err != nil {
+		if errors.Is(err, ErrNoFFmpeg) {
+			return nil, fmt.Errorf("source %q: video files need ffmpeg: %w", uri, err)
+		}
+		return nil, fmt.Errorf("source %q: neither an image nor a video: %w", uri, err)
+	}
 	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, frag, opts, true)
+}
+
+// probeTimeout bounds the check of a video file at Open.
+const probeTimeout = 30 * time.Second
+
+// ffprobeFor finds the ffprobe next to an ffmpeg given as a path (the
+// --ffmpeg flag), else the one in PATH.
+func ffprobeFor(ffmpeg string) string {
+	if dir := filepath.Dir(ffmpeg); strings.ContainsRune(ffmpeg, filepath.Separator) {
+		return filepath.Join(dir, strings.Replace(filepath.Base(ffmpeg), "ffmpeg", "ffprobe", 1))
+	}
+	return "ffprobe"
 }
 
 // openWebcam opens /dev/videoN or v4l2:///dev/videoN[?options][#options].
@@ -129,7 +151,7 @@ func openHTTP(u *url.URL, frag string, opts Options) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", u.Redacted(), err)
 	}
-	d := newHTTPDialerWIP(u.String(), cfg.liveConfig, http.DefaultClient, newFFmpegDialerWIP(in, cfg.liveConfig))
+	d := newHTTPDialer(u.String(), cfg.liveConfig, nil, newFFmpegDialer(in, cfg.liveConfig))
 	return newSupervised(u.Redacted(), d, supervisorConfig{
 		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
 	}, false), nil
@@ -143,8 +165,9 @@ func openFFmpeg(name string, in ffmpegInput, frag string, opts Options, lossless
 		return nil, fmt.Errorf("source %q: %w", redact(name), err)
 	}
 	in.InputFormat = cfg.inputFormat
-	return newSupervised(redact(name), newFFmpegDialerWIP(in, cfg.liveConfig), supervisorConfig{
+	return newSupervised(redact(name), newFFmpegDialer(in, cfg.liveConfig), supervisorConfig{
 		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
+		FailFast: in.Kind == inputFile,
 	}, lossless), nil
 }
 

@@ -1,7 +1,9 @@
 package source
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,10 +17,15 @@ func TestOpenDispatch(t *testing.T) {
 	dir := t.TempDir()
 	writeImages(t, dir)
 	video := filepath.Join(dir, "clip.mp4")
-	if err := os.WriteFile(video, []byte("not really a video"), 0o644); err != nil {
-		t.Fatal(err)
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
 	}
-	opts := Options{FFmpeg: "/nonexistent/ffmpeg", BackoffMin: time.Hour}
+	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5",
+		"-t", "0.4", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
+		t.Fatalf("making a video: %v\n%s", err, out)
+	}
+	opts := Options{BackoffMin: time.Hour}
 	for _, tc := range []struct {
 		uri      string
 		kind     string // files, synthetic, lossless, live
@@ -76,6 +83,13 @@ func TestOpenDispatch(t *testing.T) {
 func TestOpenBadOptions(t *testing.T) {
 	dir := t.TempDir()
 	writeImages(t, dir)
+	notVideo := filepath.Join(dir, "notes.mp4")
+	if err := os.WriteFile(notVideo, []byte("not really a video"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(notVideo, Options{FFmpeg: "/nonexistent/ffmpeg"}); !errors.Is(err, ErrNoFFmpeg) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
+		t.Errorf("video without ffmpeg: %v", err)
+	}
 	for _, tc := range []struct{ uri, want string }{
 		{"rtsp://127.0.0.1:1/x#fps=0", "fps"},
 		{"rtsp://127.0.0.1:1/x#size=big", "size"},
@@ -92,6 +106,7 @@ func TestOpenBadOptions(t *testing.T) {
 		{filepath.Join(dir, "[.jpg"), "glob"},
 		{filepath.Join(dir, "missing.mp4"), "no such file"},
 		{"gopher://x/y", "not supported"},
+		{notVideo, "neither an image nor a video"},
 	} {
 		s, err := Open(tc.uri, Options{})
 		if err == nil {

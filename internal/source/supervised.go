@@ -66,7 +66,12 @@ type supervisorConfig struct {
 	BackoffMin, BackoffMax time.Duration
 	// FPS is the source's frame rate when known (FrameRater), 0 if not.
 	FPS float64
-	Log *slog.Logger
+	// FailFast ends the source at the first failure of a connection
+	// that had started, instead of reconnecting: a video file that
+	// ffmpeg cannot finish would otherwise be replayed from its start,
+	// repeating frames, or retried forever.
+	FailFast bool
+	Log      *slog.Logger
 }
 
 // Status is a snapshot of a supervised source.
@@ -223,14 +228,18 @@ func (s *Supervised) run() {
 			attempt++
 			continue
 		}
-		n := s.connects.Add(1)
-		s.up.Store(true)
-		if n == 1 {
-			log.Info("source connected")
-		} else {
-			log.Info("source reconnected", "attempts", attempt, "down_seconds", round2(time.Since(downSince).Seconds()))
+		// Up and connected count from the first frame: an ffmpeg that
+		// started is not yet a camera that answers.
+		connected := func() {
+			n := s.connects.Add(1)
+			s.up.Store(true)
+			if n == 1 {
+				log.Info("source connected")
+			} else {
+				log.Info("source reconnected", "attempts", attempt, "down_seconds", round2(time.Since(downSince).Seconds()))
+			}
 		}
-		delivered, err := s.pump(st)
+		delivered, err := s.pump(st, connected)
 		s.up.Store(false)
 		st.Close()
 		if s.ctx.Err() != nil {
@@ -238,6 +247,13 @@ func (s *Supervised) run() {
 		}
 		if errors.Is(err, ErrEndOfInput) {
 			log.Info("source ended", "frames", s.frames.Load())
+			s.endErr = fmt.Errorf("source %s: %w", s.name, err)
+			return
+		}
+		if s.cfg.FailFast {
+			s.failures.Add(1)
+			s.setErr(err)
+			log.Error("source failed; not retrying a video file", "err", err, "frames", s.frames.Load())
 			s.endErr = fmt.Errorf("source %s: %w", s.name, err)
 			return
 		}
@@ -264,8 +280,8 @@ func (s *Supervised) setErr(err error) {
 }
 
 // pump reads one connection until it fails, ends or stalls, and returns
-// how many frames it delivered.
-func (s *Supervised) pump(st stream) (int64, error) {
+// how many frames it delivered. It calls connected at the first frame.
+func (s *Supervised) pump(st stream, connected func()) (int64, error) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	// progress is the last time the connection was known to be alive: a
@@ -274,6 +290,7 @@ func (s *Supervised) pump(st stream) (int64, error) {
 	var progress atomic.Int64
 	var waiting atomic.Bool
 	var stalled atomic.Bool
+	var first atomic.Bool // a frame arrived on this connection
 	progress.Store(time.Now().UnixNano())
 	watchdog := make(chan struct{})
 	go func() {
@@ -291,7 +308,15 @@ func (s *Supervised) pump(st stream) (int64, error) {
 					progress.Store(now.UnixNano())
 					continue
 				}
-				if now.Sub(time.Unix(0, progress.Load())) > s.cfg.StallTimeout {
+				// Opening a stream (ffmpeg probing MPEG-TS for its
+				// analyzeduration, an RTSP handshake) may take longer
+				// than a gap between frames: the first frame gets twice
+				// the stall timeout.
+				limit := s.cfg.StallTimeout
+				if !first.Load() {
+					limit *= 2
+				}
+				if now.Sub(time.Unix(0, progress.Load())) > limit {
 					stalled.Store(true)
 					st.Close()
 					return
@@ -306,10 +331,17 @@ func (s *Supervised) pump(st stream) (int64, error) {
 		f, err := st.Next(ctx)
 		if stalled.Load() {
 			s.stalls.Add(1)
+			if n == 0 {
+				return n, fmt.Errorf("%w: no first frame within %v", errStalled, 2*s.cfg.StallTimeout)
+			}
 			return n, fmt.Errorf("%w: no frame for %v", errStalled, s.cfg.StallTimeout)
 		}
 		if err != nil {
 			return n, err
+		}
+		if n == 0 {
+			first.Store(true)
+			connected()
 		}
 		now := time.Now()
 		progress.Store(now.UnixNano())

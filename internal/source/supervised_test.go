@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,9 +236,12 @@ func TestSupervisedLiveKeepsNewest(t *testing.T) {
 
 func TestSupervisedCloseUnblocksNext(t *testing.T) {
 	sc := &script{streams: []func() (stream, error){
-		func() (stream, error) { return &scriptStream{block: true, closed: make(chan struct{})}, nil },
+		func() (stream, error) { return &scriptStream{n: 1, block: true, closed: make(chan struct{})}, nil },
 	}}
 	s := newSupervised("test", sc.dial, supFastCfg(), false)
+	if _, err := s.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Next(context.Background())
@@ -304,5 +308,49 @@ func supPoll(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 20 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSupervisedNoFirstFrame(t *testing.T) {
+	// A connection that opens but never delivers (a camera that accepts
+	// and then says nothing) is given twice the stall timeout, then
+	// dropped; it never counts as connected.
+	var dials atomic.Int64
+	dial := func(ctx context.Context) (stream, error) {
+		dials.Add(1)
+		return &scriptStream{block: true, closed: make(chan struct{})}, nil
+	}
+	cfg := supFastCfg()
+	cfg.StallTimeout = 50 * time.Millisecond
+	s := newSupervised("test", dial, cfg, false)
+	defer s.Close()
+	start := time.Now()
+	supPoll(t, func() bool { return s.Status().Stalls >= 2 })
+	if d := time.Since(start); d < 2*100*time.Millisecond {
+		t.Errorf("two stalls after %v: the first frame must get twice the stall timeout", d)
+	}
+	st := s.Status()
+	if st.Up || st.Connects != 0 || !strings.Contains(st.LastError, "no first frame within 100ms") {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestSupervisedFailFast(t *testing.T) {
+	// A video file whose ffmpeg fails half-way ends with that error; it
+	// is not replayed from the start.
+	sc := &script{streams: []func() (stream, error){
+		scriptFrames(3, 0, errors.New("ffmpeg exited with status 1: invalid data")),
+		scriptFrames(3, 0, ErrEndOfInput),
+	}}
+	cfg := supFastCfg()
+	cfg.FailFast = true
+	s := newSupervised("test", sc.dial, cfg, true)
+	defer s.Close()
+	got, err := supReadAll(t, s)
+	if err == nil || errors.Is(err, ErrEndOfInput) || !strings.Contains(err.Error(), "invalid data") || fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("frames %v, err %v", got, err)
+	}
+	if sc.dials != 1 || s.Status().Failures != 1 {
+		t.Errorf("%d dials, status %+v", sc.dials, s.Status())
 	}
 }

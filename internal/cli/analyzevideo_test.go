@@ -1,0 +1,422 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/source"
+)
+
+// videoNeedFFmpeg fails the test without ffmpeg: videos are part of framecast.
+func videoNeedFFmpeg(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err == nil {
+		_, err = exec.LookPath("ffprobe")
+	}
+	if err != nil {
+		t.Fatalf("video tests need ffmpeg and ffprobe: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg): %v", err)
+	}
+	return bin
+}
+
+// videoTestClip makes a 3 s, 10 fps, 640×480 video of the sample photos
+// with moving faces: 30 frames.
+func videoTestClip(t *testing.T, dir string) string {
+	t.Helper()
+	bin := videoNeedFFmpeg(t)
+	dst := filepath.Join(dir, "clip.mp4")
+	if err := samples.MakeVideo(bin, dst, samples.VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 3}); err != nil {
+		t.Fatalf("make test video: %v", err)
+	}
+	return dst
+}
+
+// videoResults parses and validates JSON lines.
+func videoResults(t *testing.T, out string) []frame.Result {
+	t.Helper()
+	var rs []frame.Result
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if err := frame.Validate(sc.Bytes()); err != nil {
+			t.Fatalf("output does not match the schema: %v\n%s", err, sc.Text())
+		}
+		var r frame.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func TestAnalyzeVideo(t *testing.T) {
+	dir := t.TempDir()
+	video := videoTestClip(t, dir)
+
+	t.Run("json every 5 with an image", func(t *testing.T) {
+		code, out, errs := run(t, nil, "analyze", "--json", "--every", "5", frame640(t), video)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		rs := videoResults(t, out)
+		if len(rs) != 1+6 {
+			t.Fatalf("%d results, want 1 image + 6 frames:\n%s", len(rs), out)
+		}
+		if rs[0].Camera != "frame-640x480.jpg" || rs[0].Seq != 0 {
+			t.Errorf("image result first: %+v", rs[0])
+		}
+		for i, r := range rs[1:] {
+			if r.Camera != "clip.mp4" || r.Seq != int64(5*i) || r.Frame.Source != video || r.Frame.Width != 640 || r.Frame.Height != 480 {
+				t.Errorf("frame %d: camera %q seq %d source %q %d×%d", i, r.Camera, r.Seq, r.Frame.Source, r.Frame.Width, r.Frame.Height)
+			}
+			// The camera pans across the photos: some faces leave the
+			// frame, but never all.
+			if len(r.Faces) == 0 {
+				t.Errorf("frame %d: no face", r.Seq)
+			}
+			if time.Since(r.CapturedAt) > time.Minute || r.ProcessedAt.Before(r.CapturedAt) {
+				t.Errorf("frame %d: captured %v, processed %v: want analysis times", r.Seq, r.CapturedAt, r.ProcessedAt)
+			}
+		}
+		// Off a terminal: no progress bar, a line at the end instead.
+		if strings.Contains(errs, "\r") || !strings.Contains(errs, "video analysed") {
+			t.Errorf("stderr:\n%s", errs)
+		}
+	})
+
+	t.Run("fps 2", func(t *testing.T) {
+		code, out, errs := run(t, nil, "analyze", "--json", "--fps", "2", video)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		rs := videoResults(t, out)
+		if len(rs) != 6 {
+			t.Fatalf("%d results, want 6 (3 s at 2 frames per second)", len(rs))
+		}
+		if rs[1].Seq != 5 {
+			t.Errorf("second frame is frame %d of the video, want 5", rs[1].Seq)
+		}
+	})
+
+	// 3 fps does not divide 10: the source keeps the first frame of each
+	// third of a second, and seq still names that frame.
+	t.Run("fps 3", func(t *testing.T) {
+		code, out, errs := run(t, nil, "analyze", "--json", "--fps", "3", video)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var seqs []string
+		for _, r := range videoResults(t, out) {
+			seqs = append(seqs, strconv.FormatInt(r.Seq, 10))
+		}
+		if got, want := strings.Join(seqs, " "), "0 4 7 10 14 17 20 24 27"; got != want {
+			t.Errorf("seqs %s, want %s", got, want)
+		}
+	})
+
+	t.Run("summary, annotated video and report", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "annotated.mp4")
+		html := filepath.Join(t.TempDir(), "report.html")
+		code, stdout, errs := run(t, nil, "analyze", "--every", "3", "--annotate", out, "--report", html, video)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		for _, want := range []string{video, "640×480", "frames analysed", "10 of 30 (every 3rd frame)", "frames with faces  10 (100%)", "dominant emotion", "frames/s"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+		info, err := source.Probe(context.Background(), "", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Frames != 10 || info.Width != 640 || info.Height != 480 || info.FPS < 3.3 || info.FPS > 3.4 {
+			t.Errorf("annotated video: %+v, want 10 frames of 640×480 at 10/3 fps", info)
+		}
+		b, err := os.ReadFile(html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(b)
+		for _, want := range []string{"clip.mp4", "Emotions over time", "Faces per frame", "<svg", "<path", "data:image/jpeg;base64,", "most faces"} {
+			if !strings.Contains(doc, want) {
+				t.Errorf("report lacks %q", want)
+			}
+		}
+		if m := regexp.MustCompile(`(?i)https?://`).FindString(doc); m != "" {
+			t.Errorf("report refers to %q: it must open offline", m)
+		}
+	})
+
+	t.Run("corrupt video next to an image", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "broken.mp4")
+		junk := make([]byte, 64<<10)
+		for i := range junk {
+			junk[i] = byte(rand.N(256))
+		}
+		if err := os.WriteFile(bad, junk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, nil, "analyze", "--json", bad, frame640(t))
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		if rs := videoResults(t, out); len(rs) != 1 || rs[0].Camera != "frame-640x480.jpg" {
+			t.Errorf("the image must still be analysed, stdout:\n%s", out)
+		}
+		if !strings.Contains(errs, bad+": not a video") || !strings.Contains(errs, "1 of 2 files could not be analysed") {
+			t.Errorf("stderr:\n%s", errs)
+		}
+	})
+}
+
+// fakeVideo stands in for the ffmpeg source: n frames of the sample
+// image, then either err or, with stuck, a supervisor that failed and
+// keeps reconnecting (Next blocks, Status reports the failure).
+type fakeVideo struct {
+	jpeg  []byte
+	n     int64
+	err   error
+	stuck bool
+	sent  atomic.Int64
+}
+
+func (f *fakeVideo) Next(ctx context.Context) (source.Frame, error) {
+	if f.sent.Load() < f.n {
+		f.sent.Add(1)
+		return source.Frame{JPEG: f.jpeg, Width: 640, Height: 480, CapturedAt: time.Now()}, nil
+	}
+	if f.stuck {
+		<-ctx.Done()
+		return source.Frame{}, ctx.Err()
+	}
+	return source.Frame{}, f.err
+}
+
+func (f *fakeVideo) Close() error { return nil }
+
+func (f *fakeVideo) Status() source.Status {
+	if f.stuck && f.sent.Load() >= f.n {
+		return source.Status{Connects: 1, Failures: 1, LastError: "ffmpeg: exit status 1: Invalid NAL unit size"}
+	}
+	return source.Status{Connects: 1, Up: true}
+}
+
+// TestAnalyzeVideoSourceFails: a video whose decoding fails part-way
+// keeps the results so far and fails with the source's reason, also when
+// the source would rather reconnect (as it does for cameras).
+func TestAnalyzeVideoSourceFails(t *testing.T) {
+	video := videoTestClip(t, t.TempDir())
+	jpg, err := os.ReadFile(frame640(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(open func(string, source.Options) (source.Source, error)) { openVideoSource = open }(openVideoSource)
+	for _, fake := range []*fakeVideo{
+		{jpeg: jpg, n: 3, err: errors.New("ffmpeg: exit status 1: Invalid NAL unit size")},
+		{jpeg: jpg, n: 3, stuck: true},
+	} {
+		openVideoSource = func(string, source.Options) (source.Source, error) { return fake, nil }
+		start := time.Now()
+		code, out, errs := run(t, nil, "analyze", "--json", video)
+		if code != 1 || len(videoResults(t, out)) != 3 {
+			t.Errorf("stuck %v: exit %d, %d results; want 1 and the 3 frames before the failure", fake.stuck, code, len(videoResults(t, out)))
+		}
+		if !strings.Contains(errs, "after 3 frames") || !strings.Contains(errs, "Invalid NAL unit size") {
+			t.Errorf("stuck %v: stderr:\n%s", fake.stuck, errs)
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Errorf("stuck %v: took %v", fake.stuck, time.Since(start))
+		}
+	}
+}
+
+func TestAnalyzeVideoUsage(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.mp4"), filepath.Join(dir, "b.mkv")
+	for _, p := range []string{a, b} {
+		if err := os.WriteFile(p, []byte("not read: the flags are wrong"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--every", "5", "--fps", "2", a}, "give one of them"},
+		{[]string{"--every", "0", a}, "--every 0: must be 1 or more"},
+		{[]string{"--every", "x", a}, "want a whole number"},
+		{[]string{"--fps", "0", a}, "--fps 0: must be above 0"},
+		{[]string{"--fps", "-3", a}, "--fps -3"},
+		{[]string{"--annotate", filepath.Join(dir, "out.mp4"), a, b}, "annotate one video at a time, or give a directory"},
+		{[]string{"--report", filepath.Join(dir, "r.html"), frame640(t)}, "no video is among the inputs"},
+		{[]string{"--report", filepath.Join(dir, "missing", "r.html"), a}, "does not exist"},
+	} {
+		code, _, errs := run(t, nil, append([]string{"analyze"}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("analyze %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+	code, _, errs := run(t, nil, "analyze", "--ffmpeg", filepath.Join(dir, "no-ffmpeg"), a)
+	if code != 1 || !strings.Contains(errs, "apt-get install ffmpeg") {
+		t.Errorf("missing ffmpeg: exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestSplitInputs(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"a.jpg":      {0xff, 0xd8},
+		"b.mp4":      nil,
+		"notes.txt":  []byte("hello"),
+		"c.MKV":      nil,
+		"phone-clip": append([]byte{0, 0, 0, 0x18}, []byte("ftypmp42\x00\x00\x00\x00")...),
+		"cam.ts":     nil,
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	images, videos, err := splitInputs([]string{dir, filepath.Join(dir, "phone-clip"), filepath.Join(dir, "notes.txt"), "-", filepath.Join(dir, "missing.mp4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := func(p ...string) string { return strings.Join(p, " ") }
+	wantImages := j(filepath.Join(dir, "a.jpg"), filepath.Join(dir, "notes.txt"), "-", filepath.Join(dir, "missing.mp4"))
+	wantVideos := j(filepath.Join(dir, "b.mp4"), filepath.Join(dir, "c.MKV"), filepath.Join(dir, "cam.ts"), filepath.Join(dir, "phone-clip"))
+	if j(images...) != wantImages || j(videos...) != wantVideos {
+		t.Errorf("images %v\nvideos %v", images, videos)
+	}
+	empty := t.TempDir()
+	if _, _, err := splitInputs([]string{empty}); err == nil || !strings.Contains(err.Error(), "no images") {
+		t.Errorf("empty directory: %v", err)
+	}
+}
+
+func TestVideoSampling(t *testing.T) {
+	flags := func(every int, fps float64) *videoPlan {
+		v := &videoFlags{}
+		if every > 0 {
+			v.every = optionalInt{every, true}
+		}
+		if fps > 0 {
+			v.fps = optionalFloat{fps, true}
+		}
+		return &videoPlan{flags: v}
+	}
+	info := source.VideoInfo{FPS: 30, Frames: 300, Duration: 10 * time.Second}
+	for _, tc := range []struct {
+		name     string
+		plan     *videoPlan
+		every    int
+		fps      float64
+		seq2     int64
+		at2      time.Duration
+		rate     float64
+		expected int64
+		describe string
+	}{
+		{"all", flags(0, 0), 1, 0, 2, 66666666, 30, 300, "every frame"},
+		{"every 4", flags(4, 0), 4, 0, 8, 266666666, 7.5, 75, "every 4th frame"},
+		{"fps dividing the rate", flags(0, 5), 6, 0, 12, 400 * time.Millisecond, 5, 50, "every 6th frame"},
+		{"fps not dividing it", flags(0, 4), 1, 4, 15, 500 * time.Millisecond, 4, 40, "4 frames per second"},
+		{"fps above the rate", flags(0, 60), 1, 0, 2, 66666666, 30, 300, "every frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.plan.samplingFor(info)
+			if s.every != tc.every || s.fps != tc.fps {
+				t.Fatalf("sampling %+v", s)
+			}
+			if s.seq(2) != tc.seq2 || s.at(2) != tc.at2 || s.rate() != tc.rate || s.expected(info) != tc.expected || s.String() != tc.describe {
+				t.Errorf("seq(2) %d, at(2) %v, rate %v, expected %d, %q", s.seq(2), s.at(2), s.rate(), s.expected(info), s.String())
+			}
+		})
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	p := newProgressBar(&buf, true, "clip.mp4", 100)
+	p.now = func() time.Time { return now }
+	p.start = now
+	for i := range int64(50) {
+		now = now.Add(20 * time.Millisecond) // 50 fps
+		p.update(i + 1)
+	}
+	// 1 s of updates, at most one redraw per 100 ms.
+	if n := strings.Count(buf.String(), "\r"); n < 9 || n > 11 {
+		t.Errorf("%d redraws in 1 s", n)
+	}
+	last := buf.String()[strings.LastIndex(buf.String(), "\r"):]
+	for _, want := range []string{"clip.mp4", "46/100 frames", "50.0 fps", "ETA 1s", "█"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("bar %q lacks %q", last, want)
+		}
+	}
+	p.finish(100)
+	if !strings.HasSuffix(buf.String(), "\n") || !strings.Contains(buf.String(), "100/100 frames") {
+		t.Errorf("final bar: %q", buf.String())
+	}
+	buf.Reset()
+	q := newProgressBar(&buf, false, "clip.mp4", 100)
+	q.update(1)
+	q.finish(1)
+	if buf.Len() != 0 {
+		t.Errorf("progress off a terminal: %q", buf.String())
+	}
+}
+
+func TestVideoPlanAnnotate(t *testing.T) {
+	videoNeedFFmpeg(t)
+	in := t.TempDir()
+	a, b := filepath.Join(in, "clip.mp4"), filepath.Join(in, "sub", "clip.mkv")
+	out := t.TempDir()
+
+	dir := out
+	p, err := registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan([]string{"photo.jpg"}, []string{a, b}, &dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{filepath.Join(out, "clip.mp4"), filepath.Join(out, "clip-2.mp4")}; strings.Join(p.outputs, " ") != strings.Join(want, " ") || dir != out {
+		t.Errorf("directory: outputs %v, images into %q", p.outputs, dir)
+	}
+
+	file := filepath.Join(out, "annotated.mkv")
+	p, err = registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan(nil, []string{a}, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.outputs[0] != filepath.Join(out, "annotated.mkv") || file != "" {
+		t.Errorf("one video: outputs %v, directory %q", p.outputs, file)
+	}
+
+	// Annotating into the input's own directory never overwrites it.
+	dir = in
+	if err := os.WriteFile(a, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err = registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan(nil, []string{a}, &dir)
+	if err != nil || p.outputs[0] != filepath.Join(in, "clip-2.mp4") {
+		t.Errorf("into the input's directory: %v, %v", p, err)
+	}
+}

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/samples"
+)
+
+// needFFmpeg fails (not skips) the test without ffmpeg: CI installs it.
+func needFFmpeg(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
+	}
+	return p
+}
+
+// mjpegCamera serves an endless MJPEG stream (multipart/x-mixed-replace),
+// like an IP camera: a frame every 40 ms, numbered by its gray level.
+func mjpegCamera(t *testing.T) *httptest.Server {
+	t.Helper()
+	var frames [][]byte
+	for i := range 8 {
+		m := image.NewGray(image.Rect(0, 0, 160, 120))
+		for p := range m.Pix {
+			m.Pix[p] = uint8(30 * i)
+		}
+		m.SetGray(i, i, color.Gray{255})
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, buf.Bytes())
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			f := frames[i%len(frames)]
+			if _, err := fmt.Fprintf(w, "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", len(f)); err != nil {
+				return
+			}
+			w.Write(f)
+			w.Write([]byte("\r\n"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// closedPort returns a 127.0.0.1 address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestPublishMixedSources publishes, in one process, a video file, an
+// ffmpeg test source standing in for a webcam, an MJPEG IP camera and an
+// RTSP camera that is down: the first three deliver, in order per camera,
+// while the dead one is retried and reported, never stopping the others.
+func TestPublishMixedSources(t *testing.T) {
+	ffmpeg := needFFmpeg(t)
+	c := pubCluster(t)
+	video := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := samples.MakeVideo(ffmpeg, video, samples.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cam := mjpegCamera(t)
+	dead := closedPort(t)
+	env, logs := pubEnv()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runPublish(ctx, env, []string{"--brokers", c.ListenAddrs()[0], "--stats-interval", "100ms",
+			"--source", "file=" + video,
+			"--source", "webcam=lavfi:testsrc2=size=160x120:rate=10",
+			"--source", "ipcam=" + cam.URL + "/video.mjpg",
+			"--source", "gate=rtsp://" + dead + "/stream1",
+		})
+	}()
+	// The file's 20 frames, and frames from the two live cameras, while
+	// the dead camera keeps failing.
+	counts := map[string]int{}
+	seqs := map[string][]int64{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(kafka.DefaultFramesTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for counts["file"] < 20 || counts["webcam"] < 10 || counts["ipcam"] < 10 || failures(t, logs, "gate") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: frames %v, gate failures %d\n%s", counts, failures(t, logs, "gate"), logs.buf.String())
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		pcancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			m, err := frame.DecodeMeta(r)
+			if err != nil {
+				t.Errorf("record of %s: %v", r.Key, err)
+				return
+			}
+			id := string(r.Key)
+			counts[id]++
+			seqs[id] = append(seqs[id], m.Seq)
+			if id == "file" && (m.Width != 320 || m.Height != 240) {
+				t.Errorf("file frame %d is %dx%d, want 320x240", m.Seq, m.Width, m.Height)
+			}
+			if id == "ipcam" && (m.Width != 160 || m.Height != 120) {
+				t.Errorf("ipcam frame %d is %dx%d", m.Seq, m.Width, m.Height)
+			}
+		})
+	}
+	for id, s := range seqs {
+		for i, q := range s {
+			if q != int64(i) {
+				t.Fatalf("camera %s: sequence numbers %v, want 0, 1, 2, …", id, s)
+			}
+		}
+	}
+	if counts["file"] != 20 {
+		t.Errorf("the 2 s 10 fps file gave %d frames, want 20", counts["file"])
+	}
+	if counts["gate"] != 0 {
+		t.Errorf("the dead camera published %d frames", counts["gate"])
+	}
+	// The file ends cleanly after its last frame; the live cameras go on.
+	for len(logs.lines(t, "source ended")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the video file's source did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("publish did not stop within 20 s of the interrupt")
+	}
+	st := logs.lines(t, "publish stats")
+	last := st[len(st)-1]
+	if !strings.Contains(fmt.Sprint(last["sources_down"]), "gate") || last["source_reconnects"] == nil {
+		t.Errorf("stats line does not report the dead camera: %v", last)
+	}
+	if ended := logs.lines(t, "source ended"); len(ended) != 1 || ended[0]["camera"] != "file" {
+		t.Errorf("want exactly the file to end: %v", ended)
+	}
+}
+
+// failures counts the logged connection failures of a camera.
+func failures(t *testing.T, logs *pubLog, camera string) int {
+	n := 0
+	for _, l := range logs.lines(t, "source failed; reconnecting") {
+		if l["camera"] == camera {
+			n++
+		}
+	}
+	return n
+}
