@@ -183,25 +183,41 @@ func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	name := filepath.Base(path)
+	if path == "-" {
+		name = "stdin"
+	}
+	// Offline there is no capture clock: the frame counts as captured
+	// when framecast started reading it, so latency is the analysis time.
+	res, err := a.analyzeImage(data, name, path, seq, start)
+	if err != nil {
+		return nil, err
+	}
+	if a.annotateDir != "" {
+		if err := a.writeAnnotated(name, res.Faces); err != nil {
+			return nil, fmt.Errorf("--annotate: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// analyzeImage decodes an encoded image (JPEG, PNG, …) into a.img, analyses it into a.faces and
+// returns the result; start is the frame's capture time.
+func (a *analyzer) analyzeImage(data []byte, name, path string, seq int64, start time.Time) (*frame.Result, error) {
 	t0 := time.Now()
 	if err := a.dec.Decode(data, &a.img); err != nil {
 		return nil, err
 	}
 	decode := time.Since(t0)
 	var t vision.Timings
+	var err error
 	a.faces, t, err = a.eng.Analyze(&a.img, a.faces[:0])
 	if err != nil {
 		return nil, err
 	}
 	done := time.Now()
-	name := filepath.Base(path)
-	if path == "-" {
-		name = "stdin"
-	}
 	res := &frame.Result{
 		Schema: frame.Schema, Camera: name, Seq: seq,
-		// Offline there is no capture clock: the frame counts as captured
-		// when framecast started reading it, so latency is the analysis time.
 		CapturedAt: start.UTC(), ProcessedAt: done.UTC(),
 		LatencyMS: ms(done.Sub(start)),
 		Status:    frame.StatusOK,
@@ -212,11 +228,6 @@ func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
 	}
 	for i := range a.faces {
 		res.Faces = append(res.Faces, a.faces[i].Result())
-	}
-	if a.annotateDir != "" {
-		if err := a.writeAnnotated(name, res.Faces); err != nil {
-			return nil, fmt.Errorf("--annotate: %w", err)
-		}
 	}
 	return res, nil
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/report"
 	"github.com/framecast/framecast/internal/source"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 // analyze with video files: each video is probed (ffprobe), decoded by
@@ -565,32 +564,7 @@ func rgbaOf(img *imagex.RGB, dst *image.RGBA) *image.RGBA {
 // The frame counts as captured when the source delivered it (start), so
 // latency is the analysis time, as for images.
 func (a *analyzer) videoFrame(f source.Frame, start time.Time, name, path string, seq int64) (*frame.Result, error) {
-	t0 := time.Now()
-	if err := a.dec.Decode(f.JPEG, &a.img); err != nil {
-		return nil, err
-	}
-	decode := time.Since(t0)
-	var t vision.Timings
-	var err error
-	a.faces, t, err = a.eng.Analyze(&a.img, a.faces[:0])
-	if err != nil {
-		return nil, err
-	}
-	done := time.Now()
-	res := &frame.Result{
-		Schema: frame.Schema, Camera: name, Seq: seq,
-		CapturedAt: start.UTC(), ProcessedAt: done.UTC(),
-		LatencyMS: ms(done.Sub(start)),
-		Status:    frame.StatusOK,
-		Frame:     frame.FrameInfo{Width: a.img.W, Height: a.img.H, Source: path},
-		Faces:     make([]frame.Face, 0, len(a.faces)),
-		TimingsMS: frame.Timings{Queue: ms(t0.Sub(start)), Decode: ms(decode), Detect: ms(t.Detect), Classify: ms(t.Classify), Total: ms(done.Sub(start))},
-		Worker:    a.worker,
-	}
-	for i := range a.faces {
-		res.Faces = append(res.Faces, a.faces[i].Result())
-	}
-	return res, nil
+	return a.analyzeImage(f.JPEG, name, path, seq, start)
 }
 
 // watchSource returns a context for reading src that ends, with the
