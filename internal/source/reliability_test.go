@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"sync"
@@ -310,3 +311,44 @@ func TestReliabilityFFmpegServerRestarted(t *testing.T) {
 		})
 	}
 }
+
+// TestHLSThroughFFmpeg serves an HLS playlist over HTTP: the HTTP source
+// sees a content type that is not MJPEG and hands the URL to ffmpeg, which
+// reads the segments.
+func TestHLSThroughFFmpeg(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
+		"-t", "3", "-c:v", "mpeg2video", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0",
+		dir+"/index.m3u8").CombinedOutput(); err != nil {
+		t.Fatalf("making HLS segments: %v\n%s", err, out)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	var logs strings.Builder
+	var mu sync.Mutex
+	opts := relOpts()
+	opts.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	s, err := Open(srv.URL+"/index.m3u8", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := relStart(t, s)
+	relPoll(t, "frames from the HLS stream", func() bool { return r.count() >= 5 })
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "reader=ffmpeg") {
+		t.Errorf("the HLS playlist was not handed to ffmpeg:\n%s", logs.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
