@@ -298,11 +298,14 @@ func sourceAttrs(m map[string]source.Status) []any {
 		return nil
 	}
 	var up, reconnects, stalls, dropped int64
-	var down []string
+	var down, ended []string
 	for id, s := range m {
-		if s.Up {
+		switch {
+		case s.Up:
 			up++
-		} else {
+		case s.Ended:
+			ended = append(ended, id)
+		default:
 			down = append(down, id)
 		}
 		reconnects += s.Reconnects
@@ -313,6 +316,10 @@ func sourceAttrs(m map[string]source.Status) []any {
 	attrs := []any{"sources_up", up, "source_reconnects", reconnects, "source_stalls", stalls, "source_frames_replaced", dropped}
 	if len(down) > 0 {
 		attrs = append(attrs, "sources_down", strings.Join(down, ","))
+	}
+	if len(ended) > 0 {
+		sort.Strings(ended)
+		attrs = append(attrs, "sources_ended", strings.Join(ended, ","))
 	}
 	return attrs
 }

@@ -91,6 +91,9 @@ type Status struct {
 	LastError string
 	// LastFrame is when the latest frame arrived (zero: none yet).
 	LastFrame time.Time
+	// Ended is true once the source is finished for good: a video file
+	// played to its end, a permanent error, or Close.
+	Ended bool
 }
 
 // StatusReporter is implemented by sources that report their connection
@@ -190,6 +193,11 @@ func (s *Supervised) Status() Status {
 		Dropped:  s.lost.Load(),
 	}
 	st.Reconnects = max(st.Connects-1, 0)
+	select {
+	case <-s.done:
+		st.Ended = true
+	default:
+	}
 	if ns := s.lastFrame.Load(); ns != 0 {
 		st.LastFrame = time.Unix(0, ns)
 	}
