@@ -2,6 +2,7 @@ package frame
 
 import (
 	"errors"
+	"math"
 	"fmt"
 	"strconv"
 	"time"
@@ -136,7 +137,14 @@ func parseDecimal(b []byte) (int64, error) {
 		if c < '0' || c > '9' {
 			return 0, errors.New("not a decimal number")
 		}
-		v = v*10 + int64(c-'0')
+		d := int64(c - '0')
+		if v > (math.MaxInt64-d)/10 {
+			// 19 digits can exceed int64: without this check
+			// 9999999999999999999 would wrap to a negative sequence
+			// number, which readers use as an index.
+			return 0, errors.New("larger than 9223372036854775807")
+		}
+		v = v*10 + d
 	}
 	return v, nil
 }

@@ -44,9 +44,13 @@ func TestMetaBadHeaders(t *testing.T) {
 		"negative": {{Key: HeaderSeq, Value: []byte("-1")}},
 		"empty":    {{Key: HeaderCapturedNS, Value: nil}},
 		"overflow": {{Key: HeaderCapturedNS, Value: []byte("99999999999999999999")}},
-		"twice":    {{Key: HeaderSeq, Value: []byte("1")}, {Key: HeaderSeq, Value: []byte("2")}},
-		"width":    {{Key: HeaderWidth, Value: []byte("99999999")}},
-		"binary":   {{Key: HeaderHeight, Value: []byte{0xff, 0x00}}},
+		// 19 digits that do not fit in int64 used to wrap to a negative
+		// sequence number.
+		"seq overflow":  {{Key: HeaderSeq, Value: []byte("9999999999999999999")}},
+		"time overflow": {{Key: HeaderCapturedNS, Value: []byte("9223372036854775808")}},
+		"twice":         {{Key: HeaderSeq, Value: []byte("1")}, {Key: HeaderSeq, Value: []byte("2")}},
+		"width":         {{Key: HeaderWidth, Value: []byte("99999999")}},
+		"binary":        {{Key: HeaderHeight, Value: []byte{0xff, 0x00}}},
 	} {
 		_, err := DecodeMeta(&kgo.Record{Key: []byte("c"), Headers: hs})
 		if !errors.Is(err, ErrBadHeader) {
@@ -61,6 +65,7 @@ func TestMetaBadHeaders(t *testing.T) {
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte("cam"), []byte("12"), []byte("1700000000000000000"), []byte("640"), []byte("x"))
 	f.Add([]byte{}, []byte{}, []byte("-"), []byte("99999999999999999999"), []byte{0})
+	f.Add([]byte("c"), []byte("9999999999999999999"), []byte("9223372036854775807"), []byte("1"), []byte{})
 	f.Fuzz(func(t *testing.T, key, seq, ts, w, junk []byte) {
 		r := &kgo.Record{Key: key, Offset: 5, Headers: []kgo.RecordHeader{
 			{Key: HeaderSeq, Value: seq}, {Key: HeaderCapturedNS, Value: ts}, {Key: HeaderWidth, Value: w}, {Key: string(junk), Value: junk},
