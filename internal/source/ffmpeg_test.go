@@ -26,7 +26,7 @@ import (
 func TestFFmpegArgs(t *testing.T) {
 	head := []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"}
 	tail := func(q string) []string {
-		return []string{"-fps_mode", "passthrough", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", q, "-f", "image2pipe", "pipe:1"}
+		return []string{"-fps_mode", "passthrough", "-threads", "1", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", q, "-f", "image2pipe", "pipe:1"}
 	}
 	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
 	noData := []string{"-an", "-sn", "-dn"}
@@ -442,6 +442,14 @@ func TestFFmpegCloseUnblocksNext(t *testing.T) {
 // Cancelling Next's context ends the stream and its ffmpeg.
 func TestFFmpegNextContext(t *testing.T) {
 	s := ffDial(t, ffmpegInput{Kind: inputLavfi, Target: "testsrc2=size=64x48:rate=0.05"}, liveConfig{Realtime: true})
+	// The first frame comes at once (with -threads 1 the encoder does
+	// not hold it back until the second, 20 s later); the second does
+	// not come within the context.
+	first, cancelFirst := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFirst()
+	if _, err := s.Next(first); err != nil {
+		t.Fatalf("first frame: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if _, err := s.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -547,11 +555,24 @@ func TestFFmpegLimiter(t *testing.T) {
 // A password in the URL stays out of the error even when ffmpeg prints
 // the URL.
 func TestFFmpegErrorRedactsPassword(t *testing.T) {
-	bin := fakeFFmpeg(t, `for a; do last=$a; done; echo "$last: Server returned 401 Unauthorized" >&2; exit 1`)
-	s := ffDial(t, ffmpegInput{Kind: inputNetwork, Target: "rtsp://admin:hunter2@127.0.0.1:1/live"}, liveConfig{FFmpeg: bin})
-	_, err := ffReadAll(t, s, 1)
-	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "401 Unauthorized") {
-		t.Errorf("got %v", err)
+	// The fake ffmpeg prints its input URL (the argument after -i), raw
+	// and percent-encoded, the way ffmpeg's protocol errors do.
+	bin := fakeFFmpeg(t, `while [ $# -gt 0 ]; do if [ "$1" = -i ]; then in=$2; fi; shift; done
+echo "$in: Server returned 401 Unauthorized" >&2; exit 1`)
+	for _, target := range []string{
+		"rtsp://admin:hunter%232@127.0.0.1:1/live",
+		"srt://127.0.0.1:1?passphrase=s3cr3tkey&latency=200",
+	} {
+		s := ffDial(t, ffmpegInput{Kind: inputNetwork, Target: target}, liveConfig{FFmpeg: bin})
+		_, err := ffReadAll(t, s, 1)
+		if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+			t.Fatalf("%s: got %v", target, err)
+		}
+		for _, secret := range []string{"hunter", "s3cr3tkey"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error shows the secret: %v", target, err)
+			}
+		}
 	}
 }
 

@@ -72,11 +72,15 @@ type httpCamera struct {
 	hasUser  bool
 	err      error // a URL that cannot work; every dial returns it
 
-	cfg           liveConfig
-	maxFrame      int
-	client        *http.Client
-	fallback      dialer
-	headerTimeout time.Duration
+	cfg      liveConfig
+	maxFrame int
+	client   *http.Client
+	fallback dialer
+	// finiteFallback, when set, reads what ends (an HLS playlist with
+	// #EXT-X-ENDLIST, a video file with a length) through ffmpeg paced
+	// and ended like a file, instead of replaying it as a live stream.
+	finiteFallback dialer
+	headerTimeout  time.Duration
 
 	mu     sync.Mutex
 	logged string // the reader last logged, so each choice is logged once
@@ -123,7 +127,7 @@ func newHTTPCamera(rawURL string, cfg liveConfig, client *http.Client, fallback 
 		c.err = fmt.Errorf("camera URL is not valid (%v); write it as http://[user:password@]host[:port]/path: %w", err, errPermanent)
 		return c
 	}
-	c.redacted = u.Redacted()
+	c.redacted = redact(rawURL)
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		c.err = fmt.Errorf("camera URL %s: want http://[user:password@]host[:port]/path or https://…: %w", c.redacted, errPermanent)
 		return c
@@ -180,13 +184,32 @@ func (c *httpCamera) dial(ctx context.Context) (stream, error) {
 		c.logReader("snapshot", "content_type", mediaType, "fps", float64(time.Second)/float64(s.interval))
 		return s, nil
 	}
+	finite := c.finiteFallback != nil && httpFinite(resp, mediaType)
 	resp.Body.Close()
 	cancelBase()
 	if c.fallback == nil {
 		return nil, fmt.Errorf("camera %s sends %q, which only ffmpeg reads; install ffmpeg", c.redacted, ctype)
 	}
+	if finite {
+		c.logReader("ffmpeg", "content_type", ctype, "finite", true)
+		return c.finiteFallback(ctx)
+	}
 	c.logReader("ffmpeg", "content_type", ctype)
 	return c.fallback(ctx)
+}
+
+// httpFinite reports whether a response is a recording rather than a live
+// stream: an HLS playlist that says #EXT-X-ENDLIST (VOD), or a video with a
+// Content-Length (live streams over HTTP are open-ended).
+func httpFinite(resp *http.Response, mediaType string) bool {
+	switch strings.ToLower(mediaType) {
+	case "application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl", "audio/x-mpegurl", "text/plain":
+		// Playlists are small; a longer one is read only this far.
+		// (text/plain: servers that do not know .m3u8.)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return bytes.HasPrefix(bytes.TrimSpace(b), []byte("#EXTM3U")) && bytes.Contains(b, []byte("#EXT-X-ENDLIST"))
+	}
+	return resp.ContentLength > 0 && (strings.HasPrefix(mediaType, "video/") || mediaType == "application/mp4")
 }
 
 // get sends one GET in ctx, which cancel ends. The camera must answer

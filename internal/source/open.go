@@ -47,7 +47,7 @@ func Open(uri string, opts Options) (Source, error) {
 		if graph == "" {
 			return nil, fmt.Errorf("source %q: empty filter graph; e.g. lavfi:testsrc2=size=640x480:rate=10", uri)
 		}
-		return openFFmpeg(uri, ffmpegInput{Kind: inputLavfi, Target: graph}, frag, opts, false)
+		return openFFmpeg(uri, ffmpegInput{Kind: inputLavfi, Target: graph}, frag, opts, false, 0)
 	case strings.HasPrefix(uri, "v4l2:"), strings.HasPrefix(uri, "/dev/video"):
 		return openWebcam(uri, opts)
 	case strings.HasPrefix(uri, "file://"):
@@ -59,7 +59,18 @@ func Open(uri string, opts Options) (Source, error) {
 	if scheme, ok := uriScheme(uri); ok {
 		u, err := url.Parse(uri)
 		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", redact(uri), err)
+			// url.Error repeats the URL, password included.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, fmt.Errorf("source %s: not a valid URL (%v); percent-encode special characters in the user and password (%% as %%25, / as %%2F, # as %%23)",
+				redact(uri), err)
+		}
+		if strings.Contains(u.Fragment, "@") {
+			// rtsp://admin:12#34@cam/x: the '#' of the password started
+			// the options.
+			return nil, fmt.Errorf("source %s: the URL's password seems to contain '#': percent-encode it as %%23", scheme+"://…")
 		}
 		frag := u.Fragment
 		u.Fragment, u.RawFragment = "", ""
@@ -67,7 +78,7 @@ func Open(uri string, opts Options) (Source, error) {
 		case scheme == "http" || scheme == "https":
 			return openHTTP(u, frag, opts)
 		case networkSchemes[scheme]:
-			return openFFmpeg(u.Redacted(), ffmpegInput{Kind: inputNetwork, Target: u.String()}, frag, opts, false)
+			return openFFmpeg(u.String(), ffmpegInput{Kind: inputNetwork, Target: u.String()}, frag, opts, false, 0)
 		}
 		return nil, fmt.Errorf("%w %q: scheme %q is not supported; use %s", ErrUnsupported, redact(uri), scheme+":", Schemes)
 	}
@@ -105,13 +116,14 @@ func openLocal(uri, path string, opts Options) (Source, error) {
 	// one, instead of being retried forever by the supervisor.
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	if _, err := Probe(ctx, ffprobeFor(opts.FFmpeg), path); err != nil {
+	info, err := Probe(ctx, ffprobeFor(opts.FFmpeg), path)
+	if err != nil {
 		if errors.Is(err, ErrNoFFmpeg) {
 			return nil, fmt.Errorf("source %q: video files need ffmpeg: %w", uri, err)
 		}
 		return nil, fmt.Errorf("source %q: neither an image nor a video: %w", uri, err)
 	}
-	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, frag, opts, true)
+	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, frag, opts, true, info.FPS)
 }
 
 // probeTimeout bounds the check of a video file at Open.
@@ -140,7 +152,7 @@ func openWebcam(uri string, opts Options) (Source, error) {
 	if !strings.HasPrefix(dev, "/dev/") {
 		return nil, fmt.Errorf("source %q: want a device path such as /dev/video0 or v4l2:///dev/video0", uri)
 	}
-	return openFFmpeg(uri, ffmpegInput{Kind: inputV4L2, Target: dev}, frag, opts, false)
+	return openFFmpeg(uri, ffmpegInput{Kind: inputV4L2, Target: dev}, frag, opts, false, 0)
 }
 
 // openHTTP reads an HTTP camera: MJPEG and JPEG snapshots in Go, other
@@ -149,26 +161,51 @@ func openHTTP(u *url.URL, frag string, opts Options) (Source, error) {
 	in := ffmpegInput{Kind: inputNetwork, Target: u.String()}
 	cfg, err := liveOptions(opts, frag, in.Kind)
 	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("source %q: %w", redact(u.String()), err)
 	}
-	d := newHTTPDialer(u.String(), cfg.liveConfig, nil, newFFmpegDialer(in, cfg.liveConfig))
-	return newSupervised(u.Redacted(), d, supervisorConfig{
-		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
+	cam := newHTTPCamera(u.String(), cfg.liveConfig, nil, newFFmpegDialer(in, cfg.liveConfig))
+	finite := in
+	finite.Finite = true
+	cam.finiteFallback = newFFmpegDialer(finite, cfg.liveConfig)
+	return newSupervised(redact(u.String()), cam.dial, supervisorConfig{
+		StallTimeout: stallLimit(cfg.liveConfig, 0), BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
 	}, false), nil
 }
 
 // openFFmpeg starts a supervised ffmpeg source. lossless: every frame in
-// order (files), otherwise the newest frame (live).
-func openFFmpeg(name string, in ffmpegInput, frag string, opts Options, lossless bool) (Source, error) {
+// order (files), otherwise the newest frame (live). nativeFPS is the
+// input's frame rate when known (files), else 0.
+func openFFmpeg(name string, in ffmpegInput, frag string, opts Options, lossless bool, nativeFPS float64) (Source, error) {
 	cfg, err := liveOptions(opts, frag, in.Kind)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", redact(name), err)
 	}
 	in.InputFormat = cfg.inputFormat
 	return newSupervised(redact(name), newFFmpegDialer(in, cfg.liveConfig), supervisorConfig{
-		StallTimeout: cfg.StallTimeout, BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
+		StallTimeout: stallLimit(cfg.liveConfig, nativeFPS), BackoffMin: opts.BackoffMin, BackoffMax: opts.BackoffMax, FPS: cfg.FPS, Log: cfg.Log,
 		FailFast: in.Kind == inputFile,
 	}, lossless), nil
+}
+
+// stallLimit stretches the stall timeout for sources that deliver frames
+// rarely by design (#fps=0.1, #every=300): a stall is no frame for at
+// least three of their frame intervals. nativeFPS is the input's rate when
+// known; unknown rates are taken as 5 fps, a slow camera.
+func stallLimit(cfg liveConfig, nativeFPS float64) time.Duration {
+	if cfg.Every <= 1 && cfg.FPS <= 0 {
+		return cfg.StallTimeout // the camera's own rate, whatever it is
+	}
+	if nativeFPS <= 0 {
+		nativeFPS = 5
+	}
+	interval := time.Duration(float64(time.Second) / nativeFPS)
+	if cfg.Every > 1 {
+		interval *= time.Duration(cfg.Every)
+	}
+	if cfg.FPS > 0 {
+		interval = max(interval, time.Duration(float64(time.Second)/cfg.FPS))
+	}
+	return max(cfg.StallTimeout, 3*interval)
 }
 
 // liveOpts is a liveConfig plus the options that are not part of it.
@@ -248,14 +285,85 @@ func liveOptions(opts Options, frag string, kind inputKind) (liveOpts, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// Redact removes a password from a URI, for logs and errors.
+// Redact removes secrets from a URI, for logs and errors: the password
+// and the values of query parameters that usually carry one (see
+// secretQueryKeys). A URI that does not parse keeps only its scheme.
 func Redact(uri string) string { return redact(uri) }
 
-// redact removes a password from a URI for logs and errors.
+// secretQueryKeys are query parameters whose values are masked: SRT's
+// passphrase, cameras' ?user=&pwd=, signed URLs' tokens.
+var secretQueryKeys = []string{"pass", "pwd", "secret", "token", "key", "auth", "sig", "credential"}
+
+func isSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range secretQueryKeys {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func redact(uri string) string {
+	scheme, ok := uriScheme(uri)
+	if !ok {
+		return uri // a path
+	}
 	u, err := url.Parse(uri)
-	if err != nil || u.User == nil {
-		return uri
+	if err != nil {
+		// url.Parse failed somewhere in the URL, perhaps in the
+		// password: show nothing of it.
+		return scheme + "://(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		masked := false
+		for k := range q {
+			if isSecretKey(k) {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+		if masked {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
+}
+
+// uriSecrets lists the secret strings of a URI as they may appear in a
+// program's messages (raw and percent-encoded): its password and secret
+// query values. ffmpeg's stderr is scrubbed of them.
+func uriSecrets(uri string) []string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	add := func(v string) {
+		if len(v) >= 3 { // shorter ones would mask ordinary text
+			out = append(out, v, url.QueryEscape(v), url.PathEscape(v))
+		}
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+	}
+	for k, vs := range u.Query() {
+		if isSecretKey(k) {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	return out
+}
+
+// scrub replaces every secret in a line of text.
+func scrub(line string, secrets []string) string {
+	for _, s := range secrets {
+		line = strings.ReplaceAll(line, s, "xxxxx")
+	}
+	return line
 }

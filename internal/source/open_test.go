@@ -2,6 +2,8 @@ package source
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +162,117 @@ func TestGlobLoopsInNameOrder(t *testing.T) {
 	}
 	if sizes[0] != sizes[3] || len(want) != 3 || sizes[0] == sizes[1] {
 		t.Errorf("widths %v: want a.jpg, b.png, c.jpeg, a.jpg", sizes)
+	}
+}
+
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"rtsp://admin:hunter2@cam/x", "rtsp://admin:xxxxx@cam/x"},
+		{"srt://127.0.0.1:9000?passphrase=s3cr3t&latency=200", "srt://127.0.0.1:9000?latency=200&passphrase=xxxxx"},
+		{"http://cam/video.cgi?user=admin&pwd=hunter2", "http://cam/video.cgi?pwd=xxxxx&user=admin"},
+		{"https://cdn/live.m3u8?token=abc123", "https://cdn/live.m3u8?token=xxxxx"},
+		{"rtsp://admin:50%off@cam/x", "rtsp://(unparsable URL)"},
+		{"/videos/a.mp4", "/videos/a.mp4"},
+		{"synthetic:?seed=2", "synthetic:?seed=2"},
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestOpenErrorsHidePasswords(t *testing.T) {
+	for _, uri := range []string{
+		"rtsp://admin:50%off@cam.local/x",
+		"rtsp://admin:p/w0rd@cam.local/x",
+		"rtsp://admin:1234#5@cam.local:554/x",
+		"rtsp://admin:hunter2@cam.local/x#colour=red",
+		"srt://127.0.0.1:1?passphrase=hunter2#fps=0",
+		"http://admin:hunter2@cam.local/x#every=0",
+	} {
+		s, err := Open(uri, Options{})
+		if err == nil {
+			s.Close()
+			continue // valid after all (p/w0rd parses as a path): nothing printed
+		}
+		for _, secret := range []string{"50%off", "p/w0rd", "1234", "5@cam", "hunter2"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: the error shows %q: %v", uri, secret, err)
+			}
+		}
+	}
+}
+
+func TestStallLimit(t *testing.T) {
+	for _, tc := range []struct {
+		cfg    liveConfig
+		native float64
+		want   time.Duration
+	}{
+		{liveConfig{StallTimeout: 10 * time.Second}, 25, 10 * time.Second},
+		{liveConfig{StallTimeout: 2 * time.Second, Every: 25}, 10, 7500 * time.Millisecond},   // a frame every 2.5 s
+		{liveConfig{StallTimeout: time.Second, FPS: 0.4}, 0, 7500 * time.Millisecond},         // a frame every 2.5 s
+		{liveConfig{StallTimeout: 10 * time.Second, Every: 300}, 0, 180 * time.Second},        // unknown rate: 5 fps
+		{liveConfig{StallTimeout: 10 * time.Second, FPS: 30, Every: 2}, 30, 10 * time.Second}, // frequent frames
+	} {
+		if got := stallLimit(tc.cfg, tc.native); got != tc.want {
+			t.Errorf("stallLimit(%+v, %v) = %v, want %v", tc.cfg, tc.native, got, tc.want)
+		}
+	}
+}
+
+// TestSparseFramesAreNotStalls plays a file keeping one frame in 25 with a
+// 2 s stall timeout: frames come every 2.5 s, which must not count as a
+// stall (before the fix the file ended after its first frame).
+func TestSparseFramesAreNotStalls(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
+	}
+	video := filepath.Join(t.TempDir(), "clip.mp4")
+	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
+		"-t", "5.5", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
+		t.Fatalf("making a video: %v\n%s", err, out)
+	}
+	s, err := Open(video+"#every=25&stall=2s", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := 0
+	for {
+		_, err := s.Next(t.Context())
+		if err != nil {
+			if !errors.Is(err, ErrEndOfInput) {
+				t.Fatalf("after %d frames: %v", n, err)
+			}
+			break
+		}
+		n++
+	}
+	if st := s.(StatusReporter).Status(); n != 3 || st.Stalls != 0 {
+		t.Errorf("%d frames (want 3: 0, 25, 50), status %+v", n, st)
+	}
+}
+
+func TestHTTPFinite(t *testing.T) {
+	for _, tc := range []struct {
+		ctype  string
+		body   string
+		length int64
+		want   bool
+	}{
+		{"application/vnd.apple.mpegurl", "#EXTM3U\n#EXTINF:1,\na.ts\n#EXT-X-ENDLIST\n", -1, true},
+		{"application/vnd.apple.mpegurl", "#EXTM3U\n#EXTINF:1,\na.ts\n", -1, false}, // live playlist
+		{"text/plain", "#EXTM3U\n#EXT-X-ENDLIST\n", -1, true},                       // a server that does not know .m3u8
+		{"text/plain", "hello #EXT-X-ENDLIST", -1, false},
+		{"video/mp4", "", 12345, true},
+		{"video/mp2t", "", -1, false}, // a live MPEG-TS stream: no length
+		{"application/octet-stream", "", 12345, false},
+	} {
+		resp := &http.Response{Body: io.NopCloser(strings.NewReader(tc.body)), ContentLength: tc.length}
+		if got := httpFinite(resp, tc.ctype); got != tc.want {
+			t.Errorf("%s %q (length %d): finite %v, want %v", tc.ctype, tc.body, tc.length, got, tc.want)
+		}
 	}
 }

@@ -67,4 +67,9 @@ type ffmpegInput struct {
 	// InputFormat is the webcam's pixel format (-input_format: mjpeg,
 	// yuyv422, …); empty lets ffmpeg choose.
 	InputFormat string
+	// Finite marks a network input that ends (an HLS playlist with
+	// #EXT-X-ENDLIST, a video file over HTTP): it is paced like a file
+	// (-re unless Unpaced) and its clean end ends the source instead of
+	// replaying it.
+	Finite bool
 }

@@ -110,6 +110,10 @@ type SelfPaced interface {
 	SelfPaced() bool
 }
 
+// stableAfter is how long a connection must have lasted for the next
+// failure to start the backoff from BackoffMin again.
+const stableAfter = 10 * time.Second
+
 // errStalled ends a connection the watchdog gave up on.
 var errStalled = errors.New("stalled")
 
@@ -247,6 +251,7 @@ func (s *Supervised) run() {
 				log.Info("source reconnected", "attempts", attempt, "down_seconds", round2(time.Since(downSince).Seconds()))
 			}
 		}
+		connStart := time.Now()
 		delivered, err := s.pump(st, connected)
 		s.up.Store(false)
 		st.Close()
@@ -265,8 +270,15 @@ func (s *Supervised) run() {
 			s.endErr = fmt.Errorf("source %s: %w", s.name, err)
 			return
 		}
-		downSince = time.Now()
-		if delivered > 0 {
+		// The outage starts when a connection that delivered is lost,
+		// not at each failed retry (an ffmpeg that starts and fails).
+		if delivered > 0 || downSince.IsZero() {
+			downSince = time.Now()
+		}
+		// Only a connection that stayed up resets the backoff: a camera
+		// that gives one frame and drops, or a finished stream served
+		// again, is not restarted at full speed forever.
+		if delivered > 0 && time.Since(connStart) >= stableAfter {
 			attempt = 0
 		}
 		s.failed(log, err, attempt)
