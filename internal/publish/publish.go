@@ -327,6 +327,8 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 	p.cfg.Log.Info("publishing", "cameras", len(cams), "partitions", p.partitions, "mapping", strings.Join(desc, " "))
 
 	var wg sync.WaitGroup
+	var failedMu sync.Mutex
+	var failed []error // cameras whose source could not go on
 	for i, c := range cams {
 		if c.FPS == 0 {
 			c.FPS = DefaultFPS
@@ -335,13 +337,24 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 		// frames are rendered and sent one after another rather than in
 		// bursts of all cameras at once.
 		phase := time.Duration(float64(time.Second) / c.FPS * float64(i) / float64(len(cams)))
-		wg.Go(func() { p.runCamera(ctx, c, mapping[c.ID], phase) })
+		wg.Go(func() {
+			if err := p.runCamera(ctx, c, mapping[c.ID], phase); err != nil {
+				failedMu.Lock()
+				failed = append(failed, fmt.Errorf("camera %s: %w", c.ID, err))
+				failedMu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		p.cfg.Log.Info("stopping: cameras stopped, flushing the buffered frames", "frames", p.client.BufferedProduceRecords())
 	}
 	p.flush()
+	// One camera failing is logged and the others go on; when every
+	// camera has failed the run has, and the exit status says so.
+	if len(failed) == len(cams) && ctx.Err() == nil {
+		return fmt.Errorf("every camera stopped: %w", errors.Join(failed...))
+	}
 	return nil
 }
 
@@ -349,14 +362,14 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 // after phase. A ticker paces sources that are not self-paced: when the
 // source or the loop is slower than the rate, ticks are dropped rather
 // than queued, so the camera never builds a backlog.
-func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, phase time.Duration) {
+func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, phase time.Duration) error {
 	defer c.Source.Close()
 	if phase > 0 {
 		t := time.NewTimer(phase)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 	}
@@ -378,35 +391,36 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 			p.produce(key, partition, seq, f)
 			seq++
 		case ctx.Err() != nil:
-			return
+			return nil
 		case errors.Is(err, source.ErrEndOfInput):
 			p.cfg.Log.Info("camera: end of input", "camera", c.ID, "frames", seq)
-			return
+			return nil
 		case tickC == nil:
 			// A self-paced source retries what can be retried itself
 			// (Supervised); an error from it is final for this camera.
 			p.st.sourceError.Add(1)
 			p.cfg.Log.Error("camera stopped: its source cannot continue", "camera", c.ID, "err", err)
-			return
+			return err
 		default:
 			p.st.sourceError.Add(1)
 			p.warn("source:"+c.ID, "camera: cannot read a frame", "camera", c.ID, "err", err)
 		}
 		if c.Count > 0 && seq >= c.Count {
-			return
+			return nil
 		}
 		if tickC == nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
 			continue
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tickC:
 		}
 	}
+	return nil
 }
 
 func (p *Publisher) produce(key []byte, partition int32, seq int64, f source.Frame) {

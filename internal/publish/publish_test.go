@@ -374,3 +374,28 @@ func TestRunValidates(t *testing.T) {
 		t.Error("no cameras: no error")
 	}
 }
+
+// TestEveryCameraFailed: a camera whose source cannot go on (here: no
+// ffmpeg) stops while the others run; when it is the only one, Run
+// reports it, so the exit status is not 0.
+func TestEveryCameraFailed(t *testing.T) {
+	c := newCluster(t, 4, 1<<20)
+	open := func() source.Source {
+		s, err := source.Open("lavfi:testsrc2", source.Options{FFmpeg: "/nonexistent/ffmpeg"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	p := newPublisher(t, c, Config{})
+	err := p.Run(context.Background(), []Camera{{ID: "a", Source: open()}})
+	if err == nil || !errors.Is(err, source.ErrNoFFmpeg) || p.Stats().Dropped.SourceError != 1 {
+		t.Fatalf("Run: %v, stats %+v; want the camera's error", err, p.Stats())
+	}
+
+	p = newPublisher(t, c, Config{})
+	err = p.Run(context.Background(), []Camera{{ID: "a", Source: open()}, {ID: "b", Source: newFake(t, 100), Count: 5}})
+	if err != nil || p.Stats().Acked != 5 {
+		t.Fatalf("one camera of two failing: %v, stats %+v", err, p.Stats())
+	}
+}
