@@ -51,7 +51,16 @@ func Open(uri string, opts Options) (Source, error) {
 	case strings.HasPrefix(uri, "v4l2:"), strings.HasPrefix(uri, "/dev/video"):
 		return openWebcam(uri, opts)
 	case strings.HasPrefix(uri, "file://"):
-		return openLocal(uri, strings.TrimPrefix(uri, "file://"), opts)
+		path := strings.TrimPrefix(uri, "file://")
+		// file:///a%20b.mp4 names "/a b.mp4"; a path that is not valid
+		// URL syntax is taken as it is.
+		if u, err := url.Parse(uri); err == nil && u.Path != "" && u.Host == "" {
+			path = u.Path
+			if u.Fragment != "" {
+				path += "#" + u.Fragment
+			}
+		}
+		return openLocal(uri, path, opts)
 	}
 	if _, err := os.Stat(uri); err == nil {
 		return openLocal(uri, uri, opts)

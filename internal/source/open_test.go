@@ -27,6 +27,10 @@ func TestOpenDispatch(t *testing.T) {
 		"-t", "0.4", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
 		t.Fatalf("making a video: %v\n%s", err, out)
 	}
+	spaced := filepath.Join(dir, "a clip.mp4")
+	if err := os.Link(video, spaced); err != nil {
+		t.Fatal(err)
+	}
 	opts := Options{BackoffMin: time.Hour}
 	for _, tc := range []struct {
 		uri      string
@@ -42,6 +46,7 @@ func TestOpenDispatch(t *testing.T) {
 		{video, "lossless", DefaultStallTimeout, ""},
 		{video + "#loop=1&realtime=false&every=2", "lossless", DefaultStallTimeout, ""},
 		{"file://" + video + "#stall=3s", "lossless", 3 * time.Second, ""},
+		{"file://" + strings.ReplaceAll(spaced, " ", "%20"), "lossless", DefaultStallTimeout, ""},
 		{"rtsp://user:secret@127.0.0.1:1/stream#fps=5&size=320x240", "live", DefaultStallTimeout, "rtsp://user:xxxxx@127.0.0.1:1/stream"},
 		{"rtmp://127.0.0.1:1/live/x", "live", DefaultStallTimeout, ""},
 		{"http://127.0.0.1:1/video.mjpg#stall=2s", "live", 2 * time.Second, ""},
