@@ -24,8 +24,8 @@ cameras stop, the processor finishes the frames in flight, the dashboard and the
 broker close.
 
 Cameras: --cameras N synthetic cameras demo-1 … demo-N (the face-api sample photos
-filmed by a virtual camera, a different seed each), or --source [ID=]URI as for
-framecast publish (repeatable; then --cameras is ignored).
+filmed by a virtual camera, a different seed each), or --source [ID=]URI and
+--camera-file as for framecast publish (repeatable; not together with --cameras).
 
 The broker keeps its data in <cache>/demo/broker (--data-dir) and listens on
 --broker-listen, so other tools can join in: framecast results, or a second
@@ -41,7 +41,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	wf.register(fs)
 	brokerListen := fs.String("broker-listen", kafka.DefaultBrokers, "host:port of the embedded broker (port 0: any free port)")
 	dataDir := fs.String("data-dir", "", "the broker's data directory (default <home>/demo/broker)")
-	cameras := fs.Int("cameras", 4, "synthetic cameras demo-1 … demo-N, when no --source is given")
+	cameras := fs.Int("cameras", 4, "synthetic cameras demo-1 … demo-N, when no --source or --camera-file is given (not with them)")
 	// The cameras: --source, --camera-file and the source options as for
 	// framecast publish; without them, synthetic cameras.
 	var sf sourceFlags
@@ -60,6 +60,9 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	errs = append(errs, wf.validate()...)
 	synthetic := len(sf.sources) == 0 && sf.cameraFile == ""
+	if !synthetic && given(fs, "cameras") {
+		errs = append(errs, errors.New("--cameras and --source/--camera-file exclude each other: --cameras N makes synthetic cameras, --source and --camera-file name yours"))
+	}
 	if synthetic {
 		if *cameras < 1 || *cameras > 64 {
 			errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 64", *cameras))

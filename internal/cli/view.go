@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -34,8 +35,11 @@ Other endpoints:
 Security: it listens on 127.0.0.1 by default. On any other address it requires
 --auth-token (or FRAMECAST_AUTH_TOKEN), or an explicit --insecure-no-auth. The token goes in
 an Authorization: Bearer header, or once as ?token= in the page's URL (the browser then
-keeps it in a cookie). The WebSocket accepts only the dashboard's own origin, or
---allow-origin patterns.
+keeps a hash of it in a cookie). The WebSocket accepts only the dashboard's own origin, or
+--allow-origin patterns. Without a token it answers only requests for localhost, a
+loopback address or the address it listens on (against DNS rebinding: another site's page
+must not read the cameras); behind a reverse proxy or under another name, add the name with
+--allow-host.
 
 Example: framecast view --listen 127.0.0.1:8080`
 
@@ -45,6 +49,7 @@ type viewFlags struct {
 	authToken      string
 	insecureNoAuth bool
 	allowOrigins   stringList
+	allowHosts     stringList
 	emotionWindow  time.Duration
 	writeTimeout   time.Duration
 }
@@ -53,7 +58,9 @@ func (v *viewFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&v.listen, "listen", view.DefaultListen, "host:port of the dashboard (port 0: any free port); other than loopback it needs --auth-token")
 	fs.StringVar(&v.authToken, "auth-token", "", "require this secret on the page, the WebSocket and the streams (prefer FRAMECAST_AUTH_TOKEN: command lines are visible to other users)")
 	fs.BoolVar(&v.insecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --listen without --auth-token (only on a trusted network: anyone who reaches it sees every camera)")
-	fs.Var(&v.allowOrigins, "allow-origin", "also accept WebSocket connections from pages of this origin host pattern (e.g. *.example.com); repeatable")
+	fs.Var(&v.allowOrigins, "allow-origin", "also accept WebSocket connections from pages of these origin host patterns, comma-separated, repeatable (path.Match syntax, e.g. "+
+		view.OriginPatternExample+"; a pattern without a port matches any port, one with a port (dash.example.com:8443) only that port)")
+	fs.Var(&v.allowHosts, "allow-host", "without --auth-token, also answer requests for these host names, comma-separated, repeatable (a reverse proxy's name; localhost, loopback addresses and the --listen host always work)")
 	fs.DurationVar(&v.emotionWindow, "emotion-window", view.DefaultEmotionWindow, "span of the emotion distribution charts")
 	fs.DurationVar(&v.writeTimeout, "write-timeout", view.DefaultWriteTimeout, "close a viewer that accepts nothing for this long")
 }
@@ -66,7 +73,27 @@ func (v *viewFlags) validate() []error {
 	if v.emotionWindow < time.Second || v.writeTimeout <= 0 {
 		errs = append(errs, errors.New("--emotion-window must be at least 1s and --write-timeout positive"))
 	}
+	if _, err := view.OriginPatterns(v.allowOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("--allow-origin: %w", err))
+	}
+	if _, err := view.HostNames(v.allowHosts); err != nil {
+		errs = append(errs, fmt.Errorf("--allow-host: %w", err))
+	}
 	return errs
+}
+
+// config is the dashboard's configuration from the flags (validate
+// first). The --listen host is one the dashboard answers to without a
+// token, whatever it is (a name the machine has).
+func (v *viewFlags) config() view.Config {
+	hosts := slices.Clone([]string(v.allowHosts))
+	if h, _, err := net.SplitHostPort(v.listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return view.Config{
+		AuthToken: v.authToken, AllowOrigins: v.allowOrigins, AllowHosts: hosts,
+		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout,
+	}
 }
 
 func runView(ctx context.Context, env *environment, args []string) error {
@@ -115,10 +142,9 @@ func runView(ctx context.Context, env *environment, args []string) error {
 // startView creates the dashboard and listens; the caller prints the URL
 // (dashboardURL) when everything else is up.
 func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {
-	srv, err := view.New(view.Config{
-		Client: clientOpts, Topics: topics, AuthToken: vf.authToken, AllowOrigins: vf.allowOrigins,
-		EmotionWindow: vf.emotionWindow, WriteTimeout: vf.writeTimeout, Log: env.log.With("role", "view"),
-	})
+	cfg := vf.config()
+	cfg.Client, cfg.Topics, cfg.Log = clientOpts, topics, env.log.With("role", "view")
+	srv, err := view.New(cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,8 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/view"
 )
 
 func TestViewUsage(t *testing.T) {
@@ -31,6 +34,12 @@ func TestViewUsage(t *testing.T) {
 		{[]string{"demo", "--cameras", "0"}, "--cameras 0"},
 		{[]string{"demo", "--broker-listen", "0.0.0.0:9092"}, "--broker-listen"},
 		{[]string{"demo", "--fps", "0"}, "--fps"},
+		// (--fps 0: without the check, a usage error all the same, not a
+		// demo that runs)
+		{[]string{"demo", "--cameras", "2", "--source", "synthetic:", "--fps", "0"}, "exclude each other"},
+		{[]string{"view", "--allow-origin", "ok.example.com,[bad"}, `--allow-origin: origin pattern "[bad" is malformed`},
+		{[]string{"demo", "--allow-origin", `bad\`}, "--allow-origin"},
+		{[]string{"view", "--allow-host", "*.example.com"}, "--allow-host"},
 	} {
 		code, _, stderr := run(t, nil, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -40,6 +49,44 @@ func TestViewUsage(t *testing.T) {
 	code, _, stderr := run(t, nil, "help", "view")
 	if code != 0 || !strings.Contains(stderr, "--auth-token") || !strings.Contains(stderr, "FRAMECAST_AUTH_TOKEN") {
 		t.Errorf("help view: exit %d:\n%s", code, stderr)
+	}
+	// The --allow-origin example (view.TestViewAllowOriginPatterns checks
+	// that it matches origins with ports) and what it says of ports.
+	for _, want := range []string{"e.g. " + view.OriginPatternExample, "without a port matches any port", "--allow-host"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("help view lacks %q:\n%s", want, stderr)
+		}
+	}
+	// FRAMECAST_CAMERAS counts as --cameras.
+	t.Setenv("FRAMECAST_CAMERAS", "3")
+	if code, _, stderr := run(t, nil, "demo", "--source", "synthetic:", "--fps", "0"); code != 2 || !strings.Contains(stderr, "exclude each other") {
+		t.Errorf("demo --source with FRAMECAST_CAMERAS: exit %d, %q", code, stderr)
+	}
+}
+
+// TestViewFlagsConfig: --allow-origin and --allow-host take
+// comma-separated lists, from the command line and the environment, and
+// the --listen host is one the dashboard answers to.
+func TestViewFlagsConfig(t *testing.T) {
+	t.Setenv("FRAMECAST_ALLOW_ORIGIN", "a.example.com, *.b.example.com")
+	env := &environment{stdout: io.Discard, stderr: io.Discard}
+	fs := newFlagSet(env, "view", "", "")
+	var vf viewFlags
+	vf.register(fs)
+	if err := parseFlags(fs, []string{"--listen", "dash.lan:8080", "--auth-token", "x", "--allow-host", "Proxy.example:443,other.example", "--allow-host", "third.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if errs := vf.validate(); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	cfg := vf.config()
+	origins, err := view.OriginPatterns(cfg.AllowOrigins)
+	if err != nil || strings.Join(origins, " ") != "a.example.com *.b.example.com" {
+		t.Errorf("origin patterns %q (%v), want two", origins, err)
+	}
+	hosts, err := view.HostNames(cfg.AllowHosts)
+	if err != nil || strings.Join(hosts, " ") != "proxy.example other.example third.example dash.lan" {
+		t.Errorf("hosts %q (%v)", hosts, err)
 	}
 }
 
@@ -135,6 +182,40 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("no results of demo-1 and demo-2 on the dashboard within 90 s:\n%s", logs.String())
 	}
 
+	// Viewers that stopped reading: an MJPEG client and a WebSocket
+	// client, each with a small receive buffer, so that the dashboard's
+	// writes to them block. They must not hold up the stop.
+	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
+	stream := dialStalled(t, addr, "GET /stream.mjpeg?camera=demo-1 HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	dialStalled(t, addr, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	frames := func() int64 {
+		_, body := get("api/cameras")
+		var cams struct {
+			Cameras []struct {
+				ID     string
+				Frames int64
+			}
+		}
+		json.Unmarshal([]byte(body), &cams)
+		for _, c := range cams.Cameras {
+			if c.ID == "demo-1" {
+				return c.Frames
+			}
+		}
+		return 0
+	}
+	// Ten frames of demo-1 (over 100 KB) since they connected: more than
+	// the kernel buffers both ways take, so the writes to them block.
+	from := frames()
+	for deadline := time.Now().Add(30 * time.Second); frames() < from+10 || unread(t, stream) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo-1 did not send 10 frames to the stalled viewers within 30 s:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond) // polling the dashboard
+	}
+	t.Logf("the stalled MJPEG client has %d bytes unread", unread(t, stream))
+
 	start := time.Now()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -145,8 +226,10 @@ func TestDemo(t *testing.T) {
 		if code != 0 {
 			t.Errorf("exit %d after Ctrl-C, want 0:\n%s", code, logs.String())
 		}
-		if took > 5*time.Second {
-			t.Errorf("stopping took %v, want a few seconds at most", took)
+		// It stops in well under a second; stalled viewers used to add
+		// the dashboard's 3 s shutdown timeout.
+		if took > 2500*time.Millisecond {
+			t.Errorf("stopping took %v with stalled viewers, want at most 2.5 s", took)
 		}
 		t.Logf("stopped %v after SIGINT", took.Round(time.Millisecond))
 	case <-time.After(30 * time.Second):
@@ -193,7 +276,7 @@ func TestViewCommand(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- runView(ctx, env, []string{"--brokers", b.Addr(), "--listen", "127.0.0.1:0"})
+		done <- runView(ctx, env, []string{"--brokers", b.Addr(), "--listen", "127.0.0.1:0", "--allow-host", "proxy.example"})
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -216,6 +299,27 @@ func TestViewCommand(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling
 	}
+	// Without a token: the names it answers to, and not others (DNS
+	// rebinding); the health endpoints answer all.
+	for _, c := range []struct {
+		host, path string
+		want       int
+	}{
+		{"127.0.0.1", "api/cameras", 200}, {"localhost", "api/cameras", 200}, {"proxy.example", "api/cameras", 200},
+		{"attacker.example", "api/cameras", http.StatusMisdirectedRequest}, {"attacker.example", "", http.StatusMisdirectedRequest},
+		{"attacker.example", "healthz", 200},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url+c.path, nil)
+		req.Host = c.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("Host %s, /%s: %d, want %d", c.host, c.path, resp.StatusCode, c.want)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -225,4 +329,48 @@ func TestViewCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("view did not stop within 10 s")
 	}
+}
+
+// dialStalled connects with a small receive buffer, sends request and
+// never reads: the server's writes to it soon block. The small MSS keeps
+// the server's send buffer small too (Linux sizes it from the MSS: on
+// loopback's 64 KB MSS it would take 4 MB before a write blocks).
+func dialStalled(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = errors.Join(syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096),
+				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536))
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// unread is what the kernel holds for a connection, not yet read (FIONREAD).
+func unread(t *testing.T, conn net.Conn) int {
+	t.Helper()
+	rc, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	}); err != nil || errno != 0 {
+		t.Fatalf("FIONREAD: %v %v", err, errno)
+	}
+	return int(n)
 }

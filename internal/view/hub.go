@@ -77,6 +77,22 @@ func (h *hub) result(r []byte) { h.each(func(c *client) { c.pushResult(r) }) }
 
 func (h *hub) stats(common []byte) { h.each(func(c *client) { c.pushStats(common) }) }
 
+// forget drops a camera the store forgot from every client: its pending
+// frame and its count of dropped frames, so that what a connection keeps
+// per camera stays bounded by the cameras tracked, however many ids come
+// and go.
+func (h *hub) forget(id string) {
+	h.each(func(c *client) {
+		c.mu.Lock()
+		if f, ok := c.frames[id]; ok {
+			c.queued -= int64(len(f.msg))
+			delete(c.frames, id)
+		}
+		delete(c.dropped, id)
+		c.mu.Unlock()
+	})
+}
+
 // count returns the connected clients.
 func (h *hub) count() int {
 	h.mu.Lock()

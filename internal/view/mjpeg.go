@@ -2,6 +2,7 @@ package view
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image/jpeg"
 	"net/http"
@@ -107,9 +108,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodHead {
+		// HEAD (GET routes take it too): the headers, no stream.
+		h := w.Header()
+		h.Set("Content-Type", "multipart/x-mixed-replace; boundary="+mjpegBoundary)
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	ann := annotateParam(r)
 	wake := make(chan struct{}, 1)
-	s.store.watch(id, wake)
+	if !s.store.watch(id, wake) {
+		http.Error(w, fmt.Sprintf("404 camera %q not seen (yet): GET /api/cameras lists the cameras", id), http.StatusNotFound)
+		return
+	}
 	defer s.store.unwatch(id, wake)
 	var a *annotator
 	if ann {
@@ -126,6 +139,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// A write to a reader that stopped reading blocks until the write
+	// deadline; when the request ends (the client went away, or the
+	// server is stopping) the deadline moves to now, so the stop does
+	// not wait for it.
+	stop := context.AfterFunc(r.Context(), func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer stop()
 	if err := rc.Flush(); err != nil {
 		return
 	}
@@ -141,7 +160,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-wake:
 		}
-		f, res, _ := s.store.pick(id, ann)
+		f, res, known := s.store.pick(id, ann)
+		if !known {
+			return // the camera was forgotten (idle, or evicted at the cap)
+		}
 		if f == nil {
 			continue
 		}
@@ -164,6 +186,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if r.Context().Err() != nil {
+			// Ended while the deadline was being set: AfterFunc's may
+			// have come first and been overwritten.
+			return
+		}
 		if _, err := fmt.Fprintf(w, "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\nX-Framecast-Seq: %d\r\n\r\n",
 			mjpegBoundary, len(img), f.seq); err != nil {
 			return

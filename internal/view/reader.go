@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +31,8 @@ type reader struct {
 	handle      func(*kgo.Record)
 	ready       atomic.Bool
 	lastWarn    time.Time
+	panics      atomic.Int64 // records whose handling panicked
+	lastPanic   time.Time    // when a panic was last logged
 }
 
 func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, handle func(*kgo.Record), extra ...kgo.Opt) (*reader, error) {
@@ -69,8 +73,29 @@ func (r *reader) run(ctx context.Context) {
 			}
 			r.warn("fetch error (retried)", "partition", p, "err", err)
 		})
-		fs.EachRecord(r.handle)
+		fs.EachRecord(r.handleRecord)
 	}
+}
+
+// handleRecord hands one record to handle. A panic there (a record nobody
+// foresaw, or a bug) costs that record only: it is recovered, counted and
+// logged at most every 10 s with its stack, and the dashboard goes on
+// with the next record.
+func (r *reader) handleRecord(rec *kgo.Record) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		n := r.panics.Add(1)
+		if time.Since(r.lastPanic) < 10*time.Second {
+			return
+		}
+		r.lastPanic = time.Now()
+		r.log.Error("handling a record panicked; the record is skipped (logged at most every 10 s)",
+			"partition", rec.Partition, "offset", rec.Offset, "panic", fmt.Sprint(v), "panics", n, "stack", string(debug.Stack()))
+	}()
+	r.handle(rec)
 }
 
 // waitTopic polls the topic's metadata until it exists: the dashboard may
@@ -123,10 +148,21 @@ func (r *reader) warn(msg string, args ...any) {
 	r.log.Warn(msg, args...)
 }
 
-// onFrame handles a frames-topic record.
+// maxCameraLen bounds camera ids, as frame.DecodeMeta does for frames
+// (the WebSocket protocol gives the id's length one byte).
+const maxCameraLen = 128
+
+// validCamera applies the frames' rule to every camera id: 1 to 128 bytes
+// of valid UTF-8.
+func validCamera(id string) bool {
+	return id != "" && len(id) <= maxCameraLen && utf8.ValidString(id)
+}
+
+// onFrame handles a frames-topic record. Records that are not frames, and
+// frames with a negative sequence number, are counted as bad records.
 func (s *Server) onFrame(rec *kgo.Record) {
 	m, err := frame.DecodeMeta(rec)
-	if err != nil {
+	if err != nil || m.Seq < 0 || !validCamera(m.Camera) {
 		s.badRecords.Add(1)
 		return
 	}
@@ -144,10 +180,12 @@ func (s *Server) onFrame(rec *kgo.Record) {
 	s.hub.frame(f)
 }
 
-// onResult handles a results-topic record.
+// onResult handles a results-topic record. Records that are not results,
+// results with a negative sequence number and results whose camera id
+// would not be a valid frame key are counted as bad records.
 func (s *Server) onResult(rec *kgo.Record) {
 	var r frame.Result
-	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Camera == "" {
+	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Seq < 0 || !validCamera(r.Camera) {
 		s.badRecords.Add(1)
 		return
 	}

@@ -39,9 +39,25 @@ type bucket struct {
 	lat, vlat             []float64 // latency_ms of ok results; capture → received here
 }
 
-// maxLatencySamples bounds a bucket's latency samples (a camera sends far
-// fewer frames a second).
-const maxLatencySamples = 256
+// maxLatencySamples bounds a bucket's latency samples: a camera sends
+// fewer results a second (beyond it, the first ones of the second count).
+// maxReusedSamples bounds the capacity a bucket keeps when it is reused for
+// a new second, so that one busy second does not pin its slices for as long
+// as the camera lives.
+//
+// Bound: a camera's buckets hold at most History seconds × 2 slices ×
+// maxLatencySamples float64s (300 × 2 × 64 × 8 B = 300 KB at the default
+// History, only while it sends 64 results a second or more; 150 KB at up to
+// maxReusedSamples a second).
+const (
+	maxLatencySamples = 64
+	maxReusedSamples  = 32
+)
+
+// ringMaxAge is how long a frame stays in its camera's ring to be joined
+// with its result: results come within a few hundred milliseconds, and
+// processors skip frames older than their --max-age (2 s by default).
+const ringMaxAge = 3 * time.Second
 
 // camera is the dashboard's state of one camera.
 type camera struct {
@@ -57,54 +73,176 @@ type camera struct {
 	joined   *frameEntry  // newest frame whose own result arrived …
 	joinedR  *resultEntry // … and that result
 	first    time.Time
+	seen     time.Time // the newest frame or result
 	buckets  []bucket
 	watchers map[chan struct{}]struct{} // MJPEG streams, woken on every frame and result
 }
 
 // store holds every camera, guarded by one mutex: the work under it is a
 // few map and slice operations per record.
+//
+// # Memory bounds
+//
+// Whatever the producers send (a producer inventing camera ids, huge
+// frames, results of cameras that never send frames), the store holds at
+// most:
+//
+//   - maxCameras cameras. Only frames create a camera; results of an
+//     unknown camera are dropped and counted (orphans). A camera without a
+//     frame or result for longer than the history is forgotten, and a new
+//     camera at the cap evicts the least recently seen one: the cap is
+//     never a lockout.
+//   - frameBudget bytes of frames in the rings, all cameras together:
+//     beyond it, the oldest frames leave the rings first, whichever camera
+//     they belong to (down to 3/4 of the budget, so that this happens
+//     rarely). Frames older than ringMaxAge leave the rings too, at the
+//     next statistics tick (Config.StatsInterval, 1 s by default).
+//   - besides the rings, each camera's newest frame and the newest frame
+//     joined with its result (two frames per camera).
+//   - each camera's buckets (see maxLatencySamples).
 type store struct {
-	ringSize   int
-	history    int // seconds of buckets kept
-	window     time.Duration
-	maxCameras int
+	ringSize    int
+	history     int // seconds of buckets kept
+	window      time.Duration
+	maxCameras  int
+	frameBudget int64
+
+	// onEvict is called (with mu held) for a camera the store forgets.
+	onEvict func(id string)
 
 	mu      sync.Mutex
 	cams    map[string]*camera
 	started time.Time
-	refused int64 // frames of cameras beyond maxCameras
+	evicted int64 // cameras forgotten: idle, or least recently seen at the cap
+	orphans int64 // results of cameras without frames, dropped
+	trimmed int64 // frames taken out of the rings early for frameBudget
+
+	// ringBytes is the size of the frames in every camera's ring: every
+	// change of a ring slot goes through setSlot, which keeps it.
+	ringBytes int64
 }
 
-func newStore(ringSize int, history, window time.Duration, maxCameras int) *store {
+func newStore(ringSize int, history, window time.Duration, maxCameras int, frameBudget int64) *store {
 	return &store{
 		ringSize: ringSize, history: int(history / time.Second), window: window, maxCameras: maxCameras,
-		cams: map[string]*camera{}, started: time.Now(),
+		frameBudget: frameBudget, cams: map[string]*camera{}, started: time.Now(),
 	}
 }
 
-// cameraLocked returns the camera, creating it unless there are already
-// maxCameras; s.mu is held.
-func (s *store) cameraLocked(id string, now time.Time) (*camera, bool) {
+// ringIndex is a sequence number's slot in a ring of n (the sequence is
+// never negative: onFrame and onResult refuse those; uint64 keeps a bug
+// from indexing out of range all the same).
+func ringIndex(seq int64, n int) int { return int(uint64(seq) % uint64(n)) }
+
+// cameraLocked returns the camera, creating it when there is none; at
+// maxCameras the least recently seen camera makes room. s.mu is held.
+func (s *store) cameraLocked(id string, now time.Time) *camera {
 	if c, ok := s.cams[id]; ok {
-		return c, true
+		return c
 	}
 	if len(s.cams) >= s.maxCameras {
-		s.refused++
-		return nil, false
+		var lru *camera
+		for _, c := range s.cams {
+			if lru == nil || c.seen.Before(lru.seen) {
+				lru = c
+			}
+		}
+		s.evictLocked(lru)
 	}
 	c := &camera{
-		id: id, ring: make([]*frameEntry, s.ringSize), lastSeq: -1, first: now,
+		id: id, ring: make([]*frameEntry, s.ringSize), lastSeq: -1, first: now, seen: now,
 		buckets: make([]bucket, s.history), watchers: map[chan struct{}]struct{}{},
 	}
 	s.cams[id] = c
-	return c, true
+	return c
+}
+
+// evictLocked forgets a camera: its frames leave with it, its MJPEG
+// streams are woken to notice that it is gone.
+func (s *store) evictLocked(c *camera) {
+	delete(s.cams, c.id)
+	s.evicted++
+	s.clearRingLocked(c)
+	c.wake()
+	if s.onEvict != nil {
+		s.onEvict(c.id)
+	}
+}
+
+// setSlot puts f (or nil) in a ring slot, keeping ringBytes.
+func (s *store) setSlot(c *camera, i int, f *frameEntry) {
+	if old := c.ring[i]; old != nil {
+		s.ringBytes -= int64(len(old.msg))
+	}
+	c.ring[i] = f
+	if f != nil {
+		s.ringBytes += int64(len(f.msg))
+	}
+}
+
+func (s *store) clearRingLocked(c *camera) {
+	for i := range c.ring {
+		s.setSlot(c, i, nil)
+	}
+}
+
+// trimBudgetLocked takes the oldest frames, whichever their camera, out
+// of the rings until they hold at most 3/4 of frameBudget. It sorts every
+// frame held, but runs at most once per quarter budget of frames received.
+func (s *store) trimBudgetLocked() {
+	type slot struct {
+		c *camera
+		i int
+		f *frameEntry
+	}
+	var all []slot
+	for _, c := range s.cams {
+		for i, f := range c.ring {
+			if f != nil {
+				all = append(all, slot{c, i, f})
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b slot) int { return a.f.received.Compare(b.f.received) })
+	for _, sl := range all {
+		if s.ringBytes <= s.frameBudget/4*3 {
+			break
+		}
+		s.setSlot(sl.c, sl.i, nil)
+		s.trimmed++
+	}
+}
+
+// pruneLocked forgets the cameras idle for longer than the history and
+// takes the frames older than ringMaxAge out of the rings; the statistics
+// call it every second or so.
+func (s *store) pruneLocked(now time.Time) {
+	idle := time.Duration(s.history) * time.Second
+	for _, c := range s.cams {
+		if now.Sub(c.seen) > idle {
+			s.evictLocked(c)
+			continue
+		}
+		for i, f := range c.ring {
+			if f != nil && now.Sub(f.received) >= ringMaxAge {
+				s.setSlot(c, i, nil)
+			}
+		}
+	}
 }
 
 func (c *camera) bucket(now time.Time) *bucket {
 	sec := now.Unix()
 	b := &c.buckets[int(sec%int64(len(c.buckets)))]
 	if b.sec != sec {
-		*b = bucket{sec: sec, lat: b.lat[:0], vlat: b.vlat[:0]}
+		lat, vlat := b.lat[:0], b.vlat[:0]
+		if cap(lat) > maxReusedSamples {
+			lat = nil
+		}
+		if cap(vlat) > maxReusedSamples {
+			vlat = nil
+		}
+		*b = bucket{sec: sec, lat: lat, vlat: vlat}
 	}
 	return b
 }
@@ -119,14 +257,16 @@ func (c *camera) wake() {
 }
 
 // addFrame stores a frame. It returns nil for a duplicate (the same
-// sequence number again) and for cameras beyond the limit.
+// sequence number again) and for a negative sequence number (onFrame
+// refuses those first).
 func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cameraLocked(m.Camera, now)
-	if !ok {
+	if m.Seq < 0 {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cameraLocked(m.Camera, now)
+	c.seen = now
 	switch {
 	case c.lastSeq < 0 || m.Seq == c.lastSeq+1:
 	case m.Seq > c.lastSeq:
@@ -136,7 +276,7 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 	default:
 		// The sequence went back: the publisher restarted. The frames
 		// held belong to the old sequence.
-		clear(c.ring)
+		s.clearRingLocked(c)
 		c.joined, c.joinedR = nil, nil
 	}
 	c.lastSeq = m.Seq
@@ -146,7 +286,10 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 		msg: encodeFrame(m.Camera, m.Seq, m.CapturedAt, m.Width, m.Height, jpeg),
 	}
 	f.jpeg = f.msg[frameHeaderLen(len(m.Camera)):]
-	c.ring[int(m.Seq%int64(len(c.ring)))] = f
+	s.setSlot(c, ringIndex(m.Seq, len(c.ring)), f)
+	if s.ringBytes > s.frameBudget {
+		s.trimBudgetLocked()
+	}
 	c.latest = f
 	c.bucket(now).frames++
 	c.wake()
@@ -154,14 +297,21 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 }
 
 // addResult stores a result and joins it with its frame when the frame is
-// still in the ring.
+// still in the ring. A result of a camera without frames (none yet, or
+// forgotten) is dropped, counted in orphans: results never create
+// cameras. It returns nil then.
 func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cameraLocked(r.Camera, now)
-	if !ok {
+	if r.Seq < 0 {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cams[r.Camera]
+	if !ok {
+		s.orphans++
+		return nil
+	}
+	c.seen = now
 	e := &resultEntry{seq: r.Seq, captured: r.CapturedAt, res: r, msg: encodeResult(r)}
 	c.last = e
 	c.results++
@@ -181,7 +331,7 @@ func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
 	} else {
 		c.skipped++
 	}
-	if f := c.ring[int(r.Seq%int64(len(c.ring)))]; f != nil && f.seq == r.Seq {
+	if f := c.ring[ringIndex(r.Seq, len(c.ring))]; f != nil && f.seq == r.Seq {
 		c.joined, c.joinedR = f, e
 	}
 	c.wake()
@@ -195,6 +345,19 @@ func emotionIndex(e string) int {
 		}
 	}
 	return -1
+}
+
+// storeCounters are the store's counters and sizes, for Stats.
+type storeCounters struct {
+	cameras                   int
+	evicted, orphans, trimmed int64
+	frameBytes                int64
+}
+
+func (s *store) counters() storeCounters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return storeCounters{cameras: len(s.cams), evicted: s.evicted, orphans: s.orphans, trimmed: s.trimmed, frameBytes: s.ringBytes}
 }
 
 // cameraIDs lists the cameras, sorted.
@@ -288,6 +451,7 @@ const (
 func (s *store) snapshot(now time.Time) statsMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pruneLocked(now)
 	sec := now.Unix()
 	m := statsMessage{T: "s", Now: round3(unixMillis(now)), Cams: make(map[string]*camStats, len(s.cams))}
 	var allLat []float64

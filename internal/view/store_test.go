@@ -13,7 +13,7 @@ import (
 // sequence that goes back (publisher restart) starts over, and the
 // statistics add up.
 func TestViewStoreJoinAndStats(t *testing.T) {
-	s := newStore(8, time.Minute, 30*time.Second, 10)
+	s := newStore(8, time.Minute, 30*time.Second, 10, DefaultMaxFrameBytes)
 	t0 := time.Unix(1_795_000_000, 0)
 	add := func(seq int64, at time.Time) *frameEntry {
 		return s.addFrame(frame.Meta{Camera: "c", Seq: seq, CapturedAt: at, Width: 32, Height: 24}, []byte{0xff, 0xd8}, at)
@@ -61,7 +61,8 @@ func TestViewStoreJoinAndStats(t *testing.T) {
 	if _, _, ok := s.pick("unknown", false); ok {
 		t.Error("an unknown camera was found")
 	}
-	// Cameras beyond the limit are refused, not tracked.
+	// Cameras beyond the limit evict the least recently seen: never more
+	// than the limit.
 	for i := range 20 {
 		s.addFrame(frame.Meta{Camera: camName(i), Seq: 0, CapturedAt: t0}, []byte{1}, t0)
 	}

@@ -26,10 +26,16 @@
 //
 // With Config.AuthToken set, the page, its assets, the WebSocket and the
 // streams need the token: an Authorization: Bearer header, a ?token=
-// parameter (the page then keeps it in an HttpOnly cookie) or that cookie;
-// it is compared in constant time. The WebSocket accepts only the page's own
-// origin, or Config.AllowOrigins. CheckListen refuses a non-loopback
-// address without a token.
+// parameter (the page then keeps a value derived from it in an HttpOnly
+// cookie) or that cookie; it is compared in constant time. The WebSocket
+// accepts only the page's own origin, or Config.AllowOrigins. CheckListen
+// refuses a non-loopback address without a token.
+//
+// Without a token, the dashboard answers only requests whose Host is
+// localhost, a loopback address, the address it listens on, or one of
+// Config.AllowHosts (421 otherwise): a web page of another site whose name
+// its DNS points at 127.0.0.1 (DNS rebinding) cannot read the cameras.
+// /healthz and /readyz answer whatever the Host.
 package view
 
 import (
@@ -37,6 +43,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -65,6 +72,7 @@ const (
 	DefaultMaxCameras    = 512
 	DefaultJPEGQuality   = 80
 	DefaultLogInterval   = 30 * time.Second
+	DefaultMaxFrameBytes = 256 << 20
 )
 
 // Config configures a Server. The zero value of each field means its
@@ -80,9 +88,17 @@ type Config struct {
 	// streams. Empty: no authentication (see CheckListen).
 	AuthToken string
 	// AllowOrigins are extra Origin host patterns (path.Match, e.g.
-	// "*.example.com") whose pages may open the WebSocket; the
-	// dashboard's own host always may.
+	// OriginPatternExample) whose pages may open the WebSocket; the
+	// dashboard's own host always may. A pattern is matched against the
+	// origin's host:port; one without a port matches any port. Entries may
+	// hold several patterns separated by commas (see OriginPatterns).
 	AllowOrigins []string
+	// AllowHosts are host names (a port is ignored) the dashboard answers
+	// to without an AuthToken, besides localhost, loopback addresses and
+	// the address Run listens on: the listen host's name, a reverse
+	// proxy's. Entries may hold several names separated by commas (see
+	// HostNames). With an AuthToken every Host is answered.
+	AllowHosts []string
 	// RingSize is how many recent frames per camera are kept to join
 	// late results with. Default 32.
 	RingSize int
@@ -102,8 +118,15 @@ type Config struct {
 	// the oldest go first. Default 256.
 	MaxResults int
 	// MaxCameras bounds the cameras tracked (a producer inventing keys
-	// must not grow memory without end). Default 512.
+	// must not grow memory without end): a camera idle for longer than
+	// History is forgotten, and at the cap a new camera evicts the least
+	// recently seen one. Default 512.
 	MaxCameras int
+	// MaxFrameBytes bounds the bytes of the recent frames kept to join
+	// late results with, all cameras together; the oldest go first.
+	// Besides them the dashboard holds two frames per camera (its newest,
+	// and the newest joined with its result). Default 256 MiB.
+	MaxFrameBytes int64
 	// JPEGQuality of frames annotated on the server. Default 80.
 	JPEGQuality int
 	// LogInterval is the period of the summary line on Log (negative:
@@ -146,6 +169,16 @@ func (c *Config) defaults() error {
 	if c.MaxCameras <= 0 {
 		c.MaxCameras = DefaultMaxCameras
 	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	var err error
+	if c.AllowOrigins, err = OriginPatterns(c.AllowOrigins); err != nil {
+		return fmt.Errorf("view: Config.AllowOrigins: %w", err)
+	}
+	if c.AllowHosts, err = HostNames(c.AllowHosts); err != nil {
+		return fmt.Errorf("view: Config.AllowHosts: %w", err)
+	}
 	if c.JPEGQuality <= 0 || c.JPEGQuality > 100 {
 		c.JPEGQuality = DefaultJPEGQuality
 	}
@@ -173,6 +206,10 @@ type Server struct {
 	stopping  atomic.Bool
 	closeOnce sync.Once
 
+	originPatterns []string                        // AllowOrigins, with ":*" added to those without a port
+	hosts          atomic.Pointer[map[string]bool] // the Host names answered without a token (hostAllowed)
+	cookieValue    string                          // what the cookie holds: derived from the token (cookieFor)
+
 	streams       atomic.Int64 // MJPEG streams open
 	streamDropped atomic.Int64 // frames MJPEG readers skipped
 	badRecords    atomic.Int64 // records that were not frames or results
@@ -186,9 +223,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Log,
-		store: newStore(cfg.RingSize, cfg.History, cfg.EmotionWindow, cfg.MaxCameras),
-		hub:   newHub(cfg.MaxResults),
+		store:          newStore(cfg.RingSize, cfg.History, cfg.EmotionWindow, cfg.MaxCameras, cfg.MaxFrameBytes),
+		hub:            newHub(cfg.MaxResults),
+		originPatterns: withAnyPort(cfg.AllowOrigins),
 	}
+	if cfg.AuthToken != "" {
+		s.cookieValue = cookieFor(cfg.AuthToken)
+	}
+	s.setHosts(nil)
+	// A forgotten camera's per-connection state goes with it.
+	s.store.onEvict = s.hub.forget
 	var err error
 	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, s.onFrame)
 	if err != nil {
@@ -210,11 +254,13 @@ func (s *Server) routes() http.Handler {
 	web, _ := fs.Sub(webFS, "web") // cannot fail: the directory is embedded
 	static := http.FileServerFS(web)
 	auth := http.NewServeMux()
-	auth.Handle("GET /", securityHeaders(static))
+	// The WebSocket and the stream set their own deadline on every write;
+	// everything else must be written within WriteTimeout.
+	auth.Handle("GET /", s.writeDeadline(securityHeaders(static)))
 	auth.HandleFunc("GET /ws", s.handleWS)
 	auth.HandleFunc("GET /stream.mjpeg", s.handleStream)
-	auth.HandleFunc("GET /snapshot.jpg", s.handleSnapshot)
-	auth.HandleFunc("GET /api/cameras", s.handleCameras)
+	auth.Handle("GET /snapshot.jpg", s.writeDeadline(http.HandlerFunc(s.handleSnapshot)))
+	auth.Handle("GET /api/cameras", s.writeDeadline(http.HandlerFunc(s.handleCameras)))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -227,8 +273,17 @@ func (s *Server) routes() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("/", s.requireAuth(auth))
+	mux.Handle("/", s.checkHost(s.requireAuth(auth)))
 	return mux
+}
+
+// writeDeadline gives a response WriteTimeout to be written: a client that
+// stops reading a snapshot or an asset does not hold its handler.
+func (s *Server) writeDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders keeps the page to its own origin: no framing, no
@@ -236,7 +291,7 @@ func (s *Server) routes() http.Handler {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; "+
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "+
 			"style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -302,18 +357,35 @@ type Stats struct {
 	Streams int64
 	// Cameras tracked.
 	Cameras int
-	// BadRecords were neither a frame nor a framecast.result.v1 result.
+	// BadRecords were neither a frame nor a framecast.result.v1 result
+	// (or had a negative sequence number or an invalid camera id).
 	BadRecords int64
+	// RecordPanics are records whose handling panicked (recovered; the
+	// record was skipped).
+	RecordPanics int64
+	// CamerasEvicted counts cameras forgotten: idle for longer than
+	// History, or the least recently seen when a new camera came at
+	// MaxCameras.
+	CamerasEvicted int64
+	// OrphanResults are results of cameras without frames, dropped.
+	OrphanResults int64
+	// FrameBytes are the bytes of the recent frames held to join results
+	// with (at most MaxFrameBytes); TrimmedFrames the frames that left
+	// early to stay within it.
+	FrameBytes, TrimmedFrames int64
 	// Unauthorized requests refused.
 	Unauthorized int64
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	sc := s.store.counters()
 	return Stats{
 		Clients: s.hub.count(), Accepted: s.hub.accepted.Load(), QueuedBytes: s.hub.queuedBytes(),
 		DroppedFrames: s.hub.dropped.Load(), StreamDropped: s.streamDropped.Load(), Streams: s.streams.Load(),
-		Cameras: len(s.store.cameraIDs()), BadRecords: s.badRecords.Load(), Unauthorized: s.unauthorized.Load(),
+		Cameras: sc.cameras, BadRecords: s.badRecords.Load(), Unauthorized: s.unauthorized.Load(),
+		RecordPanics:   s.frames.panics.Load() + s.results.panics.Load(),
+		CamerasEvicted: sc.evicted, OrphanResults: sc.orphans, FrameBytes: sc.frameBytes, TrimmedFrames: sc.trimmed,
 	}
 }
 
@@ -328,11 +400,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.results.run(ctx) })
 	wg.Go(func() { s.statsLoop(ctx) })
 
+	s.setHosts(ln.Addr())
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		// Requests end with Run: the WebSocket and the streams watch
-		// their request's context.
+		// No WriteTimeout: it would cut the WebSocket and the streams.
+		// Those set a deadline on each write, the other handlers one for
+		// their response (writeDeadline).
+		IdleTimeout: 2 * time.Minute,
+		// Requests end with Run: every request's context is cancelled
+		// when Run stops (before Shutdown waits for the handlers), and
+		// the WebSocket and the streams watch it, even in the middle of
+		// a write to a viewer that stopped reading.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}

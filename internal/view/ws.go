@@ -14,10 +14,10 @@ import (
 
 // handleWS upgrades to the dashboard's WebSocket (protocol.go): one per
 // page, carrying every camera. Accept checks the Origin: the page's own
-// host, or one of Config.AllowOrigins.
+// host, or one of Config.AllowOrigins (any port when they name none).
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:  s.cfg.AllowOrigins,
+		OriginPatterns:  s.originPatterns,
 		CompressionMode: websocket.CompressionDisabled, // JPEG does not compress
 	})
 	if err != nil {

@@ -11,14 +11,20 @@
     sad: '#457b9d', surprise: '#f77f00', neutral: '#c8c8c8',
   };
   const STALE_MS = 3000; // a camera without a frame for this long says "no signal"
+  const GONE_MS = 10000; // a camera the server forgot, silent for this long, leaves the page
   const RESULTS_KEPT = 64; // per camera, to match frames with their results
+
+  // Camera ids and emotions come from Kafka records: never use them as keys
+  // of an ordinary object ("__proto__", "constructor"), never as HTML.
+  const own = (o, k) => (o && Object.hasOwn(o, k) ? o[k] : undefined);
+  const colorOf = (e) => own(COLORS, e) || COLORS.neutral;
 
   // Everything the page shows, readable by tests and curious people:
   // window.__framecast.cams[id] tells which frame and which result's boxes
-  // are on screen.
+  // are on screen (an object without a prototype: any id is a plain key).
   const state = window.__framecast = {
     connected: false, connections: 0, messages: 0, frames: 0, results: 0,
-    paused: false, overlays: true, cams: {}, charts: { draws: 0, stats: 0, points: 0, emotionTotal: 0 },
+    paused: false, overlays: true, cams: Object.create(null), charts: { draws: 0, stats: 0, points: 0, emotionTotal: 0 },
     hello: null,
   };
 
@@ -76,7 +82,7 @@
     cam = {
       id, el, canvas, g: canvas.getContext('2d'), statsEl: stats, emoCanvas: emo,
       bitmap: null, frame: null, pending: null, decoding: false,
-      results: new Map(), order: [], clientDropped: 0, decodeErrors: 0,
+      results: new Map(), order: [], clientDropped: 0, decodeErrors: 0, seen: performance.now(),
     };
     cams.set(id, cam);
     state.cams[id] = {
@@ -112,6 +118,7 @@
     };
     state.frames++;
     const cam = camFor(id);
+    cam.seen = performance.now();
     // Latest only: a frame not yet decoded is replaced, never queued.
     if (cam.pending) {
       cam.clientDropped++;
@@ -134,11 +141,11 @@
           cam.decodeErrors++;
           continue;
         }
+        if (cams.get(cam.id) !== cam) { bmp.close(); break; } // the tile left meanwhile
         if (cam.bitmap) cam.bitmap.close();
         cam.bitmap = bmp;
         cam.frame = f;
-        const s = state.cams[cam.id];
-        s.framesShown++;
+        state.cams[cam.id].framesShown++;
         draw(cam);
       }
     } finally {
@@ -152,6 +159,7 @@
     for (const r of list) {
       state.results++;
       const cam = camFor(r.c);
+      cam.seen = performance.now();
       if (!cam.results.has(r.s)) cam.order.push(r.s);
       cam.results.set(r.s, r);
       while (cam.order.length > RESULTS_KEPT) cam.results.delete(cam.order.shift());
@@ -177,7 +185,7 @@
 
   function draw(cam) {
     const f = cam.frame, bmp = cam.bitmap;
-    if (!f || !bmp) return;
+    if (!f || !bmp || cams.get(cam.id) !== cam) return;
     const c = cam.canvas, g = cam.g;
     if (c.width !== bmp.width || c.height !== bmp.height) {
       c.width = bmp.width;
@@ -205,7 +213,7 @@
     g.textBaseline = 'top';
     for (const face of r.f) {
       const x = face.x * sx, y = face.y * sy, w = face.w * sx, h = face.h * sy;
-      const color = COLORS[face.e] || COLORS.neutral;
+      const color = colorOf(face.e);
       g.lineWidth = thick + 2;
       g.strokeStyle = '#000';
       g.strokeRect(x - 0.5, y - 0.5, w + 1, h + 1);
@@ -239,18 +247,31 @@
     lastStats = m;
     state.charts.stats++;
     const dropped = m.ws_dropped || {};
-    for (const [id, st] of Object.entries(m.cams || {})) {
+    const listed = m.cams || {};
+    for (const [id, st] of Object.entries(listed)) {
       const cam = camFor(id);
-      const drops = st.gaps + (dropped[id] || 0) + cam.clientDropped;
+      const serverDropped = own(dropped, id) || 0;
+      const drops = st.gaps + serverDropped + cam.clientDropped;
       cam.statsEl.textContent =
         `${st.fps.toFixed(1)} fps · ${Math.round(st.p50)} ms · ${st.faces} face${st.faces === 1 ? '' : 's'} · ${drops} drop${drops === 1 ? '' : 's'}`;
       cam.statsEl.title = `frames ${st.frames}, results ${st.results}, skipped (stale) ${st.skipped}\n` +
-        `dropped: ${st.gaps} upstream (sequence gaps), ${dropped[id] || 0} by the server for this page, ${cam.clientDropped} by this browser\n` +
+        `dropped: ${st.gaps} upstream (sequence gaps), ${serverDropped} by the server for this page, ${cam.clientDropped} by this browser\n` +
         `latency p50 ${st.p50} ms, p99 ${st.p99} ms`;
       cam.el.classList.toggle('stale', st.age_ms > STALE_MS);
       Object.assign(state.cams[id], { fps: st.fps, p50: st.p50, faces: st.faces, drops });
       drawEmotionStrip(cam.emoCanvas, st.emo);
     }
+    // The server forgets cameras idle for long (or evicted at its cap):
+    // their tiles go too, once silent here as well.
+    const now = performance.now();
+    for (const [id, cam] of cams) {
+      if (Object.hasOwn(listed, id) || now - cam.seen < GONE_MS) continue;
+      if (cam.bitmap) cam.bitmap.close();
+      cam.el.remove();
+      cams.delete(id);
+      delete state.cams[id];
+    }
+    $('empty').hidden = cams.size > 0;
     const a = m.all;
     $('summary').textContent = `${Object.keys(m.cams || {}).length} cameras · ${a.fps.toFixed(1)} frames/s · ` +
       `${a.rps.toFixed(1)} results/s · p50 ${Math.round(a.p50)} ms`;
@@ -286,7 +307,7 @@
     let x = 0;
     counts.forEach((n, i) => {
       const cw = (n / total) * w;
-      g.fillStyle = COLORS[emotions[i]];
+      g.fillStyle = colorOf(emotions[i]);
       g.fillRect(x, 0, cw, h);
       x += cw;
     });
@@ -336,7 +357,7 @@
       if (total) {
         row.counts.forEach((n, i) => {
           const cw = (n / total) * bw;
-          g.fillStyle = COLORS[emotions[i]];
+          g.fillStyle = colorOf(emotions[i]);
           g.fillRect(x, y + 2, cw, rowH - 4);
           x += cw;
         });
@@ -420,7 +441,7 @@
     for (const e of emotions) {
       const span = document.createElement('span');
       const sw = document.createElement('i');
-      sw.style.backgroundColor = COLORS[e];
+      sw.style.backgroundColor = colorOf(e);
       span.append(sw, e);
       el.append(span);
     }
