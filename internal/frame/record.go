@@ -2,8 +2,8 @@ package frame
 
 import (
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
