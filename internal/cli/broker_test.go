@@ -67,8 +67,21 @@ func TestBrokerCommand(t *testing.T) {
 		go func() {
 			done <- runBroker(ctx, env, []string{"--listen", addr, "--data-dir", dir, "--partitions", "3", "--stats-interval", "50ms"})
 		}()
+		// kfake listens before the topics are created: wait for both,
+		// as a client that starts with the broker would retry.
 		brokerEventually(t, 10*time.Second, func() bool {
-			return kafka.Check(context.Background(), kafka.Config{Brokers: addr}, time.Second) == nil
+			if kafka.Check(context.Background(), kafka.Config{Brokers: addr}, time.Second) != nil {
+				return false
+			}
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				return false
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			topics, err := kadm.NewClient(cl).ListTopics(ctx, "framecast.dlq")
+			return err == nil && topics.Has("framecast.dlq") && len(topics["framecast.dlq"].Partitions) > 0
 		})
 		return func() error {
 			stop()
