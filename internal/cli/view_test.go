@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,10 +14,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/view"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 func TestViewUsage(t *testing.T) {
@@ -186,8 +186,8 @@ func TestDemo(t *testing.T) {
 	// client, each with a small receive buffer, so that the dashboard's
 	// writes to them block. They must not hold up the stop.
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
-	stream := dialStalled(t, addr, "GET /stream.mjpeg?camera=demo-1 HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
-	dialStalled(t, addr, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	stream := testutil.DialStalled(t, addr, "GET /stream.mjpeg?camera=demo-1 HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	testutil.DialStalled(t, addr, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	frames := func() int64 {
 		_, body := get("api/cameras")
@@ -208,13 +208,13 @@ func TestDemo(t *testing.T) {
 	// Ten frames of demo-1 (over 100 KB) since they connected: more than
 	// the kernel buffers both ways take, so the writes to them block.
 	from := frames()
-	for deadline := time.Now().Add(30 * time.Second); frames() < from+10 || unread(t, stream) == 0; {
+	for deadline := time.Now().Add(30 * time.Second); frames() < from+10 || testutil.Unread(t, stream) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo-1 did not send 10 frames to the stalled viewers within 30 s:\n%s", logs.String())
 		}
 		time.Sleep(100 * time.Millisecond) // polling the dashboard
 	}
-	t.Logf("the stalled MJPEG client has %d bytes unread", unread(t, stream))
+	t.Logf("the stalled MJPEG client has %d bytes unread", testutil.Unread(t, stream))
 
 	start := time.Now()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
@@ -329,48 +329,4 @@ func TestViewCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("view did not stop within 10 s")
 	}
-}
-
-// dialStalled connects with a small receive buffer, sends request and
-// never reads: the server's writes to it soon block. The small MSS keeps
-// the server's send buffer small too (Linux sizes it from the MSS: on
-// loopback's 64 KB MSS it would take 4 MB before a write blocks).
-func dialStalled(t *testing.T, addr, request string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = errors.Join(syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096),
-				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536))
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
-
-// unread is what the kernel holds for a connection, not yet read (FIONREAD).
-func unread(t *testing.T, conn net.Conn) int {
-	t.Helper()
-	rc, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int32
-	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-	}); err != nil || errno != 0 {
-		t.Fatalf("FIONREAD: %v %v", err, errno)
-	}
-	return int(n)
 }

@@ -14,10 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
@@ -25,6 +23,8 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // TestViewNegativeSeq: a result with "seq":-1, and a frame whose sequence
@@ -407,50 +407,6 @@ func TestViewCookieAnyToken(t *testing.T) {
 	}
 }
 
-// dialStalled connects with a small receive buffer, sends request and
-// never reads: the server's writes to it soon block. The small MSS keeps
-// the server's send buffer small too (Linux sizes it from the MSS: on
-// loopback's 64 KB MSS it would take 4 MB before a write blocks).
-func dialStalled(t *testing.T, addr, request string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = errors.Join(syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096),
-				syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536))
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
-
-// unread is what the kernel holds for a connection, not yet read (FIONREAD).
-func unread(t *testing.T, conn net.Conn) int {
-	t.Helper()
-	rc, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int32
-	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-	}); err != nil || errno != 0 {
-		t.Fatalf("FIONREAD: %v %v", err, errno)
-	}
-	return int(n)
-}
-
 // TestViewMJPEGHead: HEAD on the stream answers the headers and ends; the
 // connection then serves the next request.
 func TestViewMJPEGHead(t *testing.T) {
@@ -526,7 +482,7 @@ func TestViewWriteDeadline(t *testing.T) {
 	rand.Read(big)
 	s.onFrame(frameRecord("big", 0, big, 640, 480)) // says its size: never decoded
 	addr := strings.TrimPrefix(ts.URL, "http://")
-	conn := dialStalled(t, addr, fmt.Sprintf("GET /snapshot.jpg?camera=big HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
+	conn := testutil.DialStalled(t, addr, fmt.Sprintf("GET /snapshot.jpg?camera=big HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
 	time.Sleep(2 * time.Second) // several write timeouts while the client reads nothing
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	n, err := io.Copy(io.Discard, conn)
@@ -574,15 +530,15 @@ func TestViewStopWithStalledViewers(t *testing.T) {
 		fcancel()
 		wg.Wait()
 	}()
-	stream := dialStalled(t, addr, fmt.Sprintf("GET /stream.mjpeg?camera=cam-1 HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
-	dialStalled(t, addr, fmt.Sprintf("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	stream := testutil.DialStalled(t, addr, fmt.Sprintf("GET /stream.mjpeg?camera=cam-1 HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
+	testutil.DialStalled(t, addr, fmt.Sprintf("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr))
 	// The stream's client has bytes of a frame waiting (the server is in
 	// the middle of writing a frame it cannot finish), and the WebSocket's
 	// newer frames replace each other while its writer is stuck.
 	eventually(t, 30*time.Second, "both viewers' writes to block", func() bool {
 		st := s.Stats()
-		return st.Streams == 1 && unread(t, stream) > 4<<10 && st.Clients == 1 && st.DroppedFrames >= 3
+		return st.Streams == 1 && testutil.Unread(t, stream) > 4<<10 && st.Clients == 1 && st.DroppedFrames >= 3
 	})
 	start := time.Now()
 	cancel()
