@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/samples"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // needFFmpeg fails (not skips) the test without ffmpeg: CI installs it.
@@ -72,18 +73,6 @@ func mjpegCamera(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// closedPort returns a 127.0.0.1 address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestPublishMixedSources publishes, in one process, a video file, an
 // ffmpeg test source standing in for a webcam, an MJPEG IP camera and an
 // RTSP camera that is down: the first three deliver, in order per camera,
@@ -96,7 +85,7 @@ func TestPublishMixedSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	cam := mjpegCamera(t)
-	dead := closedPort(t)
+	dead := testutil.ClosedAddr(t)
 	env, logs := pubEnv()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image/jpeg"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/samples"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 func TestFFmpegArgs(t *testing.T) {
@@ -310,20 +311,8 @@ func TestFFmpegMissing(t *testing.T) {
 	}
 }
 
-// closedPort returns a 127.0.0.1 address nobody listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestFFmpegConnectionRefused(t *testing.T) {
-	addr := closedPort(t)
+	addr := testutil.ClosedAddr(t)
 	for _, url := range []string{"http://" + addr + "/video", "rtsp://" + addr + "/stream"} {
 		s := ffDial(t, ffmpegInput{Kind: inputNetwork, Target: url}, liveConfig{})
 		_, err := ffReadAll(t, s, 1)
@@ -371,7 +360,7 @@ func ffPoll(t *testing.T, what string, cond func() bool) {
 // An HTTP stream served by ffmpeg itself, read as a network camera.
 func TestFFmpegHTTPStream(t *testing.T) {
 	bin := ffNeeds(t)
-	addr := closedPort(t)
+	addr := testutil.ClosedAddr(t)
 	port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
 	server := exec.Command(bin, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-c:v", "mjpeg", "-f", "mpjpeg",

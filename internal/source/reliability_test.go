@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // These tests run real cameras' failure modes through Open, the way
@@ -264,14 +266,7 @@ func TestReliabilityFFmpegServerRestarted(t *testing.T) {
 		}, func(addr string) string { return "tcp://" + addr }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := func() string {
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer l.Close()
-				return l.Addr().String()
-			}()
+			addr := testutil.ClosedAddr(t)
 			var server *exec.Cmd
 			serve := func() {
 				args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10"},

@@ -54,3 +54,16 @@ func Unread(t testing.TB, conn net.Conn) int {
 	}
 	return int(n)
 }
+
+// ClosedAddr returns a 127.0.0.1 address nothing listens on (a port that
+// was free a moment ago): a camera or broker that is down.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
