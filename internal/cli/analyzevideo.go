@@ -21,7 +21,6 @@ import (
 
 	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
-	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/report"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -512,7 +511,7 @@ func (a *analyzer) video(ctx context.Context, p *videoPlan, path, out string, re
 					return fmt.Errorf("--annotate: %w", err)
 				}
 			}
-			canvas = rgbaOf(&a.img, canvas)
+			canvas = a.img.ToImageInto(canvas)
 			if err := annotate.Draw(canvas, res.Faces); err != nil {
 				return err
 			}
@@ -548,17 +547,6 @@ func (a *analyzer) video(ctx context.Context, p *videoPlan, path, out string, re
 // stopRun wraps errors that end the whole run rather than one video,
 // such as a closed stdout.
 type stopRun struct{ error }
-
-// rgbaOf copies img into dst, reallocating it only when the size changed.
-func rgbaOf(img *imagex.RGB, dst *image.RGBA) *image.RGBA {
-	if dst == nil || dst.Rect.Dx() != img.W || dst.Rect.Dy() != img.H {
-		dst = image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	}
-	for i, j := 0, 0; i < img.W*img.H*3; i, j = i+3, j+4 {
-		dst.Pix[j], dst.Pix[j+1], dst.Pix[j+2], dst.Pix[j+3] = img.Pix[i], img.Pix[i+1], img.Pix[i+2], 255
-	}
-	return dst
-}
 
 // videoFrame analyses one decoded video frame into a.img and a result.
 // The frame counts as captured when the source delivered it (start), so

@@ -93,19 +93,8 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		*statsInterval = -1
 	}
 
-	if kc.ClientID == "" {
-		kc.ClientID = "framecast-process"
-	}
-	clientOpts, err := kc.ClientOpts()
+	clientOpts, err := kafkaClient(ctx, &kc, "framecast-process")
 	if err != nil {
-		return usageError("%v", err)
-	}
-	// Check explains an unreachable broker, a failed SASL handshake or a
-	// TLS mismatch, which franz-go itself reports only as a timeout.
-	if err := kafka.Check(ctx, kc, kafka.DefaultCheckTimeout); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		return err
 	}
 	p, err := process.New(ctx, process.Options{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
@@ -105,21 +107,9 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
-	if kc.ClientID == "" {
-		kc.ClientID = "framecast-publish"
-	}
-	clientOpts, err := kc.ClientOpts()
+	clientOpts, err := kafkaClient(ctx, &kc, "framecast-publish")
 	if err != nil {
 		closeAll()
-		return usageError("%v", err)
-	}
-	// Check explains an unreachable broker, a failed SASL handshake or a
-	// TLS mismatch, which franz-go itself reports only as a timeout.
-	if err := kafka.Check(ctx, kc, kafka.DefaultCheckTimeout); err != nil {
-		closeAll()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		return err
 	}
 	pub, err := publish.New(ctx, publish.Config{
@@ -233,6 +223,28 @@ func splitSource(s string) (id, uri string, ok bool) {
 		return "", "", false
 	}
 	return id, uri, true
+}
+
+// kafkaClient names the client (clientID unless --client-id was given),
+// builds its connection options and checks the brokers: Check explains an
+// unreachable broker, a failed SASL handshake or a TLS mismatch, which
+// franz-go itself reports only as a timeout. An interrupted check returns
+// ctx.Err().
+func kafkaClient(ctx context.Context, kc *kafka.Config, clientID string) ([]kgo.Opt, error) {
+	if kc.ClientID == "" {
+		kc.ClientID = clientID
+	}
+	opts, err := kc.ClientOpts()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if err := kafka.Check(ctx, *kc, kafka.DefaultCheckTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return opts, nil
 }
 
 // explainConnect turns a connection failure into what to do next.

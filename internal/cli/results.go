@@ -74,16 +74,10 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
-	if kc.ClientID == "" {
-		kc.ClientID = "framecast-results"
-	}
-	opts, err := kc.ClientOpts()
+	opts, err := kafkaClient(ctx, &kc, "framecast-results")
 	if err != nil {
-		return usageError("%v", err)
-	}
-	if err := kafka.Check(ctx, kc, kafka.DefaultCheckTimeout); err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return nil // interrupted before it started: a normal stop
 		}
 		return err
 	}

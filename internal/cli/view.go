@@ -115,18 +115,10 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
-	if kc.ClientID == "" {
-		kc.ClientID = "framecast-view"
-	}
-	clientOpts, err := kc.ClientOpts()
+	clientOpts, err := kafkaClient(ctx, &kc, "framecast-view")
 	if err != nil {
-		return usageError("%v", err)
-	}
-	// Check explains an unreachable broker, a failed SASL handshake or a
-	// TLS mismatch, which franz-go itself reports only as a timeout.
-	if err := kafka.Check(ctx, kc, kafka.DefaultCheckTimeout); err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return nil // interrupted before it started: a normal stop
 		}
 		return err
 	}

@@ -84,16 +84,23 @@ func FromImage(img image.Image) *RGB {
 
 // ToImage returns an opaque copy for the image/draw and encoder ecosystem
 // (annotation, debug dumps); RGB itself is kept minimal for the hot path.
-func (m *RGB) ToImage() *image.RGBA {
-	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
+func (m *RGB) ToImage() *image.RGBA { return m.ToImageInto(nil) }
+
+// ToImageInto is ToImage writing into dst, which is reused when it has the
+// image's size (per-frame callers such as video annotation allocate once)
+// and replaced otherwise.
+func (m *RGB) ToImageInto(dst *image.RGBA) *image.RGBA {
+	if dst == nil || dst.Rect.Dx() != m.W || dst.Rect.Dy() != m.H {
+		dst = image.NewRGBA(image.Rect(0, 0, m.W, m.H))
+	}
 	for y := range m.H {
 		src := m.Pix[y*m.W*3 : (y+1)*m.W*3]
-		row := out.Pix[y*out.Stride : y*out.Stride+m.W*4]
+		row := dst.Pix[y*dst.Stride : y*dst.Stride+m.W*4]
 		for i, j := 0, 0; i < len(src); i, j = i+3, j+4 {
 			row[j], row[j+1], row[j+2], row[j+3] = src[i], src[i+1], src[i+2], 0xFF
 		}
 	}
-	return out
+	return dst
 }
 
 // convertInto writes img into dst as packed RGB, reusing dst.Pix.

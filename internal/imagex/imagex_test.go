@@ -624,3 +624,18 @@ func TestTooManyScans(t *testing.T) {
 		t.Fatalf("5 repeated scans: %v", err)
 	}
 }
+
+func TestToImageIntoReuses(t *testing.T) {
+	src := FromImage(synth(21, 13))
+	dst := src.ToImageInto(nil)
+	again := FromImage(synth(21, 13)).ToImageInto(dst)
+	if again != dst {
+		t.Error("a destination of the right size was not reused")
+	}
+	if back := FromImage(again); !bytes.Equal(back.Pix, src.Pix) {
+		t.Error("ToImageInto changed pixels")
+	}
+	if other := FromImage(synth(8, 8)).ToImageInto(dst); other == dst || other.Rect.Dx() != 8 {
+		t.Error("a destination of another size was reused")
+	}
+}
