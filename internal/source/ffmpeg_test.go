@@ -395,9 +395,13 @@ func TestFFmpegHTTPStream(t *testing.T) {
 }
 
 func TestFFmpegCloseUnblocksNext(t *testing.T) {
-	// One frame every 20 s, paced, and ffmpeg holds each frame until the
-	// next one: Next blocks.
+	// One frame every 20 s, paced: after the first frame, Next blocks.
 	s := ffDial(t, ffmpegInput{Kind: inputLavfi, Target: "testsrc2=size=64x48:rate=0.05"}, liveConfig{Realtime: true})
+	first, cancelFirst := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFirst()
+	if _, err := s.Next(first); err != nil {
+		t.Fatalf("first frame: %v", err)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Next(context.Background())
