@@ -64,6 +64,11 @@ type BrokerConfig struct {
 	// of these users. They replace any users from previous runs on the
 	// same data directory.
 	SASL []SASLUser
+	// Repair cuts a damaged partition at its first bad batch (keeping
+	// a copy of what it removes under <DataDir>/repaired/) instead of
+	// refusing to start. A torn tail left by a killed broker is cut
+	// without it.
+	Repair bool
 	// Logger receives the broker's narration; nil discards it.
 	Logger *slog.Logger
 }
@@ -71,6 +76,7 @@ type BrokerConfig struct {
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
+	lock    *dirLock
 	addr    string
 	cfg     BrokerConfig
 	log     *slog.Logger
@@ -107,6 +113,22 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("broker data directory: %w", err)
+	}
+	// The lock first: nothing may read or cut the directory's files
+	// while another broker appends to them. It is held until kfake has
+	// closed (Close), or released here on any failure.
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.unlock()
+		}
+	}()
+	if err := checkDataDir(cfg.DataDir, cfg.Repair, log); err != nil {
+		return nil, err
 	}
 	if err := os.Remove(filepath.Join(cfg.DataDir, saslStateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("broker data directory: removing stale SASL users: %w", err)
@@ -159,6 +181,7 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 	}
 	b := &Broker{
 		cluster: c,
+		lock:    lock,
 		addr:    c.ListenAddrs()[0],
 		cfg:     cfg,
 		log:     log,
@@ -192,6 +215,7 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 	// on a ticker.
 	c.ApplyRetention()
 	go b.retain(cfg.RetentionInterval)
+	started = true
 
 	users := make([]string, 0, len(cfg.SASL))
 	for _, u := range cfg.SASL {
@@ -428,6 +452,9 @@ func (b *Broker) Close() error {
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
+	// Only now may another broker open the directory: kfake wrote its
+	// snapshots in Close.
+	b.lock.unlock()
 	b.log.Info("embedded Kafka broker stopped", "data_dir", b.cfg.DataDir, "shutdown", time.Since(start).Round(time.Millisecond))
 	return err
 }
