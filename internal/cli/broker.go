@@ -21,6 +21,13 @@ settings suited to video (frames kept for minutes and bounded in bytes per parti
 results for a day, messages up to 16 MiB), enforces their retention, and keeps data and
 committed offsets across restarts. Stop it with Ctrl-C (SIGINT) or SIGTERM.
 
+One broker per data directory: a second one on the same directory stops at once,
+naming the first one's pid. At start-up every partition's segments are checked
+(batch CRCs, offsets following each other, index entries). A write torn by a
+killed broker is cut by itself (it was never acknowledged); a damaged partition
+stops the start with an error naming it, and --repair cuts it at its first bad
+batch, keeping a copy of what it removed in <data-dir>/repaired/.
+
 It is for development, CI and demos only: one node, no replication, one goroutine
 serving every request. For production run Apache Kafka in KRaft mode (deploy/docker-compose.yml) with the
 same topic settings.`
@@ -59,6 +66,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&certFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
 	fs.StringVar(&keyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
 	fs.DurationVar(&statsEvery, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
+	fs.BoolVar(&cfg.Repair, "repair", false, "cut each damaged partition of --data-dir at its first bad batch (a copy of what is removed goes to <data-dir>/repaired/), then start")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

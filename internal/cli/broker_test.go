@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +214,88 @@ func TestBrokerBytesFlag(t *testing.T) {
 	for v, want := range map[brokerBytes]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
 		if got := v.String(); got != want {
 			t.Errorf("%d: %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestBrokerCommandDataDirGuards: a second `framecast broker` on a
+// directory in use stops at once naming the holder; a damaged directory
+// is refused with the way out, and --repair takes it.
+func TestBrokerCommandDataDirGuards(t *testing.T) {
+	dir := t.TempDir()
+	first, err := kafka.StartBroker(context.Background(), kafka.BrokerConfig{Listen: brokerFreeAddr(t), DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	if code != 1 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("second broker: exit %d, stderr %q; want 1 naming the directory and the holder", code, stderr)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A flipped bit in a segment of framecast.frames-0.
+	seg := filepath.Join(dir, "partitions", "framecast.frames-0", "0.dat")
+	b := kafka.BrokerConfig{Listen: brokerFreeAddr(t), DataDir: dir}
+	br, err := kafka.StartBroker(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(br.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range 3 {
+		rec := &kgo.Record{Topic: "framecast.frames", Partition: 0, Value: bytes.Repeat([]byte("frame"), 100)}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	br.Close()
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-10] ^= 1
+	if err := os.WriteFile(seg, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	if code != 1 || !strings.Contains(stderr, "framecast.frames-0") || !strings.Contains(stderr, "--repair") {
+		t.Errorf("damaged directory: exit %d, stderr %q; want 1 naming the partition and --repair", code, stderr)
+	}
+	ctx2, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := &lockedBuffer{}
+	env := &environment{stdout: &bytes.Buffer{}, stderr: log, log: slog.New(slog.NewTextHandler(log, nil))}
+	go func() { done <- runBroker(ctx2, env, []string{"--listen", brokerFreeAddr(t), "--data-dir", dir, "--repair"}) }()
+	brokerEventually(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "listening") })
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("broker --repair: %v\n%s", err, log.String())
+	}
+	if out := log.String(); !strings.Contains(out, "repaired a damaged partition") || !strings.Contains(out, "removed_records=1") {
+		t.Errorf("--repair log lacks the removed record:\n%s", out)
+	}
+}
+
+func TestDemoDataDir(t *testing.T) {
+	home := filepath.Join("h")
+	for _, tt := range []struct {
+		listen, dir string
+		temp        bool
+	}{
+		{kafka.DefaultBrokers, "h/demo/broker", false},
+		{"127.0.0.1:9093", "h/demo/broker-9093", false},
+		{"127.0.0.1:0", "h/demo/broker-run-*", true},
+	} {
+		dir, temp := demoDataDir(home, tt.listen)
+		if dir != tt.dir || temp != tt.temp {
+			t.Errorf("demoDataDir(%q) = %q, %v; want %q, %v", tt.listen, dir, temp, tt.dir, tt.temp)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -82,8 +84,9 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		errs = append(errs, errors.New("--max-age must be positive"))
 	}
 	bc := kafka.BrokerConfig{Listen: *brokerListen, DataDir: *dataDir}
+	tempData := false
 	if bc.DataDir == "" {
-		bc.DataDir = filepath.Join(models.At(vf.home).Home, "demo", "broker")
+		bc.DataDir, tempData = demoDataDir(models.At(vf.home).Home, *brokerListen)
 	}
 	if err := bc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--broker-listen/--data-dir: %w", err))
@@ -105,9 +108,19 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 
 	bc.Logger = env.log.With("role", "broker")
+	if tempData {
+		if err := os.MkdirAll(filepath.Dir(bc.DataDir), 0o700); err != nil {
+			return fmt.Errorf("broker data directory: %w", err)
+		}
+		if bc.DataDir, err = os.MkdirTemp(filepath.Dir(bc.DataDir), filepath.Base(bc.DataDir)); err != nil {
+			return fmt.Errorf("broker data directory: %w", err)
+		}
+		d.tempDir = bc.DataDir
+	}
 	if d.broker, err = kafka.StartBroker(ctx, bc); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port with --broker-listen 127.0.0.1:0)", err)
+			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port "+
+				"with --broker-listen 127.0.0.1:0: it then keeps its broker's data in a directory of its own)", err)
 		}
 		return err
 	}
@@ -197,6 +210,31 @@ type demo struct {
 	cams   []publish.Camera
 	broker *kafka.Broker
 	pub    *publish.Publisher
+	// tempDir is the broker's data directory when it is the demo's own
+	// for one run (--broker-listen with port 0); removed on close.
+	tempDir string
+}
+
+// demoDataDir is where the demo's broker keeps its data when --data-dir
+// is not given. Two brokers must never share a directory (kfake would
+// interleave their segments; the broker's lock refuses the second), so
+// a demo on another port than the default gets a directory of its own:
+// <home>/demo/broker-PORT for a fixed port, and for port 0 a fresh one
+// for this run (temp is then true: the name is a pattern for
+// os.MkdirTemp, and the directory is removed at the end).
+func demoDataDir(home, listen string) (dir string, temp bool) {
+	base := filepath.Join(home, "demo", "broker")
+	if listen == kafka.DefaultBrokers {
+		return base, false
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return base, false // the listen address is refused later
+	}
+	if port == "0" {
+		return base + "-run-*", true
+	}
+	return base + "-" + port, false
 }
 
 func (d *demo) close() {
@@ -213,5 +251,11 @@ func (d *demo) close() {
 			d.env.log.Warn("closing the broker", "err", err)
 		}
 		d.broker = nil
+	}
+	if d.tempDir != "" {
+		if err := os.RemoveAll(d.tempDir); err != nil {
+			d.env.log.Warn("removing the demo's broker data", "err", err)
+		}
+		d.tempDir = ""
 	}
 }
