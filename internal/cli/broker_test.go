@@ -272,7 +272,9 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 	done := make(chan error, 1)
 	log := &lockedBuffer{}
 	env := &environment{stdout: &bytes.Buffer{}, stderr: log, log: slog.New(slog.NewTextHandler(log, nil))}
-	go func() { done <- runBroker(ctx2, env, []string{"--listen", brokerFreeAddr(t), "--data-dir", dir, "--repair"}) }()
+	go func() {
+		done <- runBroker(ctx2, env, []string{"--listen", brokerFreeAddr(t), "--data-dir", dir, "--repair"})
+	}()
 	brokerEventually(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "listening") })
 	stop()
 	if err := <-done; err != nil {
