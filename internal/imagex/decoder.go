@@ -69,10 +69,11 @@ func (d *Decoder) Close() {
 
 var errClosed = errors.New("imagex: Decode called on a closed Decoder")
 
-// Decode checks the input size and the header's dimensions against the
-// Decoder's Limits before decoding anything, then decodes into dst, growing
-// dst.Pix only when its capacity is too small. On error dst is left with
-// W = H = 0 and an empty Pix (capacity kept), never with partial pixels.
+// Decode makes Check's checks before decoding anything, then decodes into
+// dst, growing dst.Pix only when its capacity is too small (or replacing a
+// buffer over RetainBytes, so a rare huge image does not stay pinned). On
+// error dst is left with W = H = 0 and an empty Pix (capacity kept up to
+// RetainBytes), never with partial pixels.
 func (d *Decoder) Decode(data []byte, dst *RGB) error {
 	return d.decode(data, dst, 1)
 }
@@ -101,27 +102,17 @@ func (d *Decoder) decode(data []byte, dst *RGB, denom int) (err error) {
 			dst.reset()
 		}
 	}()
-	if len(data) == 0 {
-		return ErrEmpty
-	}
-	if n := int64(len(data)); n > d.limits.MaxBytes {
-		return tooManyBytes(n, d.limits.MaxBytes)
-	}
-	hd, err := parseHeader(data)
+	hd, err := check(data, d.limits)
 	if err != nil {
 		return err
-	}
-	if int64(hd.w)*int64(hd.h) > d.limits.MaxPixels {
-		return tooManyPixels(hd.format, hd.w, hd.h, d.limits.MaxPixels)
-	}
-	if float64(len(data)) < hd.minBytes {
-		return truncatedf("%d bytes cannot hold a complete %d×%d %s (at least %.0f needed)",
-			len(data), hd.w, hd.h, hd.format, hd.minBytes)
 	}
 	if hd.format != "jpeg" {
 		if denom == 1 {
 			return decodeStd(hd.format, data, dst)
 		}
+		// The full-size scratch image is only a step: an oversized one
+		// must not stay with the Decoder.
+		defer d.scratch.Trim()
 		if err := decodeStd(hd.format, data, &d.scratch); err != nil {
 			return err
 		}
@@ -129,6 +120,45 @@ func (d *Decoder) decode(data []byte, dst *RGB, denom int) (err error) {
 		return nil
 	}
 	return d.decodeJPEG(data, dst, hd, denom)
+}
+
+// Check makes the checks Decode makes before it allocates or decodes
+// anything: the input size and the header's dimensions against the
+// Decoder's Limits, a lower bound on the encoded size for those
+// dimensions, and, for JPEG and PNG, the end marker that a complete file
+// has. It reports the format and the declared size. It reads only the
+// header and scans back from the end for the marker (microseconds, no
+// allocation), so a caller can tell a bad frame from a plausible one
+// without paying for a decode, say before dropping an old frame unseen.
+// Decode can still fail on input that Check accepts (damage inside the
+// compressed data shows only when decoding), never the other way round.
+func (d *Decoder) Check(data []byte) (format string, w, h int, err error) {
+	hd, err := check(data, d.limits.normalize())
+	if err != nil {
+		return hd.format, 0, 0, err
+	}
+	return hd.format, hd.w, hd.h, nil
+}
+
+func check(data []byte, l Limits) (header, error) {
+	if len(data) == 0 {
+		return header{}, ErrEmpty
+	}
+	if n := int64(len(data)); n > l.MaxBytes {
+		return header{}, tooManyBytes(n, l.MaxBytes)
+	}
+	hd, err := parseHeader(data)
+	if err != nil {
+		return hd, err
+	}
+	if int64(hd.w)*int64(hd.h) > l.MaxPixels {
+		return hd, tooManyPixels(hd.format, hd.w, hd.h, l.MaxPixels)
+	}
+	if float64(len(data)) < hd.minBytes {
+		return hd, truncatedf("%d bytes cannot hold a complete %d×%d %s (at least %.0f needed)",
+			len(data), hd.w, hd.h, hd.format, hd.minBytes)
+	}
+	return hd, checkEnd(hd, data)
 }
 
 func (d *Decoder) decodeJPEG(data []byte, dst *RGB, hd header, denom int) error {

@@ -42,6 +42,7 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add(forgeJPEGSize(f, seeds[0], 20000, 20000))
+	f.Add(flatJPEG(1500, 1500))
 	f.Add([]byte{})
 
 	canary := encJPEG(f, synth(16, 16), 90)
@@ -61,6 +62,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		for _, denom := range []int{1, 4} {
 			err := d.DecodeScaled(data, &dst, denom)
+			// Check is the decode's first step: whatever it rejects, the
+			// decode rejects for the same reason, and it never rejects a
+			// decodable image.
+			if _, _, _, cerr := d.Check(data); cerr != nil && Reason(cerr) != Reason(err) {
+				t.Fatalf("Check: %v, but Decode: %v", cerr, err)
+			}
 			if err != nil {
 				if Reason(err) == "error" {
 					t.Fatalf("untyped error: %v", err)

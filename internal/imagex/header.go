@@ -22,6 +22,10 @@ type header struct {
 	// truncated for sure, and rejecting it early stops a few-KiB upload
 	// from making us allocate the full pixel buffer first.
 	minBytes float64
+	// body is the offset just past the header that declared the size
+	// (JPEG SOF segment, PNG IHDR chunk): where the image data, and after
+	// it the end marker, must follow. Zero for the other formats.
+	body int
 }
 
 var (
@@ -124,7 +128,9 @@ func parseJPEG(data []byte) (header, error) {
 			if i+n > len(data) {
 				return hd, truncatedf("JPEG ends inside its frame header")
 			}
-			return parseSOF(m, data[i+2:i+n])
+			hd, err := parseSOF(m, data[i+2:i+n])
+			hd.body = i + n
+			return hd, err
 		}
 		i += n
 	}
@@ -184,8 +190,8 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // parsePNG reads the IHDR chunk, which the PNG spec requires to come first.
 func parsePNG(data []byte) (header, error) {
-	hd := header{format: "png"}
 	const ihdrEnd = 8 + 8 + 13
+	hd := header{format: "png", body: ihdrEnd + 4} // + the chunk's CRC
 	if len(data) < ihdrEnd {
 		return hd, truncatedf("PNG ends inside its header (%d bytes)", len(data))
 	}
@@ -242,4 +248,37 @@ func parseStd(format string, data []byte) (header, error) {
 		hd.minBytes = float64(hd.h) * float64((hd.w*bpp+31)/32*4)
 	}
 	return hd, nil
+}
+
+// End markers: libjpeg reads a JPEG up to EOI and image/png a PNG up to its
+// IEND chunk, and both fail when the data ends first.
+var (
+	markEOI  = []byte{0xFF, 0xD9}
+	markIEND = []byte("IEND")
+)
+
+// checkEnd rejects a JPEG or PNG that has no end marker after its header.
+// Decoding would reject it too, but only after allocating the whole pixel
+// buffer and decoding up to the cut; this finds most truncated files for
+// the price of a scan back from the end, which for a complete file stops
+// at once. A cut file cannot hold the marker by accident in a JPEG (its
+// entropy-coded data stuffs every 0xFF with 0x00, so FF D9 there is always
+// a marker) and only by a one-in-four-billion chance in a PNG's deflate
+// data. Looking only past the header keeps an EXIF thumbnail's EOI from
+// counting.
+func checkEnd(hd header, data []byte) error {
+	var mark []byte
+	var name string
+	switch hd.format {
+	case "jpeg":
+		mark, name = markEOI, "end-of-image marker (FF D9)"
+	case "png":
+		mark, name = markIEND, "IEND chunk"
+	default:
+		return nil // GIF, BMP and WebP: the decoders' size checks suffice
+	}
+	if hd.body > len(data) || bytes.LastIndex(data[hd.body:], mark) < 0 {
+		return truncatedf("%d-byte %s declares %d×%d but has no %s", len(data), hd.format, hd.w, hd.h, name)
+	}
+	return nil
 }

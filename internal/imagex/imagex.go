@@ -208,10 +208,29 @@ func (w *byteBuf) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// resize sets m to w×h, reusing Pix when its capacity suffices.
+// RetainBytes is the largest pixel buffer an RGB keeps from one decode to
+// the next: a 4K UHD frame (3840×2160, 24.9 MB). Streams up to that size
+// decode without allocating. A larger image (a 6000×6000 still is 108 MB
+// and within DefaultMaxPixels) gets a buffer of its own that is not kept:
+// otherwise one such frame would pin its size in every long-lived decode
+// target, per worker, for the life of the process.
+const RetainBytes = 3840 * 2160 * 3
+
+// Trim lets go of m's pixel buffer if it is larger than RetainBytes,
+// leaving m empty (W = H = 0); a smaller buffer stays for reuse. Call it
+// when done with an image: the next decode would drop an oversized buffer
+// too, but an idle stream may not decode again for hours.
+func (m *RGB) Trim() {
+	if cap(m.Pix) > RetainBytes {
+		*m = RGB{}
+	}
+}
+
+// resize sets m to w×h, reusing Pix when its capacity suffices and is not
+// an oversized buffer left by a larger image.
 func (m *RGB) resize(w, h int) {
 	n := w * h * 3
-	if cap(m.Pix) < n {
+	if c := cap(m.Pix); c < n || c > max(n, RetainBytes) {
 		m.Pix = make([]byte, n)
 	} else {
 		m.Pix = m.Pix[:n]
@@ -220,8 +239,10 @@ func (m *RGB) resize(w, h int) {
 }
 
 // reset marks m empty after a failed decode so nobody uses stale or
-// half-written pixels; the capacity is kept for the next frame.
+// half-written pixels; the capacity is kept for the next frame unless it
+// is over RetainBytes.
 func (m *RGB) reset() {
+	m.Trim()
 	m.W, m.H = 0, 0
 	m.Pix = m.Pix[:0]
 }
