@@ -29,6 +29,11 @@ Cameras: --cameras N synthetic cameras demo-1 … demo-N (the face-api sample ph
 filmed by a virtual camera, a different seed each), or --source [ID=]URI and
 --camera-file as for framecast publish (repeatable; not together with --cameras).
 
+Rate: without --fps (or FRAMECAST_FPS) the demo first measures this machine for
+about a second (a few synthetic frames rendered, then analysed on the processor's
+engines) and gives the cameras a rate that uses at most 65 % of what it can
+analyse, 1 to 10 fps; the start-up line says what it measured and chose.
+
 The broker keeps its data in <cache>/demo/broker (--data-dir) and listens on
 --broker-listen, so other tools can join in: framecast results, or a second
 framecast process on the same broker.
@@ -102,6 +107,13 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	defer d.close()
 	start := time.Now()
 
+	// The default rate fits this machine: measured before the cameras
+	// open, since a synthetic camera's scene runs at its rate.
+	rate, err := demoRate(ctx, &sf, vf, specs, *concurrency)
+	if err != nil {
+		return nil // interrupted
+	}
+
 	// Sources first: a wrong path is reported before anything starts.
 	if d.cams, err = openCameras(env, &sf, specs, 0); err != nil {
 		return err
@@ -163,8 +175,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
 	env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
-		"cameras", len(d.cams), "broker", d.broker.Addr(), "data_dir", bc.DataDir,
-		"startup", time.Since(start).Round(time.Millisecond))
+		append([]any{"cameras", len(d.cams), "broker", d.broker.Addr(), "data_dir", bc.DataDir,
+			"startup", time.Since(start).Round(time.Millisecond)}, rate...)...)
 
 	// One run group: the first part to end (with an error or not) stops
 	// the others; Ctrl-C stops them all.

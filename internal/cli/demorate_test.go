@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDemo runs the demo until its start-up line, returns that line and
+// stops it.
+func startDemo(t *testing.T, args ...string) string {
+	t.Helper()
+	pr, pw := io.Pipe()
+	var logs procBuffer
+	env := &environment{stdout: pw, stderr: &logs, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, env, append([]string{"--broker-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+			"--data-dir", t.TempDir(), "--size", "320x240", "--concurrency", "1"}, args...))
+		pw.Close()
+	}()
+	go io.Copy(io.Discard, bufio.NewReader(pr))
+	deadline := time.Now().Add(2 * time.Minute)
+	var line string
+	for line == "" {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "demo running") {
+				line = l
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended (%v) before its start-up line:\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond): // polling the log
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start-up line within 2 minutes:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
+	}
+	return line
+}
+
+// TestDemoCalibratedRate: without --fps the demo measures the machine and
+// says in its start-up line what it measured and the rate it chose; --fps
+// and FRAMECAST_FPS win without a calibration.
+func TestDemoCalibratedRate(t *testing.T) {
+	line := startDemo(t, "--cameras", "2")
+	t.Log(line)
+	m := regexp.MustCompile(` fps=([0-9.]+) fps_from=calibration analyse_ms=([0-9.]+) render_ms=([0-9.]+) capacity_fps=([0-9.]+) utilisation=([0-9.]+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("no calibration in the start-up line: %s", line)
+	}
+	fps, _ := strconv.ParseFloat(m[1], 64)
+	analyse, _ := strconv.ParseFloat(m[2], 64)
+	capFPS, _ := strconv.ParseFloat(m[4], 64)
+	if fps < 1 || fps > 10 || analyse <= 0 || capFPS <= 0 {
+		t.Errorf("fps %v (want 1–10), analyse %v ms, capacity %v", fps, analyse, capFPS)
+	}
+	if fps < 10 && 2*fps > 0.65*capFPS+1e-9 {
+		t.Errorf("2 cameras × %v fps is above 65 %% of %v frames/s", fps, capFPS)
+	}
+
+	line = startDemo(t, "--cameras", "1", "--fps", "3")
+	if !strings.Contains(line, " fps=3 fps_from=--fps") || strings.Contains(line, "capacity_fps") {
+		t.Errorf("--fps 3 not in the start-up line, or calibrated anyway: %s", line)
+	}
+	t.Setenv("FRAMECAST_FPS", "2.5")
+	line = startDemo(t, "--cameras", "1")
+	if !strings.Contains(line, " fps=2.5 fps_from=--fps") {
+		t.Errorf("FRAMECAST_FPS=2.5 not in the start-up line: %s", line)
+	}
+}
