@@ -42,15 +42,21 @@ type benchReport struct {
 }
 
 func runBench(ctx context.Context, env *environment, args []string) error {
+	if isSoakBench(args) {
+		return runBenchSoak(ctx, env, args)
+	}
 	if isPipelineBench(args) {
 		return runBenchPipeline(ctx, env, args)
 	}
-	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]",
+	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]\n       framecast bench --soak DURATION [flags]",
 		"Measure the compute-only cost of analysing images: decode, detect, classify, total,\n"+
 			"medians over --iterations runs after --warmup runs, one engine, one frame at a time.\n\n"+
 			"With --pipeline: measure throughput and latency through the embedded broker instead\n"+
 			"(compute only vs through Kafka, real-time latency, broker memory); see\n"+
-			"`framecast bench --pipeline --help`.")
+			"`framecast bench --pipeline --help`.\n\n"+
+			"With --soak DURATION: run the whole pipeline above the machine's capacity for that\n"+
+			"long and check that every frame is accounted for, no partition stalls and memory\n"+
+			"stays flat; see `framecast bench --soak 1m --help`.")
 	fs.Bool("pipeline", false, "measure the whole pipeline through the embedded broker (see `framecast bench --pipeline --help`)")
 	var vf visionFlags
 	vf.register(fs)

@@ -362,6 +362,9 @@ type pipelineBench struct {
 	reader  *benchReader
 	rep     pipelineReport
 	marks   []cpuMark
+	// backlogBase shifts the backlog cameras' partitions: the soak gives
+	// them partitions of their own, after the real-time cameras'.
+	backlogBase int32
 }
 
 func (b *pipelineBench) run(ctx context.Context) (err error) {
@@ -767,7 +770,7 @@ func (b *pipelineBench) produceBacklog(ctx context.Context, n int) error {
 		cam, _, data := b.frameAt(k)
 		now := time.Now()
 		rec := &kgo.Record{
-			Key: []byte(ids[cam]), Value: data, Partition: parts[ids[cam]], Timestamp: now,
+			Key: []byte(ids[cam]), Value: data, Partition: (parts[ids[cam]] + b.backlogBase) % int32(b.pf.partitions), Timestamp: now,
 			Headers: frame.EncodeHeaders(frame.Meta{Seq: int64(k / b.pf.cameras), CapturedAt: now, ContentType: frame.ContentTypeJPEG, Width: b.pf.width, Height: b.pf.height}),
 		}
 		cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
@@ -1242,56 +1245,99 @@ func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.W
 
 // ---- the broker child process ----
 
-// benchBroker is `framecast broker` run as a child process.
-type benchBroker struct {
-	addr   string
+// benchChild is a framecast subcommand run as a child process of the
+// bench, so that its memory and CPU can be read from /proc apart from the
+// bench's own.
+type benchChild struct {
+	name   string
 	cmd    *exec.Cmd
 	stderr *tailBuffer
 	done   chan struct{}
 	err    error // of Wait, after done
 }
 
-func (b *benchBroker) pid() int { return b.cmd.Process.Pid }
+func (c *benchChild) pid() int { return c.cmd.Process.Pid }
 
-// startBenchBroker runs this executable's `broker` on a free loopback
-// port and waits until its topics exist.
-func startBenchBroker(ctx context.Context, log *slog.Logger, dataDir string, partitions int) (*benchBroker, error) {
+// startChild runs this executable with args (warnings only, as text, to a
+// tail buffer), without the FRAMECAST_* environment.
+func startChild(log *slog.Logger, name string, args []string, attrs ...any) (*benchChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("finding the framecast executable for the broker: %w", err)
+		return nil, fmt.Errorf("finding the framecast executable for the %s: %w", name, err)
 	}
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return nil, err
-	}
-	b := &benchBroker{addr: addr, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
-	b.cmd = exec.Command(exe, "--log-level", "warn", "--log-format", "text",
-		"broker", "--listen", addr, "--data-dir", dataDir, "--partitions", strconv.Itoa(partitions), "--stats-interval", "0")
-	b.cmd.Env = childEnv()
-	b.cmd.Stdout = io.Discard
-	b.cmd.Stderr = b.stderr
+	c := &benchChild{name: name, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	c.cmd = exec.Command(exe, append([]string{"--log-level", "warn", "--log-format", "text"}, args...)...)
+	c.cmd.Env = childEnv()
+	c.cmd.Stdout = io.Discard
+	c.cmd.Stderr = c.stderr
 	// Its own process group: a Ctrl-C on the terminal reaches only the
-	// bench, which stops the broker last, after the processor committed.
-	// If the bench dies, the kernel sends the broker SIGTERM.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// bench, which stops the child itself, in order (the broker last,
+	// after the processor committed). If the bench dies, the kernel
+	// sends the child SIGTERM.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	started := make(chan error, 1)
 	go func() {
 		// Pdeathsig fires when the thread that started the child ends:
 		// keep this one alive, locked, for the child's lifetime.
 		runtime.LockOSThread()
-		if err := b.cmd.Start(); err != nil {
+		if err := c.cmd.Start(); err != nil {
 			started <- err
 			runtime.UnlockOSThread()
 			return
 		}
 		started <- nil
-		b.err = b.cmd.Wait()
-		close(b.done)
+		c.err = c.cmd.Wait()
+		close(c.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("starting the broker (%s broker): %w", exe, err)
+		return nil, fmt.Errorf("starting the %s (%s %s): %w", name, exe, args[0], err)
 	}
-	log.Info("broker started as a child process", "pid", b.cmd.Process.Pid, "addr", addr, "data_dir", dataDir)
+	log.Info(name+" started as a child process", append([]any{"pid", c.cmd.Process.Pid}, attrs...)...)
+	return c, nil
+}
+
+// stop ends the child with SIGTERM (its clean shutdown), SIGKILL after
+// 15 s.
+func (c *benchChild) stop(log *slog.Logger) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		log.Warn("the "+c.name+" did not stop within 15 s of SIGTERM; killing it", "pid", c.cmd.Process.Pid)
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+	if c.err != nil {
+		log.Warn("the "+c.name+" exited with an error", "err", c.err, "stderr", strings.TrimSpace(c.stderr.String()))
+	} else {
+		log.Info(c.name+" stopped", "pid", c.cmd.Process.Pid)
+	}
+}
+
+// benchBroker is `framecast broker` run as a child process.
+type benchBroker struct {
+	*benchChild
+	addr string
+}
+
+// startBenchBroker runs this executable's `broker` on a free loopback
+// port and waits until its topics exist.
+func startBenchBroker(ctx context.Context, log *slog.Logger, dataDir string, partitions int) (*benchBroker, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	c, err := startChild(log, "broker", []string{"broker", "--listen", addr, "--data-dir", dataDir,
+		"--partitions", strconv.Itoa(partitions), "--stats-interval", "0"}, "addr", addr, "data_dir", dataDir)
+	if err != nil {
+		return nil, err
+	}
+	b := &benchBroker{benchChild: c, addr: addr}
 	if err := b.waitReady(ctx, 60*time.Second); err != nil {
 		b.stop(log)
 		return nil, err
@@ -1333,29 +1379,6 @@ func (b *benchBroker) topicsReady(ctx context.Context) bool {
 	defer cancel()
 	td, err := kadm.NewClient(cl).ListTopics(ctx)
 	return err == nil && td.Has(kafka.DefaultFramesTopic) && td.Has(kafka.DefaultResultsTopic) && td.Has(kafka.DefaultDLQTopic)
-}
-
-// stop ends the broker with SIGTERM (its clean shutdown), SIGKILL after
-// 15 s.
-func (b *benchBroker) stop(log *slog.Logger) {
-	select {
-	case <-b.done:
-		return
-	default:
-	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-b.done:
-	case <-time.After(15 * time.Second):
-		log.Warn("the broker did not stop within 15 s of SIGTERM; killing it", "pid", b.cmd.Process.Pid)
-		_ = b.cmd.Process.Kill()
-		<-b.done
-	}
-	if b.err != nil {
-		log.Warn("the broker exited with an error", "err", b.err, "stderr", strings.TrimSpace(b.stderr.String()))
-	} else {
-		log.Info("broker stopped", "pid", b.cmd.Process.Pid)
-	}
 }
 
 // childEnv is this process's environment without FRAMECAST_* variables:
@@ -1435,8 +1458,13 @@ type benchReader struct {
 	phases  map[string]*phaseCounts
 	rtStart time.Time
 	rows    []rtRow // real-time results in order of receipt
+	cams    map[string]*camCounts
 	bad     int
 }
+
+// camCounts are one camera's records: unique (camera, seq) results by
+// status and dead letters, and the duplicates.
+type camCounts struct{ ok, skipped, dlq, dups int }
 
 func newBenchReader(addr string, log *slog.Logger) (*benchReader, error) {
 	cl, err := kgo.NewClient(
@@ -1450,7 +1478,7 @@ func newBenchReader(addr string, log *slog.Logger) (*benchReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &benchReader{cl: cl, log: log, seen: map[camSeq]bool{},
+	return &benchReader{cl: cl, log: log, seen: map[camSeq]bool{}, cams: map[string]*camCounts{},
 		phases: map[string]*phaseCounts{satPrefix: {}, rtPrefix: {}}}, nil
 }
 
@@ -1506,8 +1534,14 @@ func (r *benchReader) add(rec *kgo.Record, now time.Time) {
 		return
 	}
 	pc := r.phases[prefix]
+	cc := r.cams[cs.cam]
+	if cc == nil {
+		cc = &camCounts{}
+		r.cams[cs.cam] = cc
+	}
 	if r.seen[cs] {
 		pc.dups++
+		cc.dups++
 		return
 	}
 	r.seen[cs] = true
@@ -1519,8 +1553,10 @@ func (r *benchReader) add(rec *kgo.Record, now time.Time) {
 	switch {
 	case dlq:
 		pc.dlq++
+		cc.dlq++
 	case res.Status == frame.StatusOK:
 		pc.ok++
+		cc.ok++
 		t := res.TimingsMS
 		pc.totalMS = append(pc.totalMS, t.Decode+t.Detect+t.Classify)
 		pc.queueMS = append(pc.queueMS, t.Queue)
@@ -1529,6 +1565,7 @@ func (r *benchReader) add(rec *kgo.Record, now time.Time) {
 		pc.outMS = append(pc.outMS, ms(now.Sub(res.ProcessedAt)))
 	default:
 		pc.skipped++
+		cc.skipped++
 	}
 	if prefix == rtPrefix && !dlq {
 		r.rows = append(r.rows, rtRow{at: now, latMS: ms(now.Sub(res.CapturedAt)), ok: res.Status == frame.StatusOK})
@@ -1546,6 +1583,16 @@ func (r *benchReader) counts(prefix string) phaseCounts {
 	c.procMS = append([]float64(nil), c.procMS...)
 	c.outMS = append([]float64(nil), c.outMS...)
 	return c
+}
+
+// camera returns a copy of one camera's counts.
+func (r *benchReader) camera(id string) camCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.cams[id]; c != nil {
+		return *c
+	}
+	return camCounts{}
 }
 
 func (r *benchReader) setRealtimeStart(t time.Time) {
