@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // brokerEventually polls cond until it holds or timeout passes.
@@ -43,22 +43,7 @@ func brokerFreeAddr(t *testing.T) string {
 }
 
 // lockedBuffer is written by the broker's logger while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testutil.LockedBuffer
 
 func TestBrokerCommand(t *testing.T) {
 	addr, dir := brokerFreeAddr(t), t.TempDir()

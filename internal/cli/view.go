@@ -41,6 +41,11 @@ loopback address or the address it listens on (against DNS rebinding: another si
 must not read the cameras); behind a reverse proxy or under another name, add the name with
 --allow-host.
 
+Each camera is shown slightly behind live by default, every frame with its own result
+(boxes never lost to latency; the delay is on the tile), or live (the newest frame) with
+the page's Live button. A partition the dashboard cannot read shows its cameras STALLED
+and logs an ERROR every --stall-alarm.
+
 Example: framecast view --listen 127.0.0.1:8080`
 
 // viewFlags are the dashboard flags `view` and `demo` share.
@@ -52,6 +57,7 @@ type viewFlags struct {
 	allowHosts     stringList
 	emotionWindow  time.Duration
 	writeTimeout   time.Duration
+	stallAlarm     time.Duration // 0: the view package's default
 }
 
 func (v *viewFlags) register(fs *flag.FlagSet) {
@@ -65,8 +71,17 @@ func (v *viewFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&v.writeTimeout, "write-timeout", view.DefaultWriteTimeout, "close a viewer that accepts nothing for this long")
 }
 
+// registerStallAlarm adds --stall-alarm. Not in register: demo defines
+// its own --stall-alarm (for every role it runs) and passes it on.
+func (v *viewFlags) registerStallAlarm(fs *flag.FlagSet) {
+	fs.DurationVar(&v.stallAlarm, "stall-alarm", view.DefaultStallAlarm, "log an ERROR, count it and show the cameras STALLED when a partition of the frames or results topic has records the dashboard makes no progress on for this long (again every interval while it lasts)")
+}
+
 func (v *viewFlags) validate() []error {
 	var errs []error
+	if v.stallAlarm < 0 {
+		errs = append(errs, errors.New("--stall-alarm must be positive"))
+	}
 	if err := view.CheckListen(v.listen, v.authToken, v.insecureNoAuth); err != nil {
 		errs = append(errs, err)
 	}
@@ -92,7 +107,7 @@ func (v *viewFlags) config() view.Config {
 	}
 	return view.Config{
 		AuthToken: v.authToken, AllowOrigins: v.allowOrigins, AllowHosts: hosts,
-		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout,
+		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: v.stallAlarm,
 	}
 }
 
@@ -100,6 +115,7 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "view", "[flags]", viewAbout)
 	var vf viewFlags
 	vf.register(fs)
+	vf.registerStallAlarm(fs)
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {

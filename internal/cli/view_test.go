@@ -330,3 +330,39 @@ func TestViewCommand(t *testing.T) {
 		t.Fatal("view did not stop within 10 s")
 	}
 }
+
+// TestViewStallAlarmFlag: --stall-alarm and FRAMECAST_STALL_ALARM reach the
+// dashboard's configuration (flags win); a negative one is refused.
+func TestViewStallAlarmFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name, env string
+		args      []string
+		want      time.Duration
+		bad       bool
+	}{
+		{name: "default", want: view.DefaultStallAlarm},
+		{name: "flag", args: []string{"--stall-alarm", "5s"}, want: 5 * time.Second},
+		{name: "env", env: "7s", want: 7 * time.Second},
+		{name: "flag wins", env: "7s", args: []string{"--stall-alarm", "2s"}, want: 2 * time.Second},
+		{name: "negative", args: []string{"--stall-alarm", "-1s"}, bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("FRAMECAST_STALL_ALARM", tc.env)
+			}
+			fs := newFlagSet(&environment{stdout: io.Discard, stderr: io.Discard}, "view", "", "")
+			var vf viewFlags
+			vf.register(fs)
+			vf.registerStallAlarm(fs)
+			if err := parseFlags(fs, tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if errs := vf.validate(); (len(errs) != 0) != tc.bad {
+				t.Fatalf("validate: %v, want errors %v", errs, tc.bad)
+			}
+			if got := vf.config().StallAlarm; !tc.bad && got != tc.want {
+				t.Errorf("StallAlarm %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

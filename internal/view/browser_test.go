@@ -73,6 +73,7 @@ type pageState struct {
 	Frames      int                `json:"frames"`
 	Results     int                `json:"results"`
 	Paused      bool               `json:"paused"`
+	Mode        string             `json:"mode"`
 	Overlays    bool               `json:"overlays"`
 	Cams        map[string]pageCam `json:"cams"`
 	Charts      struct {
@@ -94,6 +95,12 @@ type pageCam struct {
 	Width         int       `json:"width"`
 	Height        int       `json:"height"`
 	FPS           float64   `json:"fps"`
+	Mode          string    `json:"mode"`    // the mode the frame on screen was drawn in
+	Played        bool      `json:"played"`  // a played frame (matched mode)
+	Matched       bool      `json:"matched"` // drawn with its own result
+	DelayMS       float64   `json:"delayMs"`
+	Faces         int       `json:"faces"` // in the result the frame is drawn with
+	Stalled       bool      `json:"stalled"`
 }
 
 type pageBox struct {

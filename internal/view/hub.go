@@ -26,15 +26,32 @@ func newHub(maxResults int) *hub {
 	return &hub{maxResults: maxResults, clients: map[*client]struct{}{}}
 }
 
+// binMsg is a binary message waiting for clients, shared by all of them:
+// a live frame (head is the frame's message), or a played one (head is its
+// header and result, body the frame's JPEG).
+type binMsg struct {
+	camera     string
+	head, body []byte
+}
+
+func (m *binMsg) size() int64 { return int64(len(m.head) + len(m.body)) }
+
+func liveMsg(f *frameEntry) *binMsg { return &binMsg{camera: f.camera, head: f.msg} }
+
+func playedMsg(p *playedEntry) *binMsg {
+	return &binMsg{camera: p.f.camera, head: p.msg, body: p.f.jpeg}
+}
+
 // client is one WebSocket connection's pending messages.
 type client struct {
 	h *hub
 
 	mu          sync.Mutex
-	frames      map[string]*frameEntry // newest unsent frame per camera
-	results     [][]byte               // unsent results, oldest first
-	stats       []byte                 // newest unsent statistics (shared part)
-	dropped     map[string]int64       // per camera: frames replaced before they were sent
+	mode        string             // modeLive (the default) or modeMatched
+	frames      map[string]*binMsg // newest unsent frame per camera, of the mode
+	results     [][]byte           // unsent results, oldest first
+	stats       []byte             // newest unsent statistics (shared part)
+	dropped     map[string]int64   // per camera: frames replaced before they were sent
 	resultDrops int64
 	queued      int64 // bytes pending here or being written
 
@@ -43,7 +60,7 @@ type client struct {
 
 func (h *hub) add() *client {
 	c := &client{
-		h: h, frames: map[string]*frameEntry{}, dropped: map[string]int64{},
+		h: h, mode: modeLive, frames: map[string]*binMsg{}, dropped: map[string]int64{},
 		wake: make(chan struct{}, 1),
 	}
 	h.mu.Lock()
@@ -71,7 +88,17 @@ func (h *hub) each(f func(*client)) {
 	}
 }
 
-func (h *hub) frame(f *frameEntry) { h.each(func(c *client) { c.pushFrame(f, true) }) }
+// frame sends a new frame to the clients in the live mode.
+func (h *hub) frame(f *frameEntry) {
+	m := liveMsg(f)
+	h.each(func(c *client) { c.pushFrame(m, modeLive, true) })
+}
+
+// played sends a frame played to the clients in the matched mode.
+func (h *hub) played(p *playedEntry) {
+	m := playedMsg(p)
+	h.each(func(c *client) { c.pushFrame(m, modeMatched, true) })
+}
 
 func (h *hub) result(r []byte) { h.each(func(c *client) { c.pushResult(r) }) }
 
@@ -84,8 +111,8 @@ func (h *hub) stats(common []byte) { h.each(func(c *client) { c.pushStats(common
 func (h *hub) forget(id string) {
 	h.each(func(c *client) {
 		c.mu.Lock()
-		if f, ok := c.frames[id]; ok {
-			c.queued -= int64(len(f.msg))
+		if m, ok := c.frames[id]; ok {
+			c.queued -= m.size()
 			delete(c.frames, id)
 		}
 		delete(c.dropped, id)
@@ -118,24 +145,40 @@ func (c *client) signal() {
 	}
 }
 
-// pushFrame puts f in its camera's slot. With replace false (the frames a
-// new client starts with) it only fills an empty slot.
-func (c *client) pushFrame(f *frameEntry, replace bool) {
+// pushFrame puts m in its camera's slot if the client is in mode. With
+// replace false (the frames a client starts a mode with) it only fills an
+// empty slot.
+func (c *client) pushFrame(m *binMsg, mode string, replace bool) {
 	c.mu.Lock()
-	old, ok := c.frames[f.camera]
-	if ok && !replace {
+	old, ok := c.frames[m.camera]
+	if c.mode != mode || ok && !replace {
 		c.mu.Unlock()
 		return
 	}
 	if ok {
-		c.queued -= int64(len(old.msg))
-		c.dropped[f.camera]++
+		c.queued -= old.size()
+		c.dropped[m.camera]++
 		c.h.dropped.Add(1)
 	}
-	c.frames[f.camera] = f
-	c.queued += int64(len(f.msg))
+	c.frames[m.camera] = m
+	c.queued += m.size()
 	c.mu.Unlock()
 	c.signal()
+}
+
+// setMode switches the client to a mode: the frames pending of the other
+// go (they are not drops: the page asked for the others).
+func (c *client) setMode(mode string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mode == mode {
+		return
+	}
+	c.mode = mode
+	for id, m := range c.frames {
+		c.queued -= m.size()
+		delete(c.frames, id)
+	}
 }
 
 func (c *client) pushResult(r []byte) {
@@ -162,7 +205,7 @@ func (c *client) pushStats(common []byte) {
 
 // pending is what a client's writer sends in one round.
 type pending struct {
-	frames  []*frameEntry
+	frames  []*binMsg
 	results [][]byte
 	stats   []byte // the connection's own stats message, ready to send
 	bytes   int64
@@ -174,9 +217,9 @@ func (c *client) take() pending {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var p pending
-	for _, f := range c.frames {
-		p.frames = append(p.frames, f)
-		p.bytes += int64(len(f.msg))
+	for _, m := range c.frames {
+		p.frames = append(p.frames, m)
+		p.bytes += m.size()
 	}
 	clear(c.frames)
 	if len(c.results) > 0 {

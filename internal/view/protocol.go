@@ -26,10 +26,23 @@ import (
 //	20+L    2     height in pixels, big endian (0: unknown)
 //	22+L    ...   the JPEG, as the camera sent it
 //
+// A connection gets those live frames until it asks for the matched mode
+// (below); then its binary messages are played frames instead, each with
+// its own result (playback.go), slightly behind live:
+//
+//	offset  size  field
+//	0       1     message type: 2 = played frame
+//	1..21+L       as in a frame message
+//	22+L    4     delay: milliseconds the dashboard held the frame for its result, big endian
+//	26+L    4     N, the result's length in bytes (0: played without a result, it did not come)
+//	30+L    N     the result, JSON, as in an "r" message
+//	30+L+N  ...   the JPEG
+//
 // Text messages are JSON objects whose "t" names the kind:
 //
 //	{"t":"hello","v":1,"cameras":["cam-1",...],"emotions":["angry",...],
-//	 "window_s":120,"history_s":300,"overlay_max_age_ms":1000}
+//	 "window_s":120,"history_s":300,"overlay_max_age_ms":1000,
+//	 "modes":["live","matched"],"match_timeout_ms":5000}
 //	    first message; emotions is the order of every emotion count array
 //	{"t":"h","pts":[point,...]}
 //	    the chart history, oldest first (one point a second, see point)
@@ -41,11 +54,81 @@ import (
 //	{"t":"s","now":unix ms,"cams":{id:camStats,...},"all":camStats,"pt":point,
 //	 "ws_dropped":{id:n,...}}
 //	    about once a second: per-camera and overall statistics, the newest
-//	    chart point and the frames this connection dropped (see camStats)
+//	    chart point and the frames this connection dropped (see camStats);
+//	    "stalls":[partHealth,...] lists the partitions the dashboard cannot
+//	    read (see partHealth), a camera stalled behind one has "stall"
+//
+// The browser may send one kind of message:
+//
+//	{"t":"mode","mode":"matched"}   played frames from now on
+//	{"t":"mode","mode":"live"}      the newest frames (the default)
+//
+// Version 1 clients that send nothing get what they always got.
 const protocolVersion = 1
 
-// msgFrame is the type byte of a binary frame message.
-const msgFrame = 1
+// Binary message types.
+const (
+	msgFrame  = 1
+	msgPlayed = 2
+)
+
+// Connection modes (the "mode" message).
+const (
+	modeLive    = "live"
+	modeMatched = "matched"
+)
+
+// playedHeaderLen is a played frame's header size without its result.
+func playedHeaderLen(n int) int { return 30 + n }
+
+// encodePlayed builds the header of a played frame's message (the JPEG,
+// f.jpeg, is written after it).
+func encodePlayed(f *frameEntry, r *resultEntry, delay time.Duration) []byte {
+	n := len(f.camera)
+	var res []byte
+	if r != nil {
+		res = r.msg
+	}
+	msg := make([]byte, playedHeaderLen(n)+len(res))
+	copy(msg, f.msg[:frameHeaderLen(n)])
+	msg[0] = msgPlayed
+	binary.BigEndian.PutUint32(msg[22+n:], uint32(min(max(delay.Milliseconds(), 0), math.MaxUint32)))
+	binary.BigEndian.PutUint32(msg[26+n:], uint32(len(res)))
+	copy(msg[30+n:], res)
+	return msg
+}
+
+// decodedPlayed is a played frame message taken apart (tests).
+type decodedPlayed struct {
+	decodedFrame
+	DelayMS int
+	Result  *wsResult
+}
+
+// decodePlayed parses a played frame message.
+func decodePlayed(msg []byte) (decodedPlayed, bool) {
+	if len(msg) < 2 || msg[0] != msgPlayed {
+		return decodedPlayed{}, false
+	}
+	n := int(msg[1])
+	if len(msg) < playedHeaderLen(n) {
+		return decodedPlayed{}, false
+	}
+	rl := int(binary.BigEndian.Uint32(msg[26+n:]))
+	if len(msg) < playedHeaderLen(n)+rl {
+		return decodedPlayed{}, false
+	}
+	f, _ := decodeFrame(append([]byte{msgFrame}, msg[1:frameHeaderLen(n)]...))
+	d := decodedPlayed{decodedFrame: f, DelayMS: int(binary.BigEndian.Uint32(msg[22+n:]))}
+	d.JPEG = msg[playedHeaderLen(n)+rl:]
+	if rl > 0 {
+		d.Result = &wsResult{}
+		if json.Unmarshal(msg[30+n:30+n+rl], d.Result) != nil {
+			return decodedPlayed{}, false
+		}
+	}
+	return d, true
+}
 
 // frameHeaderLen is the binary header's size for a camera id of n bytes.
 func frameHeaderLen(n int) int { return 22 + n }
@@ -165,6 +248,8 @@ type helloMessage struct {
 	WindowS         float64  `json:"window_s"`
 	HistoryS        float64  `json:"history_s"`
 	OverlayMaxAgeMS float64  `json:"overlay_max_age_ms"`
+	Modes           []string `json:"modes"`
+	MatchTimeoutMS  float64  `json:"match_timeout_ms"`
 }
 
 // point is one second of the charts, over every camera.
@@ -181,18 +266,24 @@ type point struct {
 
 // camStats are a camera's (or every camera's) statistics.
 type camStats struct {
-	FPS      float64 `json:"fps"`     // frames/s received, over the last few seconds
-	RPS      float64 `json:"rps"`     // results/s
-	P50      float64 `json:"p50"`     // latency_ms of the last few seconds' results, median
-	P99      float64 `json:"p99"`     // and 99th percentile
-	Faces    int     `json:"faces"`   // faces in the newest result
-	Gaps     int64   `json:"gaps"`    // frames missing from the sequence (dropped upstream)
-	Skipped  int64   `json:"skipped"` // results with status skipped (stale)
-	Frames   int64   `json:"frames"`  // frames received since the dashboard started
-	Results  int64   `json:"results"` // results received
-	Seq      int64   `json:"seq"`     // newest frame's sequence number
-	AgeMS    float64 `json:"age_ms"`  // since the newest frame arrived
-	Emotions [7]int  `json:"emo"`     // top emotions of the faces in the window
+	FPS      float64 `json:"fps"`      // frames/s received, over the last few seconds
+	RPS      float64 `json:"rps"`      // results/s
+	P50      float64 `json:"p50"`      // latency_ms of the last few seconds' results, median
+	P99      float64 `json:"p99"`      // and 99th percentile
+	Faces    int     `json:"faces"`    // faces of the newest frame played (its own result)
+	Gaps     int64   `json:"gaps"`     // frames missing from the sequence (dropped upstream)
+	Skipped  int64   `json:"skipped"`  // results with status skipped (stale)
+	Frames   int64   `json:"frames"`   // frames received since the dashboard started
+	Results  int64   `json:"results"`  // results received
+	Seq      int64   `json:"seq"`      // newest frame's sequence number
+	AgeMS    float64 `json:"age_ms"`   // since the newest frame arrived
+	Emotions [7]int  `json:"emo"`      // top emotions of the faces in the window
+	DelayMS  float64 `json:"delay_ms"` // how long the newest frame played waited for its result
+
+	// Stall, when set, is the partition the camera's frames or results
+	// are stuck behind: frames (results) stopped while it has records to
+	// read and the dashboard reads none.
+	Stall *partHealth `json:"stall,omitempty"`
 }
 
 // statsMessage is the once-a-second message, without ws_dropped: that
@@ -203,6 +294,8 @@ type statsMessage struct {
 	Cams map[string]*camStats `json:"cams"`
 	All  camStats             `json:"all"`
 	Pt   *point               `json:"pt,omitempty"`
+	// Stalls are the partitions stalled for the stall alarm interval.
+	Stalls []partHealth `json:"stalls,omitempty"`
 }
 
 // withDropped appends a connection's dropped frames per camera to the

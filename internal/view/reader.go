@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -33,11 +34,25 @@ type reader struct {
 	lastWarn    time.Time
 	panics      atomic.Int64 // records whose handling panicked
 	lastPanic   time.Time    // when a panic was last logged
+
+	committed  bool          // reads read_committed: lag counts up to the last stable offset
+	stallAlarm time.Duration // see stall.go
+	alarms     atomic.Int64  // stall alarms logged
+
+	mu    sync.Mutex // guards parts
+	parts map[int32]*partState
 }
 
-func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, handle func(*kgo.Record), extra ...kgo.Opt) (*reader, error) {
+func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, stallAlarm time.Duration, handle func(*kgo.Record), extra ...kgo.Opt) (*reader, error) {
 	opts := append(slices.Clip(clientOpts),
 		kgo.ConsumeTopics(topic),
+		// Control records (transaction markers) move the offset read
+		// on, so that a partition read to its end shows no lag (stall.go);
+		// handleRecord skips them.
+		kgo.KeepControlRecords(),
+		// Retryable fetch errors reach the loop too: the stall alarm
+		// names them.
+		kgo.KeepRetryableFetchErrors(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		// Short long-polls: partitions found after the first fetch
 		// went out are not stuck behind it for the default 5 s.
@@ -51,28 +66,30 @@ func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, handl
 	if err != nil {
 		return nil, err
 	}
-	return &reader{name: name, topic: topic, cl: cl, log: log.With("reader", name, "topic", topic), handle: handle}, nil
+	return &reader{
+		name: name, topic: topic, cl: cl, log: log.With("reader", name, "topic", topic), handle: handle,
+		stallAlarm: stallAlarm, parts: map[int32]*partState{},
+	}, nil
 }
 
 // run waits for the topic, then hands every record to handle until ctx
-// ends.
+// ends, and watches the partitions for stalls (stall.go).
 func (r *reader) run(ctx context.Context) {
 	if !r.waitTopic(ctx) {
 		return
 	}
 	r.ready.Store(true)
 	r.log.Info("reading from the newest offset, without a consumer group")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.watchLag(ctx) })
 	for {
 		fs := r.cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return
 		}
-		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			r.warn("fetch error (retried)", "partition", p, "err", err)
-		})
+		now := time.Now()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) { r.notePartition(p, now) })
 		fs.EachRecord(r.handleRecord)
 	}
 }
@@ -82,6 +99,9 @@ func (r *reader) run(ctx context.Context) {
 // logged at most every 10 s with its stack, and the dashboard goes on
 // with the next record.
 func (r *reader) handleRecord(rec *kgo.Record) {
+	if rec.Attrs.IsControl() {
+		return // a transaction marker, kept only for its offset
+	}
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -173,7 +193,7 @@ func (s *Server) onFrame(rec *kgo.Record) {
 			m.Width, m.Height = w, h
 		}
 	}
-	f := s.store.addFrame(m, rec.Value, time.Now())
+	f := s.store.addFrameFrom(m, origin{part: rec.Partition, ownSeq: hasHeader(rec, frame.HeaderSeq)}, rec.Value, time.Now())
 	if f == nil {
 		return
 	}
@@ -189,9 +209,14 @@ func (s *Server) onResult(rec *kgo.Record) {
 		s.badRecords.Add(1)
 		return
 	}
-	e := s.store.addResult(&r, time.Now())
+	e := s.store.addResultFrom(&r, rec.Partition, time.Now())
 	if e == nil {
 		return
 	}
 	s.hub.result(e.msg)
+}
+
+// hasHeader reports whether a record carries a header.
+func hasHeader(rec *kgo.Record, key string) bool {
+	return slices.ContainsFunc(rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == key })
 }

@@ -61,21 +61,25 @@ const ringMaxAge = 3 * time.Second
 
 // camera is the dashboard's state of one camera.
 type camera struct {
-	id       string
-	ring     []*frameEntry // indexed by seq mod len: the recent frames, for joins
-	latest   *frameEntry
-	lastSeq  int64
-	frames   int64
-	results  int64
-	gaps     int64
-	skipped  int64
-	last     *resultEntry // newest result
-	joined   *frameEntry  // newest frame whose own result arrived …
-	joinedR  *resultEntry // … and that result
-	first    time.Time
-	seen     time.Time // the newest frame or result
-	buckets  []bucket
-	watchers map[chan struct{}]struct{} // MJPEG streams, woken on every frame and result
+	id      string
+	ring    []*frameEntry // indexed by seq mod len: the recent frames, for joins
+	latest  *frameEntry
+	lastSeq int64
+	frames  int64
+	results int64
+	gaps    int64
+	skipped int64
+	last    *resultEntry // newest result
+	ownSeq  bool         // the newest frame carried its own sequence header (else seq is its offset)
+	first   time.Time
+	seen    time.Time // the newest frame or result
+	lastRes time.Time // when the newest result arrived (zero: none yet)
+	// The partitions the camera's frames and results come from (-1: none
+	// yet), to show it stalled when one stalls.
+	framePart, resultPart int32
+	play                  player // frames waiting for their results (playback.go)
+	buckets               []bucket
+	watchers              map[chan struct{}]struct{} // MJPEG streams, woken on every frame and result
 }
 
 // store holds every camera, guarded by one mutex: the work under it is a
@@ -109,6 +113,13 @@ type store struct {
 
 	// onEvict is called (with mu held) for a camera the store forgets.
 	onEvict func(id string)
+	// onPlay is called (with mu held) for every frame played.
+	onPlay func(*playedEntry)
+
+	// Playback bounds (playback.go): the wait for a result, and the
+	// bytes a camera's queue holds (all queues: frameBudget).
+	matchTimeout time.Duration
+	matchBytes   int64
 
 	mu      sync.Mutex
 	cams    map[string]*camera
@@ -120,12 +131,16 @@ type store struct {
 	// ringBytes is the size of the frames in every camera's ring: every
 	// change of a ring slot goes through setSlot, which keeps it.
 	ringBytes int64
+	// playBytes is the size of the frames in every playback queue.
+	playBytes int64
+	plays     playCounters
 }
 
 func newStore(ringSize int, history, window time.Duration, maxCameras int, frameBudget int64) *store {
 	return &store{
 		ringSize: ringSize, history: int(history / time.Second), window: window, maxCameras: maxCameras,
 		frameBudget: frameBudget, cams: map[string]*camera{}, started: time.Now(),
+		matchTimeout: DefaultMatchTimeout, matchBytes: DefaultMatchBytes,
 	}
 }
 
@@ -152,6 +167,7 @@ func (s *store) cameraLocked(id string, now time.Time) *camera {
 	c := &camera{
 		id: id, ring: make([]*frameEntry, s.ringSize), lastSeq: -1, first: now, seen: now,
 		buckets: make([]bucket, s.history), watchers: map[chan struct{}]struct{}{},
+		framePart: -1, resultPart: -1, play: newPlayer(),
 	}
 	s.cams[id] = c
 	return c
@@ -163,6 +179,7 @@ func (s *store) evictLocked(c *camera) {
 	delete(s.cams, c.id)
 	s.evicted++
 	s.clearRingLocked(c)
+	s.clearPlayLocked(c)
 	c.wake()
 	if s.onEvict != nil {
 		s.onEvict(c.id)
@@ -228,6 +245,7 @@ func (s *store) pruneLocked(now time.Time) {
 				s.setSlot(c, i, nil)
 			}
 		}
+		s.playLocked(c, now) // frames whose wait for a result ended
 	}
 }
 
@@ -256,10 +274,27 @@ func (c *camera) wake() {
 	}
 }
 
-// addFrame stores a frame. It returns nil for a duplicate (the same
+// addFrame stores a frame of a camera whose sequence header is its own
+// (tests); onFrame uses addFrameFrom.
+func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
+	return s.addFrameFrom(m, origin{part: -1, ownSeq: true}, jpeg, now)
+}
+
+// origin is where a record came from.
+type origin struct {
+	part   int32 // its partition (-1: unknown)
+	ownSeq bool  // a frame with its own sequence header, not the offset in its place
+}
+
+// addFrameFrom stores a frame. It returns nil for a duplicate (the same
 // sequence number again) and for a negative sequence number (onFrame
 // refuses those first).
-func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
+//
+// Gaps in the sequence count as frames dropped upstream only between two
+// frames with their own sequence header: a camera without headers has the
+// partition offset as its sequence, and cameras sharing a partition would
+// otherwise count each other's frames as their drops.
+func (s *store) addFrameFrom(m frame.Meta, o origin, jpeg []byte, now time.Time) *frameEntry {
 	if m.Seq < 0 {
 		return nil
 	}
@@ -267,19 +302,24 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 	defer s.mu.Unlock()
 	c := s.cameraLocked(m.Camera, now)
 	c.seen = now
+	if o.part >= 0 {
+		c.framePart = o.part
+	}
 	switch {
 	case c.lastSeq < 0 || m.Seq == c.lastSeq+1:
 	case m.Seq > c.lastSeq:
-		c.gaps += m.Seq - c.lastSeq - 1
+		if o.ownSeq && c.ownSeq {
+			c.gaps += m.Seq - c.lastSeq - 1
+		}
 	case m.Seq == c.lastSeq:
 		return nil
 	default:
 		// The sequence went back: the publisher restarted. The frames
 		// held belong to the old sequence.
 		s.clearRingLocked(c)
-		c.joined, c.joinedR = nil, nil
+		s.clearPlayLocked(c)
 	}
-	c.lastSeq = m.Seq
+	c.lastSeq, c.ownSeq = m.Seq, o.ownSeq
 	c.frames++
 	f := &frameEntry{
 		camera: m.Camera, seq: m.Seq, n: c.frames, captured: m.CapturedAt, received: now, w: m.Width, h: m.Height,
@@ -292,6 +332,7 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 	}
 	c.latest = f
 	c.bucket(now).frames++
+	s.queueLocked(c, f, now)
 	c.wake()
 	return f
 }
@@ -301,6 +342,11 @@ func (s *store) addFrame(m frame.Meta, jpeg []byte, now time.Time) *frameEntry {
 // forgotten) is dropped, counted in orphans: results never create
 // cameras. It returns nil then.
 func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
+	return s.addResultFrom(r, -1, now)
+}
+
+// addResultFrom is addResult for a result read from a partition.
+func (s *store) addResultFrom(r *frame.Result, part int32, now time.Time) *resultEntry {
 	if r.Seq < 0 {
 		return nil
 	}
@@ -311,7 +357,10 @@ func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
 		s.orphans++
 		return nil
 	}
-	c.seen = now
+	c.seen, c.lastRes = now, now
+	if part >= 0 {
+		c.resultPart = part
+	}
 	e := &resultEntry{seq: r.Seq, captured: r.CapturedAt, res: r, msg: encodeResult(r)}
 	c.last = e
 	c.results++
@@ -331,9 +380,7 @@ func (s *store) addResult(r *frame.Result, now time.Time) *resultEntry {
 	} else {
 		c.skipped++
 	}
-	if f := c.ring[ringIndex(r.Seq, len(c.ring))]; f != nil && f.seq == r.Seq {
-		c.joined, c.joinedR = f, e
-	}
+	s.matchLocked(c, e, now)
 	c.wake()
 	return e
 }
@@ -351,13 +398,15 @@ func emotionIndex(e string) int {
 type storeCounters struct {
 	cameras                   int
 	evicted, orphans, trimmed int64
-	frameBytes                int64
+	frameBytes, playBytes     int64
+	plays                     playCounters
 }
 
 func (s *store) counters() storeCounters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return storeCounters{cameras: len(s.cams), evicted: s.evicted, orphans: s.orphans, trimmed: s.trimmed, frameBytes: s.ringBytes}
+	return storeCounters{cameras: len(s.cams), evicted: s.evicted, orphans: s.orphans, trimmed: s.trimmed,
+		frameBytes: s.ringBytes, playBytes: s.playBytes, plays: s.plays}
 }
 
 // cameraIDs lists the cameras, sorted.
@@ -391,14 +440,13 @@ func (s *store) latest() ([]*frameEntry, []*resultEntry) {
 }
 
 // overlayMaxAge is how much older than its frame a result may be and still
-// be drawn over it.
+// be drawn over it in the page's live mode (hello's overlay_max_age_ms).
 const overlayMaxAge = time.Second
 
 // pick chooses what a stream of the camera shows next. Raw: the newest
-// frame. Annotated: the newest frame whose own result arrived, while it is
-// less than a second older than the newest frame; when results stop, the
-// newest frame with the newest result if that is at most a second older,
-// else without boxes.
+// frame. Annotated: the newest frame played (playback.go), with its own
+// result, or none when that never came; the newest frame without boxes
+// before any was played.
 func (s *store) pick(id string, annotated bool) (f *frameEntry, r *resultEntry, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -406,16 +454,8 @@ func (s *store) pick(id string, annotated bool) (f *frameEntry, r *resultEntry, 
 	if !ok {
 		return nil, nil, false
 	}
-	if c.latest == nil || !annotated {
-		return c.latest, nil, true
-	}
-	if c.joined != nil && c.latest.captured.Sub(c.joined.captured) <= overlayMaxAge {
-		return c.joined, c.joinedR, true
-	}
-	if c.last != nil {
-		if d := c.latest.captured.Sub(c.last.captured); d <= overlayMaxAge && d >= -overlayMaxAge {
-			return c.latest, c.last, true
-		}
+	if p := c.play.played; annotated && p != nil {
+		return p.f, p.r, true
 	}
 	return c.latest, nil, true
 }
@@ -448,7 +488,11 @@ const (
 
 // snapshot computes every camera's statistics, the overall ones and the
 // chart point of the last complete second.
-func (s *store) snapshot(now time.Time) statsMessage {
+func (s *store) snapshot(now time.Time) statsMessage { return s.snapshotWith(now, stallView{}) }
+
+// snapshotWith is snapshot with the readers' partitions, to tell the
+// cameras stalled behind one. It also plays the frames whose wait ended.
+func (s *store) snapshotWith(now time.Time, sv stallView) statsMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(now)
@@ -489,12 +533,18 @@ func (s *store) snapshot(now time.Time) statsMessage {
 		cs.RPS = round3(cs.RPS / float64(span))
 		cs.P50, cs.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
 		allLat = append(allLat, lat...)
-		if c.last != nil && (c.latest == nil || c.latest.captured.Sub(c.last.captured) <= overlayMaxAge) {
-			cs.Faces = len(c.last.res.Faces) // as on screen: no boxes from results over a second old
+		if p := c.play.played; p != nil {
+			if p.r != nil {
+				cs.Faces = len(p.r.res.Faces) // as on screen: the faces of the frame played
+			}
+			cs.DelayMS = round3(float64(p.delay) / 1e6)
 		}
+		var lastFrame time.Time
 		if c.latest != nil {
 			cs.AgeMS = round3(float64(now.Sub(c.latest.received)) / 1e6)
+			lastFrame = c.latest.received
 		}
+		cs.Stall = sv.camera(c.framePart, lastFrame, c.resultPart, c.lastRes, now)
 		m.Cams[id] = cs
 		a := &m.All
 		a.FPS += cs.FPS
@@ -511,6 +561,7 @@ func (s *store) snapshot(now time.Time) statsMessage {
 	m.All.FPS, m.All.RPS = round3(m.All.FPS), round3(m.All.RPS)
 	m.All.P50, m.All.P99 = percentile(allLat, 0.5), percentile(allLat, 0.99)
 	m.Pt = s.pointLocked(sec - 1)
+	m.Stalls = sv.alarms()
 	return m
 }
 

@@ -7,9 +7,9 @@ import (
 	"github.com/framecast/framecast/internal/frame"
 )
 
-// TestViewStoreJoinAndStats: results join the frames they belong to, a
-// result over a second older than the newest frame is not used for
-// overlays, sequence gaps count as drops, duplicates are ignored, a
+// TestViewStoreJoinAndStats: results join the frames they belong to
+// (annotated streams show the newest frame played with its own result,
+// however late), sequence gaps count as drops, duplicates are ignored, a
 // sequence that goes back (publisher restart) starts over, and the
 // statistics add up.
 func TestViewStoreJoinAndStats(t *testing.T) {
@@ -25,12 +25,15 @@ func TestViewStoreJoinAndStats(t *testing.T) {
 	}
 	for seq := range int64(5) {
 		add(seq, t0.Add(time.Duration(seq)*100*time.Millisecond))
+		if seq == 0 {
+			result(0, t0, t0.Add(10*time.Millisecond)) // results flow: frames wait for theirs
+		}
 	}
 	if f := add(4, t0.Add(400*time.Millisecond)); f != nil {
 		t.Error("a duplicate frame was stored")
 	}
 	// A result for frame 3 arrives after frame 4: annotated streams show
-	// frame 3 with its own boxes.
+	// frame 3 with its own boxes (1 and 2 have none coming).
 	result(3, t0.Add(300*time.Millisecond), t0.Add(450*time.Millisecond))
 	f, r, ok := s.pick("c", true)
 	if !ok || f.seq != 3 || r == nil || r.seq != 3 {
@@ -39,16 +42,16 @@ func TestViewStoreJoinAndStats(t *testing.T) {
 	if f, r, _ := s.pick("c", false); f.seq != 4 || r != nil {
 		t.Errorf("raw pick: frame %d, result %v", f.seq, r)
 	}
-	// Frames 5, 6 lost upstream, 7 arrives 1.5 s after frame 3: frame 3's
-	// result is too old to draw.
+	// Frames 5, 6 lost upstream, 7 arrives 1.5 s after frame 3: frame 3
+	// stays on screen with its boxes while 4 and 7 wait for theirs.
 	add(7, t0.Add(1800*time.Millisecond))
-	if f, r, _ := s.pick("c", true); f.seq != 7 || r != nil {
-		t.Errorf("after a second without results: frame %d with result %v, want 7 without", f.seq, r)
+	if f, r, _ := s.pick("c", true); f.seq != 3 || r == nil || r.seq != 3 {
+		t.Errorf("while 4 and 7 wait: frame %d with result %v, want 3 with its own", f.seq, r)
 	}
 	m := s.snapshot(t0.Add(2 * time.Second))
 	cs := m.Cams["c"]
-	if cs == nil || cs.Gaps != 2 || cs.Frames != 6 || cs.Results != 1 || cs.Seq != 7 || cs.Faces != 0 {
-		t.Errorf("stats %+v: want 2 gaps, 6 frames, 1 result, seq 7, no faces on screen", cs)
+	if cs == nil || cs.Gaps != 2 || cs.Frames != 6 || cs.Results != 2 || cs.Seq != 7 || cs.Faces != 1 || cs.DelayMS != 150 {
+		t.Errorf("stats %+v: want 2 gaps, 6 frames, 2 results, seq 7, the face of frame 3 on screen 150 ms behind", cs)
 	}
 	if cs.P50 != 20 || cs.Emotions[emotionIndex(frame.Labels[3])] != 1 {
 		t.Errorf("latency p50 %v, emotions %v", cs.P50, cs.Emotions)

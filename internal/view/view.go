@@ -127,6 +127,18 @@ type Config struct {
 	// Besides them the dashboard holds two frames per camera (its newest,
 	// and the newest joined with its result). Default 256 MiB.
 	MaxFrameBytes int64
+	// StallAlarm: a partition of either topic with records to read that
+	// the dashboard makes no progress on for this long logs an ERROR
+	// (again every StallAlarm while it lasts), is counted in
+	// Stats.StallAlarms, and its cameras show STALLED. Default 30s.
+	StallAlarm time.Duration
+	// MatchTimeout bounds how long a frame waits for its result before
+	// it is played without one (see playback.go). Default 5s.
+	MatchTimeout time.Duration
+	// MatchBytes bounds the frames a camera holds waiting for their
+	// results; all cameras together hold at most MaxFrameBytes of them.
+	// Default 16 MiB.
+	MatchBytes int64
 	// JPEGQuality of frames annotated on the server. Default 80.
 	JPEGQuality int
 	// LogInterval is the period of the summary line on Log (negative:
@@ -171,6 +183,15 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.StallAlarm <= 0 {
+		c.StallAlarm = DefaultStallAlarm
+	}
+	if c.MatchTimeout <= 0 {
+		c.MatchTimeout = DefaultMatchTimeout
+	}
+	if c.MatchBytes <= 0 {
+		c.MatchBytes = DefaultMatchBytes
 	}
 	var err error
 	if c.AllowOrigins, err = OriginPatterns(c.AllowOrigins); err != nil {
@@ -233,19 +254,22 @@ func New(cfg Config) (*Server, error) {
 	s.setHosts(nil)
 	// A forgotten camera's per-connection state goes with it.
 	s.store.onEvict = s.hub.forget
+	s.store.onPlay = s.hub.played
+	s.store.matchTimeout, s.store.matchBytes = cfg.MatchTimeout, cfg.MatchBytes
 	var err error
-	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, s.onFrame)
+	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, cfg.StallAlarm, s.onFrame)
 	if err != nil {
 		return nil, err
 	}
 	// read_committed: results of aborted exactly-once transactions never
 	// show.
-	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, s.onResult,
+	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, cfg.StallAlarm, s.onResult,
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		s.frames.cl.Close()
 		return nil, err
 	}
+	s.results.committed = true
 	s.handler = s.routes()
 	return s, nil
 }
@@ -375,6 +399,18 @@ type Stats struct {
 	FrameBytes, TrimmedFrames int64
 	// Unauthorized requests refused.
 	Unauthorized int64
+	// StallAlarms counts the stall ERRORs logged (one per stalled
+	// partition and Config.StallAlarm); StalledPartitions are the
+	// partitions stalled now.
+	StallAlarms       int64
+	StalledPartitions int
+	// Playback (matched mode): frames played with their own result, played
+	// without one (it did not come: a later frame's result came first,
+	// the camera had no results, or MatchTimeout passed), and dropped
+	// unplayed to stay within MatchBytes/MaxFrameBytes; LateResults came
+	// after their frame was played. PlaybackBytes are the frames waiting.
+	PlayedMatched, PlayedUnmatched, PlaybackDropped, LateResults int64
+	PlaybackBytes                                                int64
 }
 
 // Stats returns a snapshot of the counters.
@@ -386,7 +422,16 @@ func (s *Server) Stats() Stats {
 		Cameras: sc.cameras, BadRecords: s.badRecords.Load(), Unauthorized: s.unauthorized.Load(),
 		RecordPanics:   s.frames.panics.Load() + s.results.panics.Load(),
 		CamerasEvicted: sc.evicted, OrphanResults: sc.orphans, FrameBytes: sc.frameBytes, TrimmedFrames: sc.trimmed,
+		StallAlarms:       s.frames.alarms.Load() + s.results.alarms.Load(),
+		StalledPartitions: len(s.stallView(time.Now()).alarms()),
+		PlayedMatched:     sc.plays.matched, PlayedUnmatched: sc.plays.unmatched + sc.plays.gaveUp,
+		PlaybackDropped: sc.plays.dropped, LateResults: sc.plays.late, PlaybackBytes: sc.playBytes,
 	}
+}
+
+// stallView is both readers' partitions with lag.
+func (s *Server) stallView(now time.Time) stallView {
+	return stallView{frames: s.frames.health(now), results: s.results.health(now)}
 }
 
 // Run serves on ln and reads Kafka until ctx ends, then stops: readiness
@@ -452,7 +497,7 @@ func (s *Server) statsLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			m := s.store.snapshot(now)
+			m := s.store.snapshotWith(now, s.stallView(now))
 			b, _ := json.Marshal(m)
 			s.lastStats.Store(&b)
 			s.hub.stats(b)
@@ -461,7 +506,8 @@ func (s *Server) statsLoop(ctx context.Context) {
 				st := s.Stats()
 				s.log.Info("dashboard stats", "cameras", len(m.Cams), "fps", m.All.FPS, "results_per_s", m.All.RPS,
 					"latency_p50_ms", m.All.P50, "viewers", st.Clients, "streams", st.Streams,
-					"ws_dropped_frames", st.DroppedFrames, "queued_bytes", st.QueuedBytes)
+					"ws_dropped_frames", st.DroppedFrames, "queued_bytes", st.QueuedBytes,
+					"played_matched", st.PlayedMatched, "played_unmatched", st.PlayedUnmatched, "stall_alarms", st.StallAlarms)
 			}
 		}
 	}

@@ -32,25 +32,46 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	// The browser sends nothing; reading keeps the pings, pongs and the
-	// close handshake going, and notices a vanished peer.
+	// The browser sends only its mode (protocol.go); reading also keeps
+	// the pings, pongs and the close handshake going, and notices a
+	// vanished peer.
 	go func() {
 		defer cancel()
 		for {
-			if _, _, err := conn.Read(ctx); err != nil {
+			typ, msg, err := conn.Read(ctx)
+			if err != nil {
 				return
+			}
+			if typ == websocket.MessageText {
+				s.clientMessage(c, msg)
 			}
 		}
 	}()
 
-	write := func(typ websocket.MessageType, msg []byte) error {
+	// write sends one message made of parts (a played frame: its header,
+	// then the JPEG shared with every client, without a copy).
+	write := func(typ websocket.MessageType, parts ...[]byte) error {
 		wctx, wcancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 		defer wcancel()
-		return conn.Write(wctx, typ, msg)
+		if len(parts) == 1 {
+			return conn.Write(wctx, typ, parts[0])
+		}
+		w, err := conn.Writer(wctx, typ)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				w.Close()
+				return err
+			}
+		}
+		return w.Close()
 	}
 	hello, _ := json.Marshal(helloMessage{
 		T: "hello", V: protocolVersion, Cameras: s.store.cameraIDs(), Emotions: frame.Labels[:],
 		WindowS: s.cfg.EmotionWindow.Seconds(), HistoryS: s.cfg.History.Seconds(), OverlayMaxAgeMS: float64(overlayMaxAge / time.Millisecond),
+		Modes: []string{modeLive, modeMatched}, MatchTimeoutMS: float64(s.cfg.MatchTimeout / time.Millisecond),
 	})
 	hist, _ := json.Marshal(struct {
 		T   string   `json:"t"`
@@ -63,7 +84,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// fills at once; frames that arrived meanwhile are newer and win.
 	fs, rs := s.store.latest()
 	for _, f := range fs {
-		c.pushFrame(f, false)
+		c.pushFrame(liveMsg(f), modeLive, false)
 	}
 	for _, r := range rs {
 		c.pushResult(r.msg)
@@ -93,10 +114,40 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// clientMessage handles what a page sends: {"t":"mode","mode":...}
+// switches the connection's mode and starts it with every camera's newest
+// frame of that mode. Anything else is ignored.
+func (s *Server) clientMessage(c *client, msg []byte) {
+	var m struct {
+		T    string `json:"t"`
+		Mode string `json:"mode"`
+	}
+	if json.Unmarshal(msg, &m) != nil || m.T != "mode" {
+		return
+	}
+	switch m.Mode {
+	case modeLive:
+		c.setMode(modeLive)
+		fs, _ := s.store.latest()
+		for _, f := range fs {
+			c.pushFrame(liveMsg(f), modeLive, false)
+		}
+	case modeMatched:
+		c.setMode(modeMatched)
+		for _, p := range s.store.latestPlayed() {
+			c.pushFrame(playedMsg(p), modeMatched, false)
+		}
+	}
+}
+
 // send writes one round: frames, then the results, then the statistics.
-func (s *Server) send(write func(websocket.MessageType, []byte) error, p pending) error {
-	for _, f := range p.frames {
-		if err := write(websocket.MessageBinary, f.msg); err != nil {
+func (s *Server) send(write func(websocket.MessageType, ...[]byte) error, p pending) error {
+	for _, m := range p.frames {
+		parts := [][]byte{m.head}
+		if m.body != nil {
+			parts = append(parts, m.body)
+		}
+		if err := write(websocket.MessageBinary, parts...); err != nil {
 			return err
 		}
 	}

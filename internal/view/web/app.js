@@ -22,9 +22,12 @@
   // Everything the page shows, readable by tests and curious people:
   // window.__framecast.cams[id] tells which frame and which result's boxes
   // are on screen (an object without a prototype: any id is a plain key).
+  // mode: 'matched' (default) shows each camera slightly behind live, every
+  // frame with its own result (the server holds frames until it comes);
+  // 'live' shows the newest frame with the newest result close to it.
   const state = window.__framecast = {
-    connected: false, connections: 0, messages: 0, frames: 0, results: 0,
-    paused: false, overlays: true, cams: Object.create(null), charts: { draws: 0, stats: 0, points: 0, emotionTotal: 0 },
+    connected: false, connections: 0, messages: 0, frames: 0, results: 0, ignored: 0,
+    paused: false, overlays: true, mode: 'matched', stalls: [], cams: Object.create(null), charts: { draws: 0, stats: 0, points: 0, emotionTotal: 0 },
     hello: null,
   };
 
@@ -55,7 +58,11 @@
     const badge = document.createElement('span');
     badge.className = 'badge';
     badge.textContent = 'no signal';
-    video.append(canvas, badge);
+    const delay = document.createElement('span');
+    delay.className = 'delay';
+    const stall = document.createElement('span');
+    stall.className = 'stall';
+    video.append(canvas, badge, delay, stall);
     const meta = document.createElement('div');
     meta.className = 'meta';
     const name = document.createElement('b');
@@ -80,7 +87,7 @@
     $('empty').hidden = true;
 
     cam = {
-      id, el, canvas, g: canvas.getContext('2d'), statsEl: stats, emoCanvas: emo,
+      id, el, canvas, g: canvas.getContext('2d'), statsEl: stats, emoCanvas: emo, badge, delayEl: delay, stallEl: stall,
       bitmap: null, frame: null, pending: null, decoding: false,
       results: new Map(), order: [], clientDropped: 0, decodeErrors: 0, seen: performance.now(),
     };
@@ -88,6 +95,7 @@
     state.cams[id] = {
       frameSeq: -1, frameCaptured: 0, framesShown: 0, drawnSeq: -1, drawnCaptured: 0,
       boxes: [], overlay: state.overlays, clientDropped: 0, width: 0, height: 0,
+      mode: state.mode, played: false, delayMs: 0, matched: false, faces: 0, stalled: false, stall: null,
     };
     return cam;
   }
@@ -103,19 +111,35 @@
 
   // ---------- frames ----------
 
+  // Binary messages: 1 = a live frame, 2 = a frame played with its own
+  // result (matched mode); each mode draws only its own kind.
   function onFrame(buf) {
     const dv = new DataView(buf);
-    if (buf.byteLength < 2 || dv.getUint8(0) !== 1) return;
+    if (buf.byteLength < 2) return;
+    const type = dv.getUint8(0);
+    if (type !== 1 && type !== 2) return;
+    if (type !== (state.mode === 'live' ? 1 : 2)) { state.ignored++; return; }
     const n = dv.getUint8(1);
-    if (buf.byteLength < 22 + n) return;
+    if (buf.byteLength < (type === 1 ? 22 : 30) + n) return;
     const id = textDecoder.decode(new Uint8Array(buf, 2, n));
     const f = {
       seq: Number(dv.getBigUint64(2 + n)),
       ts: dv.getFloat64(10 + n),
       w: dv.getUint16(18 + n),
       h: dv.getUint16(20 + n),
-      jpeg: new Uint8Array(buf, 22 + n),
+      played: type === 2, result: null, delay: 0,
     };
+    if (type === 1) {
+      f.jpeg = new Uint8Array(buf, 22 + n);
+    } else {
+      f.delay = dv.getUint32(22 + n);
+      const rl = dv.getUint32(26 + n);
+      if (buf.byteLength < 30 + n + rl) return;
+      if (rl) {
+        try { f.result = JSON.parse(textDecoder.decode(new Uint8Array(buf, 30 + n, rl))); } catch (e) { return; }
+      }
+      f.jpeg = new Uint8Array(buf, 30 + n + rl);
+    }
     state.frames++;
     const cam = camFor(id);
     cam.seen = performance.now();
@@ -163,9 +187,9 @@
       if (!cam.results.has(r.s)) cam.order.push(r.s);
       cam.results.set(r.s, r);
       while (cam.order.length > RESULTS_KEPT) cam.results.delete(cam.order.shift());
-      // A result usually comes 20–100 ms after its frame: redraw the frame
-      // on screen with it.
-      if (cam.frame && !state.paused) draw(cam);
+      // Live mode: a result usually comes 20–100 ms after its frame:
+      // redraw the frame on screen with it. Played frames carry theirs.
+      if (cam.frame && !cam.frame.played && !state.paused) draw(cam);
     }
   }
 
@@ -198,7 +222,19 @@
     s.width = bmp.width;
     s.height = bmp.height;
     s.overlay = state.overlays;
-    const r = state.overlays ? pickResult(cam, f) : null;
+    s.mode = state.mode;
+    s.played = f.played;
+    s.delayMs = f.delay;
+    // A played frame is drawn with its own result only (none: it never
+    // came); a live frame with the closest one (pickResult).
+    const own = f.played ? (f.result && f.result.st === 'ok' ? f.result : null) : pickResult(cam, f);
+    s.matched = !!own && own.s === f.seq;
+    s.faces = own ? own.f.length : 0;
+    cam.delayEl.textContent = f.played ? `−${(f.delay / 1000).toFixed(1)} s${f.result ? '' : ' · no result'}` : 'live';
+    cam.delayEl.title = f.played
+      ? `shown ${f.delay} ms behind live, with ${f.result ? 'its own result' : 'no result (it did not come in time)'}`
+      : 'the newest frame, with the result closest to it';
+    const r = state.overlays ? own : null;
     s.drawnSeq = r ? r.s : -1;
     s.drawnCaptured = r ? r.ts : 0;
     s.boxes = [];
@@ -252,13 +288,18 @@
       const cam = camFor(id);
       const serverDropped = own(dropped, id) || 0;
       const drops = st.gaps + serverDropped + cam.clientDropped;
+      const faces = state.cams[id].faces; // as on screen
       cam.statsEl.textContent =
-        `${st.fps.toFixed(1)} fps · ${Math.round(st.p50)} ms · ${st.faces} face${st.faces === 1 ? '' : 's'} · ${drops} drop${drops === 1 ? '' : 's'}`;
+        `${st.fps.toFixed(1)} fps · ${Math.round(st.p50)} ms · ${faces} face${faces === 1 ? '' : 's'} · ${drops} drop${drops === 1 ? '' : 's'}`;
       cam.statsEl.title = `frames ${st.frames}, results ${st.results}, skipped (stale) ${st.skipped}\n` +
         `dropped: ${st.gaps} upstream (sequence gaps), ${serverDropped} by the server for this page, ${cam.clientDropped} by this browser\n` +
         `latency p50 ${st.p50} ms, p99 ${st.p99} ms`;
-      cam.el.classList.toggle('stale', st.age_ms > STALE_MS);
-      Object.assign(state.cams[id], { fps: st.fps, p50: st.p50, faces: st.faces, drops });
+      const stall = st.stall || null;
+      cam.el.classList.toggle('stalled', !!stall);
+      cam.el.classList.toggle('stale', !stall && st.age_ms > STALE_MS);
+      cam.badge.textContent = stall ? 'STALLED' : 'no signal';
+      cam.stallEl.textContent = stall ? stallText(stall) : '';
+      Object.assign(state.cams[id], { fps: st.fps, p50: st.p50, drops, stalled: !!stall, stall });
       drawEmotionStrip(cam.emoCanvas, st.emo);
     }
     // The server forgets cameras idle for long (or evicted at its cap):
@@ -272,12 +313,22 @@
       delete state.cams[id];
     }
     $('empty').hidden = cams.size > 0;
+    state.stalls = m.stalls || [];
+    const banner = $('stalls');
+    banner.hidden = !state.stalls.length;
+    banner.textContent = state.stalls.length ? `STALLED: ${state.stalls.map(stallText).join(' · ')}` : '';
     const a = m.all;
     $('summary').textContent = `${Object.keys(m.cams || {}).length} cameras · ${a.fps.toFixed(1)} frames/s · ` +
       `${a.rps.toFixed(1)} results/s · p50 ${Math.round(a.p50)} ms`;
     if (m.pt && (!points.length || m.pt.t > points[points.length - 1].t)) points.push(m.pt);
     trimPoints(m.now / 1000);
     drawCharts();
+  }
+
+  // stallText names a stalled partition: what the reader waits on and why.
+  function stallText(h) {
+    return `${h.topic} partition ${h.partition} stuck at offset ${h.offset}, ${h.lag} record${h.lag === 1 ? '' : 's'} behind ` +
+      `for ${Math.round(h.stalled_ms / 1000)} s${h.err ? `: ${h.err}` : ''}`;
   }
 
   function trimPoints(nowS) {
@@ -473,10 +524,17 @@
   }
 
   let backoff = 500;
+  let socket = null;
+  function sendMode() {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ t: 'mode', mode: state.mode }));
+  }
+
   function connect() {
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
     ws.binaryType = 'arraybuffer';
+    socket = ws;
     ws.onopen = () => {
+      sendMode();
       state.connected = true;
       state.connections++;
       backoff = 500;
@@ -511,6 +569,17 @@
     if (!state.paused) for (const cam of cams.values()) if (cam.pending && !cam.decoding) decodeLoop(cam);
   }
 
+  function toggleMode() {
+    state.mode = state.mode === 'live' ? 'matched' : 'live';
+    const b = $('mode');
+    b.textContent = state.mode === 'live' ? 'Live' : 'Delayed, matched';
+    b.setAttribute('aria-pressed', String(state.mode === 'matched'));
+    // Pending frames of the other mode are not drawn; the server starts
+    // the new mode with every camera's newest frame of it.
+    for (const cam of cams.values()) cam.pending = null;
+    sendMode();
+  }
+
   function toggleOverlays() {
     state.overlays = !state.overlays;
     const b = $('overlays');
@@ -521,10 +590,12 @@
 
   $('pause').addEventListener('click', togglePause);
   $('overlays').addEventListener('click', toggleOverlays);
+  $('mode').addEventListener('click', toggleMode);
   document.addEventListener('keydown', (ev) => {
     if (ev.target instanceof HTMLButtonElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     if (ev.key === ' ') { ev.preventDefault(); togglePause(); }
     else if (ev.key === 'o') toggleOverlays();
+    else if (ev.key === 'l') toggleMode();
     else if (ev.key === 'Escape') for (const t of grid.querySelectorAll('.tile.big')) t.classList.remove('big');
   });
   window.addEventListener('resize', drawCharts);
