@@ -18,7 +18,8 @@ import (
 const brokerAbout = `Runs the embedded development Kafka broker: kfake (franz-go's Kafka-protocol broker)
 with a data directory. It creates the frames, results and DLQ topics when missing, with
 settings suited to video (frames kept for minutes and bounded in bytes per partition,
-results for a day, messages up to 16 MiB), enforces their retention, and keeps data and
+results for a day, messages up to 16 MiB), enforces their retention (and at most
+--retention-records records per partition, which keeps its memory flat), and keeps data and
 committed offsets across restarts. Stop it with Ctrl-C (SIGINT) or SIGTERM.
 
 One broker per data directory: a second one on the same directory stops at once,
@@ -54,6 +55,8 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&segmentBytes, "segment-bytes", "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
 	fs.Var(&maxMsgBytes, "max-message-bytes", "largest record batch (`size`) the topics accept (keep it above the largest frame)")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-check", kafka.DefaultRetentionInterval, "how often expired records are deleted")
+	fs.Int64Var(&cfg.RetentionRecords, "retention-records", kafka.DefaultRetentionRecords,
+		"most records each partition keeps, whatever the retention times (-1: no bound); the broker holds ~90 bytes of memory per record batch it keeps, so this bounds its memory")
 	fs.StringVar(&cfg.Topics.Frames, "frames-topic", kafka.DefaultFramesTopic, "topic of the camera frames")
 	fs.StringVar(&cfg.Topics.Results, "results-topic", kafka.DefaultResultsTopic, "topic of the analysis results")
 	fs.StringVar(&cfg.Topics.DLQ, "dlq-topic", kafka.DefaultDLQTopic, "dead-letter topic for frames that cannot be analysed")
@@ -101,6 +104,9 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	// is a mistake.
 	if cfg.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("--partitions %d: must be at least 1", cfg.Partitions))
+	}
+	if cfg.RetentionRecords == 0 || cfg.RetentionRecords < -1 {
+		errs = append(errs, fmt.Errorf("--retention-records %d: want a positive count, or -1 for no bound", cfg.RetentionRecords))
 	}
 	if cfg.FramesRetention <= 0 || cfg.ResultsRetention <= 0 || cfg.RetentionInterval <= 0 {
 		errs = append(errs, errors.New("--frames-retention, --results-retention and --retention-check must be positive"))

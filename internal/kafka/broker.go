@@ -24,6 +24,14 @@ import (
 // retention.
 const DefaultRetentionInterval = 30 * time.Second
 
+// DefaultRetentionRecords is the records each partition of the embedded
+// broker's topics keeps at most: 50,000 results are 83 minutes of one
+// camera at 10 fps, and 12 full partitions of results hold 600,000 index
+// entries, about 55 MB of heap (110 MB of RSS at Go's default GOGC) plus
+// up to one segment's worth per partition until that segment is deleted.
+// With Apache Kafka there is no such bound: its index lives in files.
+const DefaultRetentionRecords int64 = 50_000
+
 // BrokerNotice is what the embedded broker says of itself in its start-up
 // log and the CLI help.
 const BrokerNotice = "for development, CI and demos only: it is kfake (franz-go's test broker), " +
@@ -58,6 +66,14 @@ type BrokerConfig struct {
 	TopicSettings
 	// RetentionInterval is how often retention is enforced. Default 30s.
 	RetentionInterval time.Duration
+	// RetentionRecords bounds the records each partition of the three
+	// topics keeps, on top of their retention by time and size. kfake
+	// holds an index entry (≈90 bytes of heap, measured) for every
+	// record batch it keeps and has no way to page them out, so at
+	// 80 results/s a day of results alone is 7 million entries and
+	// grows the broker by ~1 MB/min; this bound makes its memory flat.
+	// Default DefaultRetentionRecords; -1 turns it off.
+	RetentionRecords int64
 	// TLS, when set, makes the listener TLS-only (it needs Certificates).
 	TLS *tls.Config
 	// SASL, when non-empty, requires every client to authenticate as one
@@ -213,7 +229,7 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 	// restart it never starts. So we enforce retention ourselves, once now
 	// (frames that expired while the broker was down go at once) and then
 	// on a ticker.
-	c.ApplyRetention()
+	b.ApplyRetention()
 	go b.retain(cfg.RetentionInterval)
 	started = true
 
@@ -243,6 +259,9 @@ func (cfg BrokerConfig) normalize() (BrokerConfig, string, int, error) {
 	if cfg.RetentionInterval == 0 {
 		cfg.RetentionInterval = DefaultRetentionInterval
 	}
+	if cfg.RetentionRecords == 0 {
+		cfg.RetentionRecords = DefaultRetentionRecords
+	}
 	cfg.SASL = slices.Clone(cfg.SASL) // normalised below; the caller's slice stays as it was
 	var errs []error
 	host, port, err := parseListen(cfg.Listen)
@@ -254,6 +273,9 @@ func (cfg BrokerConfig) normalize() (BrokerConfig, string, int, error) {
 	}
 	if cfg.RetentionInterval < 0 {
 		errs = append(errs, errors.New("retention interval must be positive"))
+	}
+	if cfg.RetentionRecords < -1 {
+		errs = append(errs, errors.New("retention records must be positive (or -1: unbounded)"))
 	}
 	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
 		errs = append(errs, errors.New("broker TLS needs a certificate and key"))
@@ -391,12 +413,31 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) DataDir() string { return b.cfg.DataDir }
 
 // ApplyRetention drops the records past their topic's retention.ms or
-// retention.bytes now, as the broker does every RetentionInterval.
+// retention.bytes, and those past RetentionRecords, now, as the broker
+// does every RetentionInterval.
 func (b *Broker) ApplyRetention() {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if !b.closed {
-		b.cluster.ApplyRetention()
+	if b.closed {
+		return
+	}
+	b.cluster.ApplyRetention()
+	keep := b.cfg.RetentionRecords
+	if keep < 0 {
+		return
+	}
+	t := b.cfg.Topics
+	for _, name := range []string{t.Frames, t.Results, t.DLQ} {
+		for _, p := range b.cluster.PartitionInfos(name) {
+			if p.HighWatermark-p.LogStartOffset > keep {
+				// As a DeleteRecords request would: the log start
+				// moves, and kfake deletes the segments (and
+				// frees the index entries) wholly below it.
+				if err := b.cluster.DeleteRecords(name, p.Partition, p.HighWatermark-keep); err != nil {
+					b.log.Warn("bounding the records a partition keeps", "topic", name, "partition", p.Partition, "err", err)
+				}
+			}
+		}
 	}
 }
 

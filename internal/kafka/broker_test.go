@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -296,5 +298,53 @@ func TestStartBrokerCancelled(t *testing.T) {
 	cancel()
 	if _, err := StartBroker(ctx, BrokerConfig{DataDir: t.TempDir()}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestBrokerBoundsRecordsPerPartition: kfake keeps an index entry in the
+// heap for every batch it holds. With RetentionRecords the records a
+// partition keeps stop growing, and so does the heap, however long the
+// broker runs: 16 more rounds of records cost no more heap than the first.
+func TestBrokerBoundsRecordsPerPartition(t *testing.T) {
+	const keep, rounds = 2000, 20
+	b := startBroker(t, BrokerConfig{
+		DataDir: t.TempDir(), RetentionRecords: keep, RetentionInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		// Small segments, so that trimmed ones are deleted (with their
+		// index) while the test runs.
+		TopicSettings: TopicSettings{Partitions: 1, SegmentBytes: 64 << 10, MaxMessageBytes: 64 << 10},
+	})
+	cl := newClient(t, Config{Brokers: b.Addr()}, kgo.DefaultProduceTopic(DefaultResultsTopic), kgo.ProducerLinger(0))
+	ctx := ctxTimeout(t, 2*time.Minute)
+	value := bytes.Repeat([]byte("r"), 300)
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc) //nolint:gosec // far below 2^63
+	}
+	var early int64
+	for round := range rounds {
+		// One record per batch, as results are produced, then the
+		// retention pass the broker makes every RetentionInterval.
+		for range keep {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.ApplyRetention()
+		if round == 3 {
+			early = heap()
+		}
+	}
+	late := heap()
+	if st := b.Stats(); st[1].Records > keep {
+		t.Errorf("results topic keeps %d records, want at most %d", st[1].Records, keep)
+	}
+	// Unbounded, every batch adds a 72-byte entry: 16 rounds ≥ 2.3 MB.
+	unbounded := int64((rounds - 4) * keep * 72)
+	t.Logf("heap after round 4: %d bytes, after round %d: %d (%+d; unbounded it would grow by ≥ %d)",
+		early, rounds, late, late-early, unbounded)
+	if late-early > unbounded/4 {
+		t.Errorf("heap grew by %d bytes between rounds 4 and %d: the index is not bounded", late-early, rounds)
 	}
 }
