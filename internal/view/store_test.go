@@ -4,7 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/kafka"
 )
 
 // TestViewStoreJoinAndStats: results join the frames they belong to
@@ -74,5 +77,37 @@ func TestViewStoreJoinAndStats(t *testing.T) {
 	}
 	if got := percentile([]float64{5, 1, 4, 2, 3}, 0.5); got != 3 {
 		t.Errorf("median %v", got)
+	}
+}
+
+// TestViewDropsOwnSequenceOnly: header-less cameras sharing a partition
+// have the offset as their sequence number; the other camera's offsets are
+// not their drops. Gaps in a camera's own sequence header still count.
+func TestViewDropsOwnSequenceOnly(t *testing.T) {
+	img := []byte{0xff, 0xd8}
+	bare := func(camera string, offset int64) *kgo.Record {
+		return &kgo.Record{Topic: kafka.DefaultFramesTopic, Key: []byte(camera), Value: img, Timestamp: time.Now(), Offset: offset}
+	}
+	for _, tc := range []struct {
+		name string
+		recs []*kgo.Record
+		gaps map[string]int64
+	}{
+		{"header-less, interleaved", []*kgo.Record{bare("a", 0), bare("b", 1), bare("a", 2), bare("b", 3), bare("a", 7)}, map[string]int64{"a": 0, "b": 0}},
+		{"own sequence headers", []*kgo.Record{frameRecord("a", 0, img, 2, 2), frameRecord("a", 1, img, 2, 2), frameRecord("a", 4, img, 2, 2)}, map[string]int64{"a": 2}},
+		{"headers lost midway", []*kgo.Record{frameRecord("a", 0, img, 2, 2), bare("a", 9), frameRecord("a", 12, img, 2, 2), frameRecord("a", 14, img, 2, 2)}, map[string]int64{"a": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := offline(t, Config{})
+			for _, r := range tc.recs {
+				s.onFrame(r)
+			}
+			m := s.store.snapshot(time.Now())
+			for id, want := range tc.gaps {
+				if got := m.Cams[id].Gaps; got != want {
+					t.Errorf("%s: %d drops counted, want %d", id, got, want)
+				}
+			}
+		})
 	}
 }
