@@ -46,7 +46,7 @@ stalled.`
 
 type soakFlags struct {
 	duration, warmup, sampleEvery time.Duration
-	load                          float64
+	load, capacity                float64
 	backlogFrames                 int
 }
 
@@ -75,6 +75,7 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 	fs.Bool("pipeline", true, "(implied by --soak)")
 	fs.DurationVar(&sf.duration, "soak", 0, "how long the cameras publish (e.g. 30m)")
 	fs.Float64Var(&sf.load, "soak-load", 1.2, "the cameras' total rate, as a multiple of the measured capacity")
+	fs.Float64Var(&sf.capacity, "capacity", 0, "the capacity in frames/s instead of measuring it (e.g. the compute-only rate of bench --pipeline on a quiet machine)")
 	fs.DurationVar(&sf.warmup, "warmup", 0, "RSS slopes are fitted after this (0: a third of --soak, at most 5m)")
 	fs.DurationVar(&sf.sampleEvery, "sample-interval", 5*time.Second, "how often the processes' RSS is read")
 	fs.IntVar(&sf.backlogFrames, "backlog-frames", 0, "frames produced before the processor starts, on cameras of their own (0: none)")
@@ -99,6 +100,9 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 	}
 	if sf.duration < time.Second {
 		errs = append(errs, fmt.Errorf("--soak %v: want a duration of at least 1s, e.g. --soak 30m", sf.duration))
+	}
+	if sf.capacity < 0 {
+		errs = append(errs, errors.New("--capacity must not be negative (0: measure it)"))
 	}
 	if !(sf.load > 0 && sf.load <= 100) {
 		errs = append(errs, fmt.Errorf("--soak-load %v: want more than 0 and at most 100", sf.load))
@@ -264,14 +268,18 @@ func (s *soakBench) measureCapacity(ctx context.Context) error {
 		_, _, data := b.frameAt(k)
 		frames = append(frames, data)
 	}
-	b.log.Info("capacity: decode + analyse, no Kafka", "engines", len(workers), "seconds", s.pf.computeDuration.Seconds())
-	msPer, n, err := capacity.Measure(ctx, workers, frames, s.pf.computeDuration)
-	if err != nil {
-		return fmt.Errorf("capacity: %w", err)
-	}
 	c := &s.rep.Capacity
-	c.AnalyseMS, c.Frames = round2(msPer), n
-	c.FPS = round2(1000 * float64(len(workers)) / msPer)
+	if s.sf.capacity > 0 {
+		c.FPS, c.Given = s.sf.capacity, true
+	} else {
+		b.log.Info("capacity: decode + analyse, no Kafka", "engines", len(workers), "seconds", s.pf.computeDuration.Seconds())
+		msPer, n, err := capacity.Measure(ctx, workers, frames, s.pf.computeDuration)
+		if err != nil {
+			return fmt.Errorf("capacity: %w", err)
+		}
+		c.AnalyseMS, c.Frames = round2(msPer), n
+		c.FPS = round2(1000 * float64(len(workers)) / msPer)
+	}
 	s.pf.fps = round2(s.sf.load * c.FPS / float64(s.pf.cameras))
 	s.rep.Settings.FPS = s.pf.fps
 	b.log.Info("capacity", "fps", c.FPS, "analyse_ms", c.AnalyseMS, "load", s.sf.load, "cameras", s.pf.cameras, "fps_per_camera", s.pf.fps)

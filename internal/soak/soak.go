@@ -72,7 +72,8 @@ type Settings struct {
 type Capacity struct {
 	AnalyseMS float64 `json:"analyse_ms"` // per frame per engine, all engines busy
 	Frames    int     `json:"frames"`
-	FPS       float64 `json:"fps"` // over all engines
+	FPS       float64 `json:"fps"`             // over all engines
+	Given     bool    `json:"given,omitempty"` // --capacity: not measured
 }
 
 // Backlog is the phase that measures the processor after a backlog: frames
@@ -167,7 +168,8 @@ type RSS struct {
 	MaxMB    float64 `json:"max_mb"`
 	PeakMB   float64 `json:"peak_mb"` // the kernel's VmHWM at the end
 	// SlopeMBPerMin is a least-squares fit over the samples after the
-	// warm-up; Flat is |slope| < FlatMBPerMin.
+	// warm-up; Flat is slope < FlatMBPerMin (shrinking counts as flat:
+	// the check is for growth).
 	SlopeMBPerMin float64 `json:"slope_mb_per_min"`
 	FitSamples    int     `json:"fit_samples"`
 	Flat          bool    `json:"flat"`
@@ -236,7 +238,7 @@ func Summarize(samples []Sample, rss func(Sample) float64, duration, warmup floa
 	}
 	r.FitSamples = len(xs)
 	r.SlopeMBPerMin = math.Round(Slope(xs, ys)*1000) / 1000
-	r.Flat = r.FitSamples >= 2 && math.Abs(r.SlopeMBPerMin) < FlatMBPerMin
+	r.Flat = r.FitSamples >= 2 && r.SlopeMBPerMin < FlatMBPerMin
 	return r
 }
 
@@ -287,7 +289,7 @@ func (r *Report) Print(w io.Writer) error {
 	l := r.Latency
 	fmt.Fprintf(&b, "latency capture → result readable, ok results: p50 %.1f, p90 %.1f, p99 %.1f, max %.1f ms (all results p50 %.1f, p99 %.1f)\n",
 		l.P50, l.P90, l.P99, l.Max, r.LatencyAll.P50, r.LatencyAll.P99)
-	fmt.Fprintf(&b, "\nRSS MB (slope fitted after %s of warm-up; flat: |slope| < %g MB/min):\n", time.Duration(st.WarmupS*float64(time.Second)).Round(time.Second), FlatMBPerMin)
+	fmt.Fprintf(&b, "\nRSS MB (slope fitted after %s of warm-up; flat: slope < %g MB/min):\n", time.Duration(st.WarmupS*float64(time.Second)).Round(time.Second), FlatMBPerMin)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  process\t1 min\tmidpoint\tend\tmax\tpeak (VmHWM)\tMB/min\tsamples\t\t")
 	for _, p := range []struct {
