@@ -112,7 +112,7 @@ type testCluster struct {
 	addr string
 }
 
-func newCluster(t *testing.T, partitions int32) *testCluster {
+func newCluster(t testing.TB, partitions int32) *testCluster {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(t.TempDir()))
 	if err != nil {
@@ -136,7 +136,7 @@ func newCluster(t *testing.T, partitions int32) *testCluster {
 }
 
 // client is a producer (manual partitioning) and plain client.
-func (tc *testCluster) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+func (tc *testCluster) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(tc.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
@@ -151,7 +151,7 @@ func (tc *testCluster) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-func (tc *testCluster) produce(t *testing.T, recs ...*kgo.Record) {
+func (tc *testCluster) produce(t testing.TB, recs ...*kgo.Record) {
 	t.Helper()
 	cl := tc.client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -204,14 +204,14 @@ type running struct {
 	stop func() error
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: testLogLevel()})).With("test", t.Name())
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func (tc *testCluster) options(t *testing.T) Options {
+func (tc *testCluster) options(t testing.TB) Options {
 	o := Options{
 		Client: []kgo.Opt{kgo.SeedBrokers(tc.addr)}, Brokers: tc.addr, Topics: topics,
 		NewAnalyzer: newAnalyzer, Concurrency: 2, MaxAge: time.Minute,
@@ -220,7 +220,7 @@ func (tc *testCluster) options(t *testing.T) Options {
 	return o
 }
 
-func start(t *testing.T, o Options) *running {
+func start(t testing.TB, o Options) *running {
 	t.Helper()
 	p, err := New(context.Background(), o)
 	if err != nil {
@@ -247,7 +247,7 @@ func start(t *testing.T, o Options) *running {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

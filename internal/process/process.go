@@ -53,6 +53,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -84,6 +85,34 @@ func ParseDelivery(s string) (Delivery, error) {
 
 // DefaultGroup is the consumer group of the processors.
 const DefaultGroup = "framecast-processors"
+
+// Memory bounds. franz-go's defaults (50 MiB per fetch response, and
+// records that alias the response they came in) let a worker catching up
+// on a backlog hold several full responses: hundreds of MB of heap. These
+// keep what a worker holds ahead to a few frames' worth of work while
+// still letting through a single frame of the largest size Kafka takes.
+const (
+	// DefaultFetchMaxBytes is Options.FetchMaxBytes: 4 MiB is about 30
+	// camera frames of 60–200 KB, a few hundred milliseconds of work for
+	// a busy worker, so the next fetch (one round trip) is back long
+	// before the workers run dry.
+	DefaultFetchMaxBytes int32 = 4 << 20
+	// DefaultMaxInFlightBytes is Options.MaxInFlightBytes: 16 MiB keeps
+	// MaxInFlight the bound for ordinary frames and holds a few frames of
+	// several MB (4K stills) at once.
+	DefaultMaxInFlightBytes int64 = 16 << 20
+	// DefaultStallAlarm is Options.StallAlarm.
+	DefaultStallAlarm = 30 * time.Second
+
+	// maxFetchMaxBytes keeps a response (this, or one batch of up to a
+	// 16 MiB max.message.bytes) well below the client's 100 MiB limit on
+	// what it reads from a broker.
+	maxFetchMaxBytes = 64 << 20
+	// maxPartitionFetchBytes is franz-go's and Java's default share of a
+	// response per partition, so a partition with a backlog does not
+	// crowd out the others.
+	maxPartitionFetchBytes = 1 << 20
+)
 
 // Options configure a Processor. The zero value of each field means its
 // documented default.
@@ -124,6 +153,25 @@ type Options struct {
 	// bounds memory and how long a revoke or shutdown waits (default
 	// 2·Concurrency+2). In exactly-once mode it is the largest batch.
 	MaxInFlight int
+	// MaxInFlightBytes bounds the bytes of those frames too (at least
+	// once): no more are taken from the client while they reach it
+	// (default DefaultMaxInFlightBytes). A frame larger than the bound
+	// still passes: it is taken when nothing else is in flight.
+	MaxInFlightBytes int64
+	// FetchMaxBytes is the most one fetch response from a broker holds
+	// (default DefaultFetchMaxBytes, at most 64 MiB). The client fetches
+	// again only once the previous response is all taken, so what it
+	// holds ahead is one response per broker. A producer batch larger
+	// than this (a single frame of up to the topic's max.message.bytes,
+	// or a batch the publisher packed while the broker was busy) still
+	// comes whole, alone in its response.
+	FetchMaxBytes int32
+	// StallAlarm is how long an assigned frames partition may lag (its
+	// end offset above the offset this worker is at) without progress
+	// before an error is logged, naming the partition, its offset and its
+	// last fetch error, and again every StallAlarm while it lasts
+	// (default 30 s; negative: never).
+	StallAlarm time.Duration
 	// SessionTimeout is the group session timeout: how long a dead
 	// worker keeps its partitions (default 6 s, the brokers' usual
 	// minimum).
@@ -195,6 +243,18 @@ func (o *Options) defaults() error {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 2*o.Concurrency + 2
 	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if o.FetchMaxBytes <= 0 {
+		o.FetchMaxBytes = DefaultFetchMaxBytes
+	}
+	if o.FetchMaxBytes > maxFetchMaxBytes {
+		errs = append(errs, fmt.Errorf("fetch max bytes %d: at most %d (64 MiB)", o.FetchMaxBytes, maxFetchMaxBytes))
+	}
+	if o.StallAlarm == 0 {
+		o.StallAlarm = DefaultStallAlarm
+	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = 6 * time.Second
 	}
@@ -224,8 +284,9 @@ type Processor struct {
 	maxDLQ  int32 // largest record the DLQ topic takes
 	maxRes  int32 // largest record the results topic takes
 
-	cl   *kgo.Client               // the group member, producer too
-	sess *kgo.GroupTransactSession // exactly-once only; wraps cl
+	cl   *kgo.Client                // the group member, producer too
+	clp  atomic.Pointer[kgo.Client] // cl, for Stats from other goroutines
+	sess *kgo.GroupTransactSession  // exactly-once only; wraps cl
 
 	// produceCtx is canceled only when a shutdown overruns DrainTimeout.
 	produceCtx context.Context
@@ -235,7 +296,9 @@ type Processor struct {
 	parts    map[tp]*partState
 	assigned map[tp]bool
 	inflight int
+	inBytes  int64         // bytes of the frames in flight
 	changed  chan struct{} // closed and replaced whenever inflight drops
+	peakBuf  atomic.Int64  // largest BufferedBytes seen after a poll
 
 	failMu  sync.Mutex
 	failErr error
@@ -334,10 +397,31 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 // Stats returns a snapshot of the counters.
 func (p *Processor) Stats() Stats {
 	p.mu.Lock()
-	n := p.inflight
+	n, b := p.inflight, p.inBytes
 	p.mu.Unlock()
 	s := p.c.snapshot(n)
+	s.InFlightBytes = b
+	if cl := p.clp.Load(); cl != nil {
+		s.ClientBufferedBytes = cl.BufferedFetchBytes()
+	}
+	s.BufferedBytes = s.InFlightBytes + s.ClientBufferedBytes
+	s.PeakBufferedBytes = max(p.peakBuf.Load(), s.BufferedBytes)
 	return s
+}
+
+// notePeak records the bytes held ahead after a poll, the moment they
+// are largest: the client's next response has not been asked for yet.
+func (p *Processor) notePeak() {
+	p.mu.Lock()
+	b := p.inBytes
+	p.mu.Unlock()
+	b += p.cl.BufferedFetchBytes()
+	for {
+		old := p.peakBuf.Load()
+		if b <= old || p.peakBuf.CompareAndSwap(old, b) {
+			return
+		}
+	}
 }
 
 // Run joins the group and processes frames until ctx is canceled or a
@@ -436,6 +520,8 @@ func (p *Processor) newClient() error {
 		// assigned while an empty long poll waits wait for it to end:
 		// keep that short (default 5 s) for a quick start and takeover.
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchMaxBytes(p.o.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(min(maxPartitionFetchBytes, p.o.FetchMaxBytes)),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(batchMax),
@@ -453,6 +539,7 @@ func (p *Processor) newClient() error {
 			return err
 		}
 		p.sess, p.cl = s, s.Client()
+		p.clp.Store(p.cl)
 		return nil
 	}
 	opts = append(opts,
@@ -470,6 +557,7 @@ func (p *Processor) newClient() error {
 		return err
 	}
 	p.cl = cl
+	p.clp.Store(cl)
 	return nil
 }
 
@@ -521,6 +609,7 @@ const (
 // job is one frame record on its way through.
 type job struct {
 	rec     *kgo.Record
+	size    int64 // the record's bytes, for MaxInFlightBytes
 	fetched time.Time
 	ps      *partState
 	state   jobState // guarded by ps.mu
@@ -581,21 +670,28 @@ func (p *Processor) dispatch(recs []*kgo.Record, fetched time.Time) []*job {
 		return nil
 	}
 	jobs := make([]*job, 0, len(recs))
+	var size int64
+	sizes := make([]int64, len(recs))
+	for i, r := range recs {
+		sizes[i] = detach(r)
+		size += sizes[i]
+	}
 	p.mu.Lock()
-	for _, r := range recs {
+	for i, r := range recs {
 		k := tp{r.Topic, r.Partition}
 		ps := p.parts[k]
 		if ps == nil {
 			ps = &partState{key: k}
 			p.parts[k] = ps
 		}
-		j := &job{rec: r, fetched: fetched, ps: ps}
+		j := &job{rec: r, size: sizes[i], fetched: fetched, ps: ps}
 		ps.mu.Lock()
 		ps.jobs = append(ps.jobs, j)
 		ps.mu.Unlock()
 		jobs = append(jobs, j)
 	}
 	p.inflight += len(jobs)
+	p.inBytes += size
 	p.mu.Unlock()
 	p.c.consumed.Add(uint64(len(jobs)))
 	for _, j := range jobs {
@@ -645,9 +741,46 @@ func (p *Processor) emit(ps *partState) {
 		ps.mu.Lock()
 	}
 	ps.emitting = false
-	n := p.advanceLocked(ps)
+	n, b := p.advanceLocked(ps)
 	ps.mu.Unlock()
-	p.retired(n)
+	p.retired(n, b)
+}
+
+// recordBytes counts a record as the client's BufferedFetchBytes does.
+func recordBytes(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// detach copies the record's key, value and header values out of the
+// fetch response they alias, so a frame in flight does not keep a whole
+// response (up to FetchMaxBytes, or a producer batch of up to the topic's
+// max.message.bytes) alive once the client has handed all of it out: what
+// is held is then the client's current response plus the frames in
+// flight, never a chain of old responses. A copy of a frame costs
+// microseconds; analysing it, milliseconds. It returns the bytes copied.
+func detach(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	buf := make([]byte, 0, n)
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	r.Key, r.Value = clone(r.Key), clone(r.Value)
+	for i := range r.Headers {
+		r.Headers[i].Value = clone(r.Headers[i].Value)
+	}
+	return recordBytes(r)
 }
 
 func (p *Processor) produce(j *job) {
@@ -660,7 +793,7 @@ func (p *Processor) produce(j *job) {
 		} else {
 			j.state = jobAcked
 		}
-		n := p.advanceLocked(ps)
+		n, b := p.advanceLocked(ps)
 		ps.mu.Unlock()
 		if err != nil {
 			p.c.produceErrors.Add(1)
@@ -668,7 +801,7 @@ func (p *Processor) produce(j *job) {
 		} else if p.o.Delivery == AtLeastOnce {
 			p.c.delivered(j.oc, now)
 		}
-		p.retired(n)
+		p.retired(n, b)
 	})
 }
 
@@ -687,10 +820,9 @@ func (p *Processor) produceError(j *job, err error) error {
 
 // advanceLocked retires the finished frames at the head of the partition
 // and, at least once, marks the last of an unbroken run of delivered ones
-// for commit. It returns how many it retired.
-func (p *Processor) advanceLocked(ps *partState) int {
+// for commit. It returns how many it retired and their bytes.
+func (p *Processor) advanceLocked(ps *partState) (n int, size int64) {
 	var mark *kgo.Record
-	n := 0
 loop:
 	for n < ps.emitted {
 		j := ps.jobs[n]
@@ -704,10 +836,11 @@ loop:
 		default:
 			break loop
 		}
+		size += j.size
 		n++
 	}
 	if n == 0 {
-		return 0
+		return 0, 0
 	}
 	clear(ps.jobs[:n])
 	ps.jobs = ps.jobs[n:]
@@ -717,15 +850,16 @@ loop:
 		// overtaken by a late mark.
 		p.cl.MarkCommitRecords(mark)
 	}
-	return n
+	return n, size
 }
 
-func (p *Processor) retired(n int) {
+func (p *Processor) retired(n int, size int64) {
 	if n == 0 {
 		return
 	}
 	p.mu.Lock()
 	p.inflight -= n
+	p.inBytes -= size
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
@@ -755,13 +889,18 @@ func (p *Processor) idle() bool { return p.inflight == 0 }
 func (p *Processor) runALO(ctx context.Context) error {
 	for {
 		var free int
-		if !p.waitFor(ctx, func() bool { free = p.o.MaxInFlight - p.inflight; return free > 0 }) {
+		room := func() bool {
+			free = p.o.MaxInFlight - p.inflight
+			return free > 0 && p.inBytes < p.o.MaxInFlightBytes
+		}
+		if !p.waitFor(ctx, room) {
 			break
 		}
 		fs := p.cl.PollRecords(ctx, free)
 		fetched := time.Now()
 		p.pollErrors(fs)
 		p.dispatch(fs.Records(), fetched)
+		p.notePeak()
 		p.cl.AllowRebalance()
 		if fs.IsClientClosed() || ctx.Err() != nil {
 			break
@@ -935,6 +1074,7 @@ func (p *Processor) runEOS(ctx context.Context) error {
 			return fmt.Errorf("beginning a transaction: %w", err)
 		}
 		jobs := p.dispatch(recs, fetched)
+		p.notePeak()
 		// The batch finishes even when ctx is canceled: that is the drain.
 		delivered := p.waitFor(p.produceCtx, p.idle)
 		commit := delivered && p.failure() == nil

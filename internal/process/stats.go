@@ -49,6 +49,19 @@ type Stats struct {
 	// Lag is the group's consumer lag on the frames topic (all members),
 	// or -1 when unknown.
 	Lag int64
+	// InFlightBytes is the bytes (keys, values, headers) of the frames in
+	// flight; ClientBufferedBytes what the Kafka client has fetched but
+	// not handed out yet (at most one fetch response per broker);
+	// BufferedBytes their sum, everything this worker holds ahead of its
+	// analysis. PeakBufferedBytes is the largest BufferedBytes seen, checked
+	// after every poll: with one broker it stays below MaxInFlightBytes +
+	// 2 × max(FetchMaxBytes, largest producer batch), whatever the backlog.
+	InFlightBytes, ClientBufferedBytes, BufferedBytes, PeakBufferedBytes int64
+	// StalledPartitions is the number of assigned frames partitions that
+	// lag without progress for Options.StallAlarm or longer, as of the
+	// last check; StallAlarms counts the errors logged about them.
+	StalledPartitions int
+	StallAlarms       uint64
 	// LatencyP50 and LatencyP99 are capture → delivered-result latencies
 	// over the last latencyWindow ok results; zero before the first.
 	LatencyP50, LatencyP99 time.Duration
@@ -70,7 +83,8 @@ func (s Stats) Out() uint64 {
 type counters struct {
 	consumed, ok, faces, produceErrors atomic.Uint64
 	commits, commitErrors, aborted     atomic.Uint64
-	dropped                            atomic.Uint64
+	dropped, stallAlarms               atomic.Uint64
+	stalled                            atomic.Int64
 	assigned                           atomic.Int64
 	lag                                atomic.Int64
 
@@ -113,6 +127,7 @@ func (c *counters) snapshot(inFlight int) Stats {
 		Commits:       c.commits.Load(), CommitErrors: c.commitErrors.Load(),
 		Aborted: c.aborted.Load(), Dropped: c.dropped.Load(),
 		InFlight: inFlight, Assigned: int(c.assigned.Load()), Lag: c.lag.Load(),
+		StalledPartitions: int(c.stalled.Load()), StallAlarms: c.stallAlarms.Load(),
 	}
 	c.mu.Lock()
 	s.Skipped = maps.Clone(c.skipped)
