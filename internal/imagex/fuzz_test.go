@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/image/bmp"
+
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // FuzzDecode feeds arbitrary bytes through one long-lived Decoder, the way
@@ -42,7 +44,7 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add(forgeJPEGSize(f, seeds[0], 20000, 20000))
-	f.Add(flatJPEG(1500, 1500))
+	f.Add(testutil.FlatJPEG(1500, 1500))
 	f.Add([]byte{})
 
 	canary := encJPEG(f, synth(16, 16), 90)

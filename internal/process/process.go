@@ -1150,6 +1150,7 @@ func (p *Processor) statsLoop(ctx context.Context) {
 			"out", s.Out(), "out_fps", round1(float64(s.Out()-prev.Out())/secs),
 			"ok", s.OK, "faces", s.Faces,
 			"skipped", formatReasons(s.Skipped), "dlq", formatReasons(s.DLQ),
+			"bad_capture_time", s.BadCaptureTime,
 			"lag", s.Lag, "in_flight", s.InFlight, "partitions", s.Assigned,
 			"p50_ms", ms(s.LatencyP50), "p99_ms", ms(s.LatencyP99))
 		prev, prevAt = s, now

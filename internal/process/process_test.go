@@ -143,15 +143,29 @@ func hugeJPEG(t *testing.T, data []byte) []byte {
 
 // TestMalformedRecords: every kind of bad record goes to the DLQ with its
 // reason and the original record, and the worker goes on with good frames.
+// Bad records older than MaxAge, found in the topic when a processor
+// (re)starts, still go to the DLQ: only a plausible frame is skipped as
+// stale. A frame whose capture-time header is implausible is analysed with
+// its record timestamp instead, and counted.
 func TestMalformedRecords(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		age  time.Duration // of every record, header and record timestamp alike
+	}{
+		{"fresh", 0},
+		{"older than MaxAge, after a restart", time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) { testMalformedRecords(t, c.age) })
+	}
+}
+
+func testMalformedRecords(t *testing.T, age time.Duration) {
 	tc := newCluster(t, 3)
 	o := tc.options(t)
 	o.Concurrency = 1
-	p := start(t, o)
-	eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 3 })
 
 	face, _ := images(t)
-	now := time.Now()
+	now := time.Now().Add(-age)
 	random := make([]byte, 4096)
 	for i := range random {
 		random[i] = byte(i*7919 + i>>3)
@@ -172,8 +186,20 @@ func TestMalformedRecords(t *testing.T) {
 	for _, c := range cases {
 		recs = append(recs, c.rec)
 	}
-	recs = append(recs, frameRecord("bad-cam", 0, 5, now, face))
-	tc.produce(t, recs...)
+	good := frameRecord("bad-cam", 0, 5, now, face)
+	// A camera clock in 2262: without bounds it would never be stale.
+	future := frameRecord("bad-cam", 0, 6, now, face)
+	future.Headers[1].Value = strconv.AppendInt(nil, 1<<63-1, 10)
+	recs = append(recs, good, future)
+	var p *running
+	if age == 0 {
+		p = start(t, o)
+		eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 3 })
+		tc.produce(t, recs...)
+	} else {
+		tc.produce(t, recs...) // a backlog, as a restarted processor finds it
+		p = start(t, o)
+	}
 	eventually(t, 60*time.Second, "all records to be delivered", func() bool { return p.Stats().Out() >= uint64(len(recs)) })
 
 	dlq := tc.readTopic(t, topics.DLQ, len(cases), kgo.ReadUncommitted())
@@ -193,13 +219,26 @@ func TestMalformedRecords(t *testing.T) {
 			t.Errorf("dead letter %d does not keep the original key, value and headers", i)
 		}
 	}
-	results := tc.readTopic(t, topics.Results, 1, kgo.ReadUncommitted())
-	by := checkResults(t, results)
-	if rs := by["bad-cam"]; len(results) != 1 || len(rs) != 1 || rs[0].Seq != 5 || len(rs[0].Faces) != 4 {
-		t.Fatalf("after the bad records: %d results %+v", len(results), by)
+	results := tc.readTopic(t, topics.Results, 2, kgo.ReadUncommitted())
+	rs := checkResults(t, results)["bad-cam"]
+	if len(results) != 2 || len(rs) != 2 || rs[0].Seq != 5 || rs[1].Seq != 6 {
+		t.Fatalf("after the bad records: %d results %+v", len(results), rs)
+	}
+	wantStatus, wantFaces := frame.StatusOK, 4
+	if age > 0 {
+		wantStatus, wantFaces = frame.StatusSkipped, 0
+	}
+	for _, r := range rs {
+		if r.Status != wantStatus || len(r.Faces) != wantFaces || r.Frame.Width != 640 {
+			t.Errorf("seq %d: %s with %d faces, %d wide; want %s with %d, 640", r.Seq, r.Status, len(r.Faces), r.Frame.Width, wantStatus, wantFaces)
+		}
+	}
+	if ts := future.Timestamp.Truncate(time.Millisecond); !rs[1].CapturedAt.Equal(ts) {
+		t.Errorf("capture time of year 2262: result says %v, want the record timestamp %v", rs[1].CapturedAt, ts)
 	}
 	s := p.Stats()
-	if s.DLQ["not_image"] != 1 || s.DLQ[frame.ReasonBadHeader] != 1 || s.DLQ[ReasonEmpty] != 1 || s.OK != 1 {
+	if s.DLQ["not_image"] != 1 || s.DLQ["truncated"] != 1 || s.DLQ["too_large"] != 1 || s.DLQ[frame.ReasonBadHeader] != 1 || s.DLQ[ReasonEmpty] != 1 ||
+		s.OK+s.Skipped[ReasonStale] != 2 || s.BadCaptureTime != 1 {
 		t.Errorf("stats: %+v", s)
 	}
 }

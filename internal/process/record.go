@@ -61,6 +61,9 @@ type outcome struct {
 	reason   string
 	faces    int
 	captured time.Time
+	// badCaptureTime: the capture-time header was outside the window
+	// around the record timestamp, which stood in for it.
+	badCaptureTime bool
 }
 
 // worker turns frame records into result or dead-letter records. It owns
@@ -79,14 +82,58 @@ type worker struct {
 	maxDLQ int
 }
 
+// The window around a record's timestamp in which its framecast-captured-ns
+// header is believed. Outside it the capture time is taken from the record
+// timestamp instead, and counted (Stats.BadCaptureTime): a camera clock at
+// 1970 or in 2262 would otherwise put a frame's latency at 56 years or
+// zero, poison the latency percentiles and decide staleness.
+//
+// Capture precedes production by the capture-to-produce path (encoding,
+// the publisher's buffer, a producer's retries); framecast's publisher
+// sets the record timestamp to the capture time, so for its own frames the
+// two are equal. Five minutes covers another producer's backlog after a
+// reconnect, and any frame that much older than its record is stale under
+// every sensible MaxAge either way. Capture after the record timestamp can
+// only be clock skew between the capturing and producing hosts (or the
+// broker's, for LogAppendTime topics) plus the timestamp's millisecond
+// rounding: one second is generous for NTP-synchronised hosts.
+const (
+	maxCaptureBefore = 5 * time.Minute
+	maxCaptureAfter  = time.Second
+)
+
+// plausibleCapture bounds meta's capture time by the record timestamp ts,
+// replacing it with ts when outside the window. It reports whether it did.
+// A record without a usable timestamp (≤ 0: none, or the epoch; or past
+// what RFC 3339 can write) leaves nothing to compare with, so the header
+// stands.
+func plausibleCapture(meta *frame.Meta, ts time.Time) bool {
+	if meta.Fallback || ts.UnixMilli() <= 0 || ts.Year() > 9999 {
+		return false
+	}
+	d := meta.CapturedAt.Sub(ts)
+	if d >= -maxCaptureBefore && d <= maxCaptureAfter {
+		return false
+	}
+	meta.CapturedAt = ts
+	return true
+}
+
 // handle processes one frame record. It never fails: every record becomes
 // exactly one record to produce, a result (ok or skipped) or a dead letter.
 func (w *worker) handle(rec *kgo.Record, fetched time.Time) (*kgo.Record, outcome) {
-	start := time.Now()
 	meta, err := frame.DecodeMeta(rec)
 	if err != nil {
 		return w.deadLetter(rec, frame.ReasonBadHeader, err)
 	}
+	badClock := plausibleCapture(&meta, rec.Timestamp)
+	out, o := w.handleFrame(rec, meta, fetched)
+	o.badCaptureTime = badClock
+	return out, o
+}
+
+func (w *worker) handleFrame(rec *kgo.Record, meta frame.Meta, fetched time.Time) (*kgo.Record, outcome) {
+	start := time.Now()
 	if len(rec.Value) == 0 {
 		// Checked before staleness: a record without an image can never
 		// be analysed, however fresh, so it belongs in the DLQ.
@@ -96,12 +143,22 @@ func (w *worker) handle(rec *kgo.Record, fetched time.Time) (*kgo.Record, outcom
 		// JSON (RFC 3339) cannot carry it, and no camera took it.
 		return w.deadLetter(rec, frame.ReasonBadHeader, fmt.Errorf("%w: capture time %d ns (from %s) is not a plausible date", frame.ErrBadHeader, meta.CapturedAt.UnixNano(), captureSource(meta)))
 	}
+	// Also before staleness, for the same reason: what the header alone
+	// shows to be bad (not an image, over the limits, cut short) goes to
+	// the DLQ however old, so only a plausible frame is ever skipped as
+	// stale. These checks cost microseconds; the decode they spare an old
+	// frame costs milliseconds.
+	_, width, height, err := w.dec.Check(rec.Value)
+	if err != nil {
+		return w.deadLetter(rec, imagex.Reason(err), err)
+	}
 	part, off := rec.Partition, rec.Offset
 	res := frame.Result{
 		Schema: frame.Schema, Camera: meta.Camera, Seq: meta.Seq,
 		CapturedAt: meta.CapturedAt.UTC(),
 		Frame: frame.FrameInfo{
-			Width: meta.Width, Height: meta.Height,
+			// The image's own size, not what the producer's headers say.
+			Width: width, Height: height,
 			Topic: rec.Topic, Partition: &part, Offset: &off,
 		},
 		Faces:  []frame.Face{},
@@ -112,6 +169,9 @@ func (w *worker) handle(rec *kgo.Record, fetched time.Time) (*kgo.Record, outcom
 		res.Status, res.Reason = frame.StatusSkipped, ReasonStale
 		return w.result(rec, &res, fetched, outcome{kind: kindSkipped, reason: ReasonStale, captured: meta.CapturedAt})
 	}
+	// A rare oversized frame (over imagex.RetainBytes) must not keep its
+	// pixel buffer with the worker once analysed or rejected.
+	defer w.img.Trim()
 	t0 := time.Now()
 	if err := w.dec.Decode(rec.Value, &w.img); err != nil {
 		return w.deadLetter(rec, imagex.Reason(err), err)

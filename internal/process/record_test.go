@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/testutil"
 	"github.com/framecast/framecast/internal/vision"
 )
 
@@ -38,6 +40,11 @@ func TestHandle(t *testing.T) {
 		return frame.EncodeHeaders(frame.Meta{Seq: seq, CapturedAt: at})
 	}
 	withHeaders := func(r *kgo.Record, h []kgo.RecordHeader) *kgo.Record { r.Headers = h; return r }
+	// aged: captured, and produced, an hour ago.
+	aged := func(r *kgo.Record) *kgo.Record {
+		r.Timestamp = now.Add(-time.Hour)
+		return withHeaders(r, hdr(20, r.Timestamp))
+	}
 	cases := []struct {
 		name   string
 		rec    *kgo.Record
@@ -56,6 +63,14 @@ func TestHandle(t *testing.T) {
 		{"not an image", withHeaders(rec("cam", []byte("hello, world")), hdr(9, now)), 0, 0, kindDLQ, "not_image", 0},
 		{"truncated", withHeaders(rec("cam", face[:len(face)/2]), hdr(10, now)), 0, 0, kindDLQ, "truncated", 0},
 		{"too many pixels", withHeaders(rec("cam", hugeJPEG(t, face)), hdr(11, now)), 0, 0, kindDLQ, "too_large", 0},
+		// Bad input is dead-lettered however old: only a plausible frame
+		// may be skipped as stale.
+		{"not an image and stale", aged(rec("cam", []byte("hello, world"))), 2 * time.Second, 0, kindDLQ, "not_image", 0},
+		{"truncated and stale", aged(rec("cam", face[:len(face)/2])), 2 * time.Second, 0, kindDLQ, "truncated", 0},
+		{"no end marker and stale", aged(rec("cam", face[:len(face)-2])), 2 * time.Second, 0, kindDLQ, "truncated", 0},
+		{"too many pixels and stale", aged(rec("cam", hugeJPEG(t, face))), 2 * time.Second, 0, kindDLQ, "too_large", 0},
+		{"header-less, not an image and stale", func() *kgo.Record { r := rec("", []byte("hello")); r.Timestamp = now.Add(-time.Hour); return r }(), 2 * time.Second, 0, kindDLQ, "not_image", 0},
+		{"plausible and stale", aged(rec("cam", face)), 2 * time.Second, 0, kindSkipped, ReasonStale, 0},
 		{"bad seq header", withHeaders(rec("cam", face), []kgo.RecordHeader{{Key: frame.HeaderSeq, Value: []byte("-1")}}), 0, 0, kindDLQ, frame.ReasonBadHeader, 0},
 		{"key too long", rec(string(bytes.Repeat([]byte("k"), 200)), face), 0, 0, kindDLQ, frame.ReasonBadHeader, 0},
 		{"timestamp out of range", &kgo.Record{Topic: "frames", Key: []byte("cam"), Value: face, Timestamp: time.UnixMilli(300_000_000_000_000)}, 0, 0, kindDLQ, frame.ReasonBadHeader, 0},
@@ -161,4 +176,100 @@ func TestPanicBecomesDeadLetter(t *testing.T) {
 	if oc.kind != kindDLQ || oc.reason != ReasonAnalysis || !bytes.Contains([]byte(header(out, frame.HeaderError)), []byte("index out of range")) {
 		t.Fatalf("outcome %+v, headers %v", oc, out.Headers)
 	}
+}
+
+// TestCaptureTime: the framecast-captured-ns header is believed only
+// within [record timestamp − maxCaptureBefore, + maxCaptureAfter]; outside
+// it the record timestamp stands in and the frame is counted, so a camera
+// clock at 1970 or in 2262 neither poisons the latency percentiles nor
+// escapes staleness.
+func TestCaptureTime(t *testing.T) {
+	_, noface := images(t)
+	ts := time.Now().Truncate(time.Millisecond)
+	cases := []struct {
+		name     string
+		captured int64 // header, unix ns; 0 means no framecast headers at all
+		ts       time.Time
+		maxAge   time.Duration
+		kind     outcomeKind
+		want     time.Time // captured_at of the result
+		badClock bool
+	}{
+		{"same as the record", ts.UnixNano(), ts, -1, kindOK, ts, false},
+		{"within the record's millisecond", ts.UnixNano() + 999_999, ts, -1, kindOK, ts.Add(999_999), false},
+		{"a second late", ts.Add(time.Second).UnixNano(), ts, -1, kindOK, ts.Add(time.Second), false},
+		{"four minutes early", ts.Add(-4 * time.Minute).UnixNano(), ts, -1, kindOK, ts.Add(-4 * time.Minute), false},
+		{"year 2262", 1<<63 - 1, ts, -1, kindOK, ts, true},
+		{"1970", 1, ts, -1, kindOK, ts, true},
+		{"an hour early", ts.Add(-time.Hour).UnixNano(), ts, -1, kindOK, ts, true},
+		{"two seconds late", ts.Add(2 * time.Second).UnixNano(), ts, -1, kindOK, ts, true},
+		{"2262 cannot dodge staleness", 1<<63 - 1, ts.Add(-time.Hour), 2 * time.Second, kindSkipped, ts.Add(-time.Hour), true},
+		{"no framecast headers", 0, ts, -1, kindOK, ts, false},
+		{"no record timestamp", ts.UnixNano(), time.UnixMilli(-1), -1, kindOK, ts, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := testWorker(t)
+			w.maxAge = c.maxAge
+			in := &kgo.Record{Topic: "frames", Key: []byte("cam"), Value: noface, Timestamp: c.ts}
+			if c.captured != 0 {
+				in.Headers = []kgo.RecordHeader{
+					{Key: frame.HeaderSeq, Value: []byte("1")},
+					{Key: frame.HeaderCapturedNS, Value: strconv.AppendInt(nil, c.captured, 10)},
+				}
+			}
+			out, oc := w.handle(in, time.Now())
+			checkOutput(t, in, out, oc)
+			if oc.kind != c.kind || oc.badCaptureTime != c.badClock {
+				t.Fatalf("outcome %+v, want kind %d, bad capture time %v", oc, c.kind, c.badClock)
+			}
+			var r frame.Result
+			if err := json.Unmarshal(out.Value, &r); err != nil {
+				t.Fatal(err)
+			}
+			if !r.CapturedAt.Equal(c.want) {
+				t.Errorf("captured_at %v, want %v", r.CapturedAt, c.want)
+			}
+			cnt := newCounters()
+			cnt.delivered(oc, time.Now())
+			s := cnt.snapshot(0)
+			if want := map[bool]uint64{true: 1}[c.badClock]; s.BadCaptureTime != want {
+				t.Errorf("Stats.BadCaptureTime = %d, want %d", s.BadCaptureTime, want)
+			}
+			if s.LatencyP99 > 5*time.Minute {
+				t.Errorf("p99 latency %v from one frame", s.LatencyP99)
+			}
+		})
+	}
+}
+
+// TestHugeFrameNotRetained: a 6000×6000 frame (108 MB of pixels, within the
+// default 40 MP limit) is analysed, and afterwards its pixel buffer is
+// garbage rather than kept by the worker for the rest of the run — with
+// Concurrency workers that was 108 MB each, RSS 210 → 427 MB for two.
+func TestHugeFrameNotRetained(t *testing.T) {
+	huge := testutil.FlatJPEG(6000, 6000)
+	w := testWorker(t)
+	dec := imagex.NewDecoder(imagex.Limits{}) // the defaults, as in production
+	t.Cleanup(dec.Close)
+	w.dec = dec
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	in := &kgo.Record{Topic: "frames", Key: []byte("cam"), Value: huge, Timestamp: time.Now()}
+	out, oc := w.handle(in, time.Now())
+	checkOutput(t, in, out, oc)
+	if oc.kind != kindOK {
+		t.Fatalf("outcome %+v: %s", oc, header(out, frame.HeaderError))
+	}
+	after := heap()
+	t.Logf("live heap %d MB before the 6000×6000 frame, %d MB after", before>>20, after>>20)
+	if grown := int64(after) - int64(before); grown > 16<<20 {
+		t.Errorf("the worker keeps %d MB after a 6000×6000 frame", grown>>20)
+	}
+	runtime.KeepAlive(w)
 }

@@ -28,6 +28,11 @@ type Stats struct {
 	// DLQ counts frames delivered to the dead-letter topic, by reason
 	// ("bad_header", "empty", "not_image", "truncated", "too_large", …).
 	DLQ map[string]uint64
+	// BadCaptureTime counts delivered frames whose framecast-captured-ns
+	// header was implausible: more than 5 minutes before, or more than 1 s
+	// after, the record timestamp, which was used as the capture time
+	// instead (a camera clock at 1970 or in 2262).
+	BadCaptureTime uint64
 	// ProduceErrors counts result or dead-letter records the brokers did
 	// not accept. Each stops the processor: nothing past them is committed.
 	ProduceErrors uint64
@@ -83,6 +88,7 @@ func (s Stats) Out() uint64 {
 type counters struct {
 	consumed, ok, faces, produceErrors atomic.Uint64
 	commits, commitErrors, aborted     atomic.Uint64
+	badCaptureTime                     atomic.Uint64
 	dropped, stallAlarms               atomic.Uint64
 	stalled                            atomic.Int64
 	assigned                           atomic.Int64
@@ -102,6 +108,9 @@ func newCounters() *counters {
 
 // delivered accounts one record that reached its topic.
 func (c *counters) delivered(o outcome, at time.Time) {
+	if o.badCaptureTime {
+		c.badCaptureTime.Add(1)
+	}
 	switch o.kind {
 	case kindOK:
 		c.ok.Add(1)
@@ -129,6 +138,7 @@ func (c *counters) snapshot(inFlight int) Stats {
 		InFlight: inFlight, Assigned: int(c.assigned.Load()), Lag: c.lag.Load(),
 		StalledPartitions: int(c.stalled.Load()), StallAlarms: c.stallAlarms.Load(),
 	}
+	s.BadCaptureTime = c.badCaptureTime.Load()
 	c.mu.Lock()
 	s.Skipped = maps.Clone(c.skipped)
 	s.DLQ = maps.Clone(c.dlq)
