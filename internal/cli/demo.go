@@ -55,6 +55,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	sf.register(fs, publish.DefaultFPS)
 	concurrency := fs.Int("concurrency", runtime.GOMAXPROCS(0), "the processor's analysis goroutines, each with its own engine")
 	maxAge := fs.Duration("max-age", 2*time.Second, "the processor skips frames older than this (status skipped, reason stale)")
+	stallAlarm := fs.Duration("stall-alarm", process.DefaultStallAlarm, "the processor logs an error naming any frames partition that lags with no frame processed for this long (0: never)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,6 +88,11 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	if *maxAge <= 0 {
 		errs = append(errs, errors.New("--max-age must be positive"))
+	}
+	if *stallAlarm < 0 {
+		errs = append(errs, errors.New("--stall-alarm must not be negative"))
+	} else if *stallAlarm == 0 {
+		*stallAlarm = -1 // the package's "never"
 	}
 	bc := kafka.BrokerConfig{Listen: *brokerListen, DataDir: *dataDir}
 	tempData := false
@@ -162,7 +168,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		Client: clientOpts, Brokers: kc.Brokers, Topics: kc.Topics, Group: "framecast-demo",
 		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
 		NewAnalyzer:  func() (process.Analyzer, error) { return vf.engine() },
-		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second,
+		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
 		Log: env.log.With("role", "process"),
 	})
 	if err != nil {

@@ -49,6 +49,11 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	txnTimeout := fs.Duration("txn-timeout", 10*time.Second, "exactly-once transaction timeout: how long a dead worker's open transaction blocks its partitions; a batch must finish within it")
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "at SIGINT/SIGTERM, wait at most this long for the frames in flight (the rest stays uncommitted for the next worker)")
 	maxInFlight := fs.Int("max-in-flight", 0, "frames fetched but not yet delivered, which is also the largest exactly-once batch (0: 2×concurrency+2)")
+	stallAlarm := fs.Duration("stall-alarm", process.DefaultStallAlarm, "log an error, again every this long, naming any assigned frames partition that lags with no frame processed for this long, with its offset and last fetch error (0: never)")
+	fetchMax := brokerBytes(process.DefaultFetchMaxBytes)
+	fs.Var(&fetchMax, "fetch-max-bytes", "`size` of the largest fetch response (at most 64MiB); a bigger single frame still comes whole")
+	inFlightBytes := brokerBytes(process.DefaultMaxInFlightBytes)
+	fs.Var(&inFlightBytes, "max-in-flight-bytes", "`size` of the frames fetched but not yet delivered; a bigger single frame still passes alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,8 +77,11 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	if *group == "" {
 		errs = append(errs, errors.New("--group must not be empty"))
 	}
-	if *maxAge < 0 || *statsInterval < 0 || *maxInFlight < 0 {
-		errs = append(errs, errors.New("--max-age, --stats-interval and --max-in-flight must not be negative"))
+	if *maxAge < 0 || *statsInterval < 0 || *maxInFlight < 0 || *stallAlarm < 0 {
+		errs = append(errs, errors.New("--max-age, --stats-interval, --max-in-flight and --stall-alarm must not be negative"))
+	}
+	if fetchMax > 64<<20 {
+		errs = append(errs, fmt.Errorf("--fetch-max-bytes %v: at most 64MiB", &fetchMax))
 	}
 	if *sessionTimeout <= 0 || *txnTimeout <= 0 || *drainTimeout <= 0 {
 		errs = append(errs, errors.New("--session-timeout, --txn-timeout and --drain-timeout must be positive"))
@@ -92,29 +100,35 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	if *statsInterval == 0 {
 		*statsInterval = -1
 	}
+	if *stallAlarm == 0 {
+		*stallAlarm = -1
+	}
 
 	clientOpts, err := kafkaClient(ctx, &kc, "framecast-process")
 	if err != nil {
 		return err
 	}
 	p, err := process.New(ctx, process.Options{
-		Client:         clientOpts,
-		Brokers:        kc.Brokers,
-		Topics:         kc.Topics,
-		Group:          *group,
-		InstanceID:     *instanceID,
-		Worker:         workerName(),
-		Concurrency:    *concurrency,
-		NewAnalyzer:    func() (process.Analyzer, error) { return vf.engine() },
-		Limits:         vf.limits(),
-		Delivery:       d,
-		MaxAge:         *maxAge,
-		MaxInFlight:    *maxInFlight,
-		SessionTimeout: *sessionTimeout,
-		TxnTimeout:     *txnTimeout,
-		DrainTimeout:   *drainTimeout,
-		StatsInterval:  *statsInterval,
-		Log:            env.log,
+		Client:           clientOpts,
+		Brokers:          kc.Brokers,
+		Topics:           kc.Topics,
+		Group:            *group,
+		InstanceID:       *instanceID,
+		Worker:           workerName(),
+		Concurrency:      *concurrency,
+		NewAnalyzer:      func() (process.Analyzer, error) { return vf.engine() },
+		Limits:           vf.limits(),
+		Delivery:         d,
+		MaxAge:           *maxAge,
+		MaxInFlight:      *maxInFlight,
+		MaxInFlightBytes: int64(inFlightBytes),
+		FetchMaxBytes:    int32(fetchMax),
+		StallAlarm:       *stallAlarm,
+		SessionTimeout:   *sessionTimeout,
+		TxnTimeout:       *txnTimeout,
+		DrainTimeout:     *drainTimeout,
+		StatsInterval:    *statsInterval,
+		Log:              env.log,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -206,6 +206,10 @@ func TestProcessResultsUsage(t *testing.T) {
 		{"process", "--delivery", "at-most-once"},
 		{"process", "--concurrency", "0"},
 		{"process", "extra-arg"},
+		{"process", "--stall-alarm", "-1s"},
+		{"process", "--fetch-max-bytes", "65MiB"},
+		{"process", "--max-in-flight-bytes", "0"},
+		{"demo", "--stall-alarm", "-1s"},
 		{"results", "--from", "middle"},
 		{"results", "--count", "-1"},
 	} {
@@ -213,6 +217,10 @@ func TestProcessResultsUsage(t *testing.T) {
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errs)
 		}
+	}
+	t.Setenv("FRAMECAST_STALL_ALARM", "soon")
+	if code, _, errs := run(t, nil, "process"); code != 2 || !strings.Contains(errs, "FRAMECAST_STALL_ALARM") {
+		t.Errorf("FRAMECAST_STALL_ALARM=soon: exit %d, want 2 naming the variable (%s)", code, errs)
 	}
 }
 

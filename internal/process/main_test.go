@@ -110,6 +110,7 @@ var topics = kafka.Topics{Frames: kafka.DefaultFramesTopic, Results: kafka.Defau
 // testCluster is a one-broker kfake with the three topics.
 type testCluster struct {
 	addr string
+	c    *kfake.Cluster // for injecting faults
 }
 
 func newCluster(t testing.TB, partitions int32) *testCluster {
@@ -119,7 +120,7 @@ func newCluster(t testing.TB, partitions int32) *testCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	tc := &testCluster{addr: c.ListenAddrs()[0]}
+	tc := &testCluster{addr: c.ListenAddrs()[0], c: c}
 	cl := tc.client(t)
 	maxBytes := "16777216"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -302,6 +302,8 @@ type Processor struct {
 
 	failMu  sync.Mutex
 	failErr error
+
+	watch watches // the stall alarm's view of the assigned partitions
 }
 
 type tp struct {
@@ -471,6 +473,9 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 	if p.o.StatsInterval > 0 {
 		statsWG.Go(func() { p.statsLoop(runCtx) })
 	}
+	if p.o.StallAlarm > 0 {
+		statsWG.Go(func() { p.stallLoop(runCtx) })
+	}
 
 	var loopErr error
 	if p.o.Delivery == ExactlyOnce {
@@ -522,6 +527,9 @@ func (p *Processor) newClient() error {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.FetchMaxBytes(p.o.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(maxPartitionFetchBytes, p.o.FetchMaxBytes)),
+		// Retriable fetch errors are otherwise retried silently, forever:
+		// a partition could stall with nothing logged (see stall.go).
+		kgo.KeepRetryableFetchErrors(),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(batchMax),
@@ -842,6 +850,7 @@ loop:
 	if n == 0 {
 		return 0, 0
 	}
+	p.watch.progress(ps.key, ps.jobs[n-1].rec.Offset+1, time.Now())
 	clear(ps.jobs[:n])
 	ps.jobs = ps.jobs[n:]
 	ps.emitted -= n
@@ -959,6 +968,7 @@ func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, assigned map[st
 	}
 	n := len(p.assigned)
 	p.mu.Unlock()
+	p.watch.assign(assigned, time.Now())
 	p.c.assigned.Store(int64(n))
 	p.log.Info("partitions assigned", "partitions", fmtParts(assigned), "owned", n)
 }
@@ -973,6 +983,7 @@ func (p *Processor) forget(parts map[string][]int32) {
 	}
 	n := len(p.assigned)
 	p.mu.Unlock()
+	p.watch.forget(parts)
 	p.c.assigned.Store(int64(n))
 }
 
@@ -1116,15 +1127,6 @@ func (p *Processor) onRevokedEOS(_ context.Context, _ *kgo.Client, revoked map[s
 
 // ---- shared ----
 
-func (p *Processor) pollErrors(fs kgo.Fetches) {
-	fs.EachError(func(t string, part int32, err error) {
-		if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
-			return
-		}
-		p.log.Warn("fetch error (retried)", "topic", t, "partition", part, "err", err)
-	})
-}
-
 func (p *Processor) statsLoop(ctx context.Context) {
 	t := time.NewTicker(p.o.StatsInterval)
 	defer t.Stop()
@@ -1151,7 +1153,8 @@ func (p *Processor) statsLoop(ctx context.Context) {
 			"ok", s.OK, "faces", s.Faces,
 			"skipped", formatReasons(s.Skipped), "dlq", formatReasons(s.DLQ),
 			"bad_capture_time", s.BadCaptureTime,
-			"lag", s.Lag, "in_flight", s.InFlight, "partitions", s.Assigned,
+			"lag", s.Lag, "in_flight", s.InFlight, "buffered_bytes", s.BufferedBytes, "partitions", s.Assigned,
+			"stalled_partitions", s.StalledPartitions, "stall_alarms", s.StallAlarms,
 			"p50_ms", ms(s.LatencyP50), "p99_ms", ms(s.LatencyP99))
 		prev, prevAt = s, now
 	}
