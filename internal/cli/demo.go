@@ -158,6 +158,9 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		}
 		return fmt.Errorf("publisher: %w", err)
 	}
+	if *stallAlarm > 0 {
+		wf.stallAlarm = *stallAlarm // the dashboard's readers raise the same alarm
+	}
 	srv, ln, err := startView(env, wf, kc.Topics, clientOpts)
 	if err != nil {
 		return err
