@@ -219,7 +219,11 @@ const RetainBytes = 3840 * 2160 * 3
 // Trim lets go of m's pixel buffer if it is larger than RetainBytes,
 // leaving m empty (W = H = 0); a smaller buffer stays for reuse. Call it
 // when done with an image: the next decode would drop an oversized buffer
-// too, but an idle stream may not decode again for hours.
+// too, but an idle stream may not decode again for hours. The garbage
+// collector then frees the buffer, but the runtime keeps its pages from
+// the OS for a while (for good, measured, after a burst of such frames);
+// a long-running caller that wants the RSS back follows a Trim of a huge
+// image with debug.FreeOSMemory.
 func (m *RGB) Trim() {
 	if cap(m.Pix) > RetainBytes {
 		*m = RGB{}
