@@ -88,6 +88,8 @@ type TornTail struct {
 	Partition int32
 	Segment   string
 	Bytes     int64
+	// Copy holds the bytes cut, should they matter after all.
+	Copy string
 }
 
 // Repair is what repair removed from one partition.
@@ -138,14 +140,17 @@ func verifyDataDir(dir string, repair bool) (VerifyReport, error) {
 	for _, p := range parts {
 		rep.Partitions++
 		counts := &rep
+		copyDir := filepath.Join(dir, repairFolder, stamp)
 		// A repair of one segment's index leaves the later segments
 		// unchecked: walk the partition again until it is clean.
+		clean := false
 		for range len(p.segments) + 2 {
-			d, err := verifyPartition(p, counts)
+			d, err := verifyPartition(p, counts, copyDir)
 			if err != nil {
 				return rep, err
 			}
 			if d == nil {
+				clean = true
 				break
 			}
 			d.Segment = filepath.Join(p.rel, d.Segment)
@@ -153,7 +158,7 @@ func verifyDataDir(dir string, repair bool) (VerifyReport, error) {
 				rep.Damaged = append(rep.Damaged, *d)
 				break
 			}
-			r, err := repairPartition(p, *d, filepath.Join(dir, repairFolder, stamp))
+			r, err := repairPartition(p, *d, copyDir)
 			if err != nil {
 				return rep, fmt.Errorf("repairing %s: %w", d, err)
 			}
@@ -162,6 +167,10 @@ func verifyDataDir(dir string, repair bool) (VerifyReport, error) {
 				return rep, err
 			}
 			counts = &VerifyReport{} // counted in the first walk
+		}
+		if !clean && repair {
+			return rep, fmt.Errorf("%w: partition %s-%d is still damaged after %d repairs; move %s aside",
+				ErrDataDirDamaged, p.topic, p.partition, len(p.segments)+2, p.dir)
 		}
 	}
 	rep.Took = time.Since(start)
@@ -337,8 +346,9 @@ func scanSegment(path string, base, next int64, compacted bool) (scanResult, err
 
 // verifyPartition walks one partition. It cuts a torn tail of the last
 // segment (and of its index) and returns the first damage, if any.
-func verifyPartition(p partitionFiles, rep *VerifyReport) (*PartitionDamage, error) {
+func verifyPartition(p partitionFiles, rep *VerifyReport, copyDir string) (*PartitionDamage, error) {
 	next := int64(-1)
+	cleanSizes := snapshotSizes(p.dir)
 	for i, base := range p.segments {
 		rep.Segments++
 		last := i == len(p.segments)-1
@@ -360,12 +370,31 @@ func verifyPartition(p partitionFiles, rep *VerifyReport) (*PartitionDamage, err
 			next = base
 		}
 		if res.bad != "" {
-			if res.torn && last {
+			torn := res.torn && last
+			if size, ok := cleanSizes[base]; torn && ok && res.good < size {
+				// Bytes the segment held at the last clean stop
+				// were acknowledged: this is damage, not a write
+				// cut short by a kill.
+				torn, res.bad = false, fmt.Sprintf("%s, inside the %d bytes the segment held at the last clean stop", res.bad, size)
+			}
+			if at, ok := findBatch(segPath, res.good, next); torn && ok {
+				// A whole batch further on: the length field
+				// before it is damaged, the write was not torn.
+				torn, res.bad = false, fmt.Sprintf("%s, but a whole batch follows at byte %d", res.bad, at)
+			}
+			if torn {
+				copyPath := filepath.Join(copyDir, p.rel, fmt.Sprintf("%s.torn-from-byte-%d", name, res.good))
+				if err := os.MkdirAll(filepath.Dir(copyPath), 0o700); err != nil {
+					return nil, fmt.Errorf("broker data directory: %w", err)
+				}
+				if _, err := copyTail(segPath, res.good, copyPath); err != nil {
+					return nil, fmt.Errorf("broker data directory: keeping the torn tail of %s: %w", segPath, err)
+				}
 				if err := os.Truncate(segPath, res.good); err != nil {
 					return nil, fmt.Errorf("broker data directory: cutting the torn tail of %s: %w", segPath, err)
 				}
 				rep.TornTails = append(rep.TornTails, TornTail{Topic: p.topic, Partition: p.partition,
-					Segment: filepath.Join(p.rel, name), Bytes: res.size - res.good})
+					Segment: filepath.Join(p.rel, name), Bytes: res.size - res.good, Copy: copyPath})
 			} else {
 				return &PartitionDamage{Topic: p.topic, Partition: p.partition, Segment: name,
 					Pos: res.good, Offset: next, Reason: res.bad}, nil
@@ -444,33 +473,47 @@ func repairPartition(p partitionFiles, d PartitionDamage, copyDir string) (Repai
 		return r, err
 	}
 	segPath := filepath.Join(p.dir, strconv.FormatInt(base, 10)+".dat")
+	idxPath := filepath.Join(p.dir, strconv.FormatInt(base, 10)+".idx")
+	// A segment bad from its first byte (one that starts at the wrong
+	// offset, say) goes whole, with the later ones; otherwise it is cut
+	// at the bad batch and only the later ones go whole.
+	whole := !d.IndexOnly && d.Pos == 0
 	if !d.IndexOnly {
-		// The rest of the damaged segment, then the later ones.
-		n, err := copyTail(segPath, d.Pos, filepath.Join(r.Copy, fmt.Sprintf("%d.dat.from-byte-%d", base, d.Pos)))
-		if err != nil {
-			return r, err
+		// The high watermark of the last clean stop, read before the
+		// snapshot is removed below.
+		var snap struct {
+			HighWatermark int64 `json:"high_watermark"`
 		}
-		r.Bytes += n
-		var end int64
-		r.Batches, end = countBatches(segPath, d.Pos)
-		if err := os.Truncate(segPath, d.Pos); err != nil {
-			return r, err
+		if b, err := os.ReadFile(filepath.Join(p.dir, "snapshot.json")); err == nil {
+			_ = json.Unmarshal(b, &snap)
+		}
+		end := snap.HighWatermark
+		if !whole {
+			n, err := copyTail(segPath, d.Pos, uniquePath(filepath.Join(r.Copy, fmt.Sprintf("%d.dat.from-byte-%d", base, d.Pos))))
+			if err != nil {
+				return r, err
+			}
+			r.Bytes += n
+			var e int64
+			r.Batches, e = countBatches(segPath, d.Pos)
+			end = max(end, e)
+			if err := os.Truncate(segPath, d.Pos); err != nil {
+				return r, err
+			}
 		}
 		for _, later := range p.segments {
-			if later <= base {
+			if later < base || later == base && !whole {
 				continue
 			}
-			for _, ext := range []string{".dat", ".idx"} {
-				from := filepath.Join(p.dir, strconv.FormatInt(later, 10)+ext)
-				if ext == ".dat" {
-					b, e := countBatches(from, 0)
-					r.Batches += b
-					end = max(end, e)
-					if st, err := os.Stat(from); err == nil {
-						r.Bytes += st.Size()
-					}
-				}
-				if err := os.Rename(from, filepath.Join(r.Copy, filepath.Base(from))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			from := filepath.Join(p.dir, strconv.FormatInt(later, 10)+".dat")
+			b, e := countBatches(from, 0)
+			r.Batches += b
+			end = max(end, e)
+			if st, err := os.Stat(from); err == nil {
+				r.Bytes += st.Size()
+			}
+			for _, f := range []string{from, strings.TrimSuffix(from, ".dat") + ".idx"} {
+				if err := os.Rename(f, uniquePath(filepath.Join(r.Copy, filepath.Base(f)))); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return r, err
 				}
 			}
@@ -479,30 +522,70 @@ func repairPartition(p partitionFiles, d PartitionDamage, copyDir string) (Repai
 		// the high watermark of the last clean stop, or past the last
 		// removed batch that still parses if that is further (records
 		// written after the stop, or destroyed beyond parsing, count).
-		var snap struct {
-			HighWatermark int64 `json:"high_watermark"`
-		}
-		if b, err := os.ReadFile(filepath.Join(p.dir, "snapshot.json")); err == nil && json.Unmarshal(b, &snap) == nil {
-			end = max(end, snap.HighWatermark)
-		}
 		r.Records = max(0, end-d.Offset)
 	}
-	// Rebuild the index of the segment that stays, keeping the old one.
-	idxPath := filepath.Join(p.dir, strconv.FormatInt(base, 10)+".idx")
-	if _, err := copyTail(idxPath, 0, filepath.Join(r.Copy, filepath.Base(idxPath)+".old")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return r, err
+	if !whole {
+		// Rebuild the index of the segment that stays, keeping the
+		// old one.
+		if _, err := copyTail(idxPath, 0, uniquePath(filepath.Join(r.Copy, filepath.Base(idxPath)+".old"))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r, err
+		}
+		res, err := scanSegment(segPath, base, -1, true)
+		if err != nil {
+			return r, err
+		}
+		if err := os.WriteFile(idxPath, buildIndex(res.batches), 0o644); err != nil { //nolint:gosec // kfake's own mode
+			return r, err
+		}
 	}
-	res, err := scanSegment(segPath, base, -1, true)
-	if err != nil {
-		return r, err
-	}
-	if err := os.WriteFile(idxPath, buildIndex(res.batches), 0o644); err != nil { //nolint:gosec // kfake's own mode
-		return r, err
-	}
+	// kfake recomputes the high watermark from the data without it.
 	if err := os.Remove(filepath.Join(p.dir, "snapshot.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return r, err
 	}
 	return r, nil
+}
+
+// uniquePath is path, or path.1, path.2 … if it exists: a partition
+// repaired twice in one start keeps both copies.
+func uniquePath(path string) string {
+	p := path
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+		p = path + "." + strconv.Itoa(i)
+	}
+}
+
+// snapshotSizes reads the segment sizes kfake recorded in the partition's
+// snapshot at its last clean stop (none if it has no snapshot).
+func snapshotSizes(dir string) map[int64]int64 {
+	var snap struct {
+		Segments []struct {
+			Base int64 `json:"base_offset"`
+			Size int64 `json:"size"`
+		} `json:"segments"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+	if err != nil || json.Unmarshal(b, &snap) != nil {
+		return nil
+	}
+	sizes := make(map[int64]int64, len(snap.Segments))
+	for _, sg := range snap.Segments {
+		sizes[sg.Base] = sg.Size
+	}
+	return sizes
+}
+
+// findBatch looks for a whole, CRC-valid batch starting after pos whose
+// first offset is at least next: proof that the bytes at pos are damage
+// rather than the tail of an interrupted write, which nothing follows.
+func findBatch(path string, pos, next int64) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	return nextBatch(b, pos, next)
 }
 
 // buildIndex writes kfake's index entries for batches: version 1, a
@@ -546,41 +629,64 @@ func copyTail(path string, pos int64, dst string) (int64, error) {
 
 // countBatches counts the batches that still frame and pass their CRC
 // from pos on, whatever their offsets, and the offset after the last of
-// them: what a repair removes.
+// them: what a repair removes. Past bytes that do not frame, it looks for
+// the next whole batch.
 func countBatches(path string, pos int64) (batches, end int64) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, 0
-	}
-	var hdr [batchHeaderLen]byte
-	for pos+batchHeaderLen <= st.Size() {
-		if _, err := f.ReadAt(hdr[:], pos); err != nil {
-			return batches, end
+	for pos < int64(len(b)) {
+		size, ok := batchAt(b, pos)
+		if !ok {
+			at, found := nextBatch(b, pos, 0)
+			if !found {
+				break
+			}
+			pos = at
+			continue
 		}
-		length := int64(int32(binary.BigEndian.Uint32(hdr[8:12]))) //nolint:gosec // wire field
-		size := batchLenFieldEnd + length
-		if length < batchHeaderLen-batchLenFieldEnd || pos+size > st.Size() {
-			// Not a batch boundary (garbage): look no further.
-			return batches, end
-		}
-		body := make([]byte, size-batchCRCStart)
-		if _, err := f.ReadAt(body, pos+batchCRCStart); err != nil {
-			return batches, end
-		}
-		if crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(hdr[batchCRCPos:batchCRCStart]) {
-			batches++
-			first := int64(binary.BigEndian.Uint64(hdr[0:8]))                                    //nolint:gosec // wire field
-			delta := int64(int32(binary.BigEndian.Uint32(hdr[batchDeltaPos : batchDeltaPos+4]))) //nolint:gosec // wire field
-			end = max(end, first+delta+1)
-		}
+		batches++
+		h := b[pos:]
+		first := int64(binary.BigEndian.Uint64(h[0:8]))                                    //nolint:gosec // wire field
+		delta := int64(int32(binary.BigEndian.Uint32(h[batchDeltaPos : batchDeltaPos+4]))) //nolint:gosec // wire field
+		end = max(end, first+delta+1)
 		pos += size
 	}
 	return batches, end
+}
+
+// batchAt reports whether a whole batch with a valid CRC starts at pos,
+// and its size.
+func batchAt(b []byte, pos int64) (int64, bool) {
+	if pos+batchHeaderLen > int64(len(b)) {
+		return 0, false
+	}
+	h := b[pos:]
+	length := int64(int32(binary.BigEndian.Uint32(h[8:12]))) //nolint:gosec // wire field
+	if h[batchMagicPos] != 2 || length < batchHeaderLen-batchLenFieldEnd || pos+batchLenFieldEnd+length > int64(len(b)) {
+		return 0, false
+	}
+	body := h[batchCRCStart : batchLenFieldEnd+length]
+	return batchLenFieldEnd + length, crc32.Checksum(body, castagnoli) == binary.BigEndian.Uint32(h[batchCRCPos:batchCRCStart])
+}
+
+// nextBatch finds the first whole batch after pos whose first offset is
+// at least next.
+func nextBatch(b []byte, pos, next int64) (int64, bool) {
+	for at := pos + 1; at+batchHeaderLen <= int64(len(b)); at++ {
+		if b[at+batchMagicPos] != 2 {
+			continue
+		}
+		first := int64(binary.BigEndian.Uint64(b[at : at+8])) //nolint:gosec // wire field
+		if first < next || first > next+int64(len(b)) && next > 0 {
+			continue
+		}
+		if _, ok := batchAt(b, at); ok {
+			return at, true
+		}
+	}
+	return 0, false
 }
 
 // checkDataDir verifies the directory before kfake loads it, narrates what
@@ -592,7 +698,7 @@ func checkDataDir(dir string, repair bool, log *slog.Logger) error {
 	}
 	for _, t := range rep.TornTails {
 		log.Warn("cut the torn tail of a partition (a broker was killed mid-write; those bytes were never acknowledged)",
-			"topic", t.Topic, "partition", t.Partition, "segment", t.Segment, "bytes", t.Bytes)
+			"topic", t.Topic, "partition", t.Partition, "segment", t.Segment, "bytes", t.Bytes, "copy", t.Copy)
 	}
 	for _, r := range rep.Repaired {
 		log.Warn("repaired a damaged partition: cut at its first bad batch",

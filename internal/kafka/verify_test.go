@@ -210,6 +210,34 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			}
 			return 2*perSeg + 1
 		}, "fails its CRC", false},
+		{"segment at the wrong base offset", func(t *testing.T, dir string, batch int64) int {
+			// As two brokers rolling at different offsets leave it.
+			segs := segmentPaths(t, dir)
+			for _, ext := range []string{".dat", ".idx"} {
+				from := strings.TrimSuffix(segs[2], ".dat") + ext
+				to := filepath.Join(filepath.Dir(from), strconv.Itoa(2*perSeg+1)+ext)
+				if err := os.Rename(from, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return 2 * perSeg
+		}, "segment starts at offset 9 where offset 8 follows", false},
+		{"length field damaged in the last segment", func(t *testing.T, dir string, batch int64) int {
+			// It reads as a batch running past the end of the file,
+			// as a torn write does; but the segment held these bytes
+			// at the last clean stop.
+			segs := segmentPaths(t, dir)
+			flipByte(t, segs[3], 9, 0x01)
+			return 3 * perSeg
+		}, "last clean stop", false},
+		{"length field damaged, no snapshot", func(t *testing.T, dir string, batch int64) int {
+			// The same after a crash (no snapshot of a clean stop):
+			// the whole batches after it tell damage from a tear.
+			segs := segmentPaths(t, dir)
+			flipByte(t, segs[3], batch+9, 0x01)
+			os.Remove(filepath.Join(filepath.Dir(segs[3]), "snapshot.json"))
+			return 3*perSeg + 1
+		}, "whole batch follows", false},
 		{"index entry damaged", func(t *testing.T, dir string, batch int64) int {
 			idx := strings.TrimSuffix(segmentPaths(t, dir)[0], ".dat") + ".idx"
 			b, err := os.ReadFile(idx)
@@ -329,6 +357,13 @@ func TestTornTailRecoversByItself(t *testing.T) {
 	if st, _ := os.Stat(idx); st.Size() != 5*indexEntryLen {
 		t.Errorf("index is %d bytes, want %d", st.Size(), 5*indexEntryLen)
 	}
+	kept, _ := filepath.Glob(filepath.Join(dir, repairFolder, "*", "partitions", DefaultFramesTopic+"-0", "0.dat.torn-from-byte-*"))
+	if len(kept) != 1 {
+		t.Fatalf("copies of the torn tail: %v, want one", kept)
+	}
+	if st, _ := os.Stat(kept[0]); st.Size() != 500 {
+		t.Errorf("the copy of the torn tail holds %d bytes, want 500", st.Size())
+	}
 }
 
 // slogTo is a logger that writes text lines to w under mu.
@@ -345,4 +380,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// flipByte xors one byte of a file.
+func flipByte(t *testing.T, path string, at int64, mask byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[at] ^= mask
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
