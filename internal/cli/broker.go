@@ -18,9 +18,13 @@ import (
 const brokerAbout = `Runs the embedded development Kafka broker: kfake (franz-go's Kafka-protocol broker)
 with a data directory. It creates the frames, results and DLQ topics when missing, with
 settings suited to video (frames kept for minutes and bounded in bytes per partition,
-results for a day, messages up to 16 MiB), enforces their retention (and at most
---retention-records records per partition, which keeps its memory flat), and keeps data and
+results for a day, messages up to 16 MiB), enforces their retention, and keeps data and
 committed offsets across restarts. Stop it with Ctrl-C (SIGINT) or SIGTERM.
+
+Each partition keeps at most --retention-records records (default 50,000: 83 minutes
+of one camera's results at 10 fps), whatever the retention times say: kfake holds
+about 90 bytes of memory for every record batch it keeps, and this bound keeps the
+broker's memory flat however long it runs (it logs when a partition reaches it).
 
 One broker per data directory: a second one on the same directory stops at once,
 naming the first one's pid. At start-up every partition's segments are checked

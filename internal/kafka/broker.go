@@ -103,6 +103,9 @@ type Broker struct {
 	closed bool
 
 	stop, done chan struct{}
+	// capped holds "topic-partition" for the partitions RetentionRecords
+	// has trimmed, to say so once.
+	capped sync.Map
 }
 
 // saslStateFile is where kfake persists SASL users in its data directory.
@@ -435,6 +438,11 @@ func (b *Broker) ApplyRetention() {
 				// frees the index entries) wholly below it.
 				if err := b.cluster.DeleteRecords(name, p.Partition, p.HighWatermark-keep); err != nil {
 					b.log.Warn("bounding the records a partition keeps", "topic", name, "partition", p.Partition, "err", err)
+				} else if _, seen := b.capped.LoadOrStore(fmt.Sprint(name, "-", p.Partition), true); !seen {
+					// Once per partition: from now on it keeps less
+					// than its retention time says.
+					b.log.Info("partition reached --retention-records: its oldest records are deleted as new ones arrive",
+						"topic", name, "partition", p.Partition, "records", keep)
 				}
 			}
 		}

@@ -242,9 +242,10 @@ func Summarize(samples []Sample, rss func(Sample) float64, duration, warmup floa
 	return r
 }
 
-// Check fills Failures and OK from the cameras and partitions: a camera
-// whose frames are not all accounted for, or a partition whose committed
-// offset did not reach its end.
+// Check fills Failures and OK from the cameras, partitions and memory: a
+// camera whose frames are not all accounted for, a partition whose
+// committed offset did not reach its end, or a process whose RSS still
+// grew after the warm-up (judged from MinFitSamples samples on).
 func (r *Report) Check() {
 	r.Failures = nil
 	for i := range r.Cameras {
@@ -264,8 +265,23 @@ func (r *Report) Check() {
 	if len(r.Cameras) == 0 {
 		r.Failures = append(r.Failures, "no camera was counted")
 	}
+	// Memory must stop growing after the warm-up; a slope over a few
+	// samples says nothing, so short runs are not judged on it.
+	for _, p := range []struct {
+		name string
+		m    RSS
+	}{{"processor", r.Memory.Processor}, {"broker", r.Memory.Broker}} {
+		if p.m.FitSamples >= MinFitSamples && !p.m.Flat {
+			r.Failures = append(r.Failures, fmt.Sprintf("%s RSS growing: %+.2f MB/min over %d samples after the warm-up (flat: < %g)",
+				p.name, p.m.SlopeMBPerMin, p.m.FitSamples, FlatMBPerMin))
+		}
+	}
 	r.OK = len(r.Failures) == 0
 }
+
+// MinFitSamples is how many RSS samples after the warm-up a run needs
+// before Check judges the slope: 5 minutes at the default interval.
+const MinFitSamples = 60
 
 // Print writes the report as text.
 func (r *Report) Print(w io.Writer) error {

@@ -82,6 +82,22 @@ func TestCheck(t *testing.T) {
 	if !r.OK || len(r.Failures) != 0 {
 		t.Errorf("%+v", r.Failures)
 	}
+	// Memory growing after the warm-up fails a long run, not a short one.
+	r.Memory.Broker = RSS{FitSamples: MinFitSamples, SlopeMBPerMin: 2.5}
+	r.Check()
+	if r.OK || len(r.Failures) != 1 || !strings.Contains(r.Failures[0], "broker RSS growing") {
+		t.Errorf("growing broker: %v", r.Failures)
+	}
+	r.Memory.Broker.FitSamples = MinFitSamples - 1
+	r.Check()
+	if !r.OK {
+		t.Errorf("a short run failed on its slope: %v", r.Failures)
+	}
+	r.Memory.Broker = RSS{FitSamples: MinFitSamples, SlopeMBPerMin: 0.2, Flat: true}
+	r.Check()
+	if !r.OK {
+		t.Errorf("flat memory failed: %v", r.Failures)
+	}
 	empty := Report{}
 	empty.Check()
 	if empty.OK {
