@@ -158,9 +158,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		}
 		return fmt.Errorf("publisher: %w", err)
 	}
-	if *stallAlarm > 0 {
-		wf.stallAlarm = *stallAlarm // the dashboard's readers raise the same alarm
-	}
+	wf.stallAlarm = *stallAlarm // the dashboard's readers raise the same alarm (-1 here: never)
 	srv, ln, err := startView(env, wf, kc.Topics, clientOpts)
 	if err != nil {
 		return err

@@ -74,13 +74,13 @@ func (v *viewFlags) register(fs *flag.FlagSet) {
 // registerStallAlarm adds --stall-alarm. Not in register: demo defines
 // its own --stall-alarm (for every role it runs) and passes it on.
 func (v *viewFlags) registerStallAlarm(fs *flag.FlagSet) {
-	fs.DurationVar(&v.stallAlarm, "stall-alarm", view.DefaultStallAlarm, "log an ERROR, count it and show the cameras STALLED when a partition of the frames or results topic has records the dashboard makes no progress on for this long (again every interval while it lasts)")
+	fs.DurationVar(&v.stallAlarm, "stall-alarm", view.DefaultStallAlarm, "log an ERROR, count it and show the cameras STALLED when a partition of the frames or results topic has records the dashboard makes no progress on for this long (again every interval while it lasts; 0: never)")
 }
 
 func (v *viewFlags) validate() []error {
 	var errs []error
 	if v.stallAlarm < 0 {
-		errs = append(errs, errors.New("--stall-alarm must be positive"))
+		errs = append(errs, errors.New("--stall-alarm must not be negative (0: never)"))
 	}
 	if err := view.CheckListen(v.listen, v.authToken, v.insecureNoAuth); err != nil {
 		errs = append(errs, err)
@@ -107,7 +107,7 @@ func (v *viewFlags) config() view.Config {
 	}
 	return view.Config{
 		AuthToken: v.authToken, AllowOrigins: v.allowOrigins, AllowHosts: hosts,
-		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: v.stallAlarm,
+		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: stallAlarmOf(v.stallAlarm),
 	}
 }
 
@@ -188,4 +188,13 @@ func dashboardURL(addr net.Addr) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// stallAlarmOf turns the flag's "0: never" into the view package's
+// negative "never" (its zero means the default).
+func stallAlarmOf(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -345,6 +345,7 @@ func TestViewStallAlarmFlag(t *testing.T) {
 		{name: "env", env: "7s", want: 7 * time.Second},
 		{name: "flag wins", env: "7s", args: []string{"--stall-alarm", "2s"}, want: 2 * time.Second},
 		{name: "negative", args: []string{"--stall-alarm", "-1s"}, bad: true},
+		{name: "never", args: []string{"--stall-alarm", "0"}, want: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {

@@ -170,7 +170,7 @@ func (r *reader) alarmLocked(p int32, ps *partState, now time.Time) {
 		return
 	}
 	stuck := now.Sub(ps.moved)
-	if stuck < r.stallAlarm || now.Sub(ps.alarmAt) < r.stallAlarm {
+	if r.stallAlarm < 0 || stuck < r.stallAlarm || now.Sub(ps.alarmAt) < r.stallAlarm {
 		return
 	}
 	ps.alarmAt = now

@@ -121,3 +121,19 @@ func TestViewStallAlarm(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "the tile no longer stalled", func() bool { return !state(t, bctx).Cams[victim].Stalled })
 }
+
+// TestViewStallAlarmNever: a negative StallAlarm (--stall-alarm 0) logs
+// and counts no alarm however long a partition is stuck.
+func TestViewStallAlarmNever(t *testing.T) {
+	for _, tc := range []struct {
+		alarm time.Duration
+		want  int64
+	}{{time.Second, 1}, {-1, 0}} {
+		r := &reader{stallAlarm: tc.alarm, log: slog.New(slog.DiscardHandler), parts: map[int32]*partState{}}
+		now := time.Now()
+		r.alarmLocked(0, &partState{next: 5, end: 10, moved: now.Add(-time.Minute)}, now)
+		if got := r.alarms.Load(); got != tc.want {
+			t.Errorf("StallAlarm %v: %d alarms, want %d", tc.alarm, got, tc.want)
+		}
+	}
+}

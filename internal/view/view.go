@@ -130,7 +130,8 @@ type Config struct {
 	// StallAlarm: a partition of either topic with records to read that
 	// the dashboard makes no progress on for this long logs an ERROR
 	// (again every StallAlarm while it lasts), is counted in
-	// Stats.StallAlarms, and its cameras show STALLED. Default 30s.
+	// Stats.StallAlarms, and its cameras show STALLED. Default 30s;
+	// negative: never.
 	StallAlarm time.Duration
 	// MatchTimeout bounds how long a frame waits for its result before
 	// it is played without one (see playback.go). Default 5s.
@@ -184,7 +185,7 @@ func (c *Config) defaults() error {
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
 	}
-	if c.StallAlarm <= 0 {
+	if c.StallAlarm == 0 {
 		c.StallAlarm = DefaultStallAlarm
 	}
 	if c.MatchTimeout <= 0 {
