@@ -2,7 +2,11 @@ package imagex
 
 import (
 	"bytes"
+	"image"
 	"image/gif"
+	_ "image/jpeg" // the independent decoders of the oracle
+	_ "image/png"
+	"strings"
 	"sync"
 	"testing"
 
@@ -67,8 +71,18 @@ func FuzzDecode(f *testing.F) {
 			// Check is the decode's first step: whatever it rejects, the
 			// decode rejects for the same reason, and it never rejects a
 			// decodable image.
-			if _, _, _, cerr := d.Check(data); cerr != nil && Reason(cerr) != Reason(err) {
+			_, _, _, cerr := d.Check(data)
+			if cerr != nil && Reason(cerr) != Reason(err) {
 				t.Fatalf("Check: %v, but Decode: %v", cerr, err)
+			}
+			// An independent decoder: Go's own requires the JPEG
+			// end-of-image marker and the PNG IEND chunk too, so an
+			// image Check refuses for lacking them must not decode
+			// there either.
+			if cerr != nil && strings.Contains(cerr.Error(), " but has no ") {
+				if _, format, serr := image.Decode(bytes.NewReader(data)); serr == nil {
+					t.Fatalf("Check refused a %s that Go's decoder reads: %v", format, cerr)
+				}
 			}
 			if err != nil {
 				if Reason(err) == "error" {
