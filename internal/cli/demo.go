@@ -36,7 +36,9 @@ analyse, 1 to 10 fps; the start-up line says what it measured and chose.
 
 The broker keeps its data in <cache>/demo/broker (--data-dir) and listens on
 --broker-listen, so other tools can join in: framecast results, or a second
-framecast process on the same broker.
+framecast process on the same broker. On another --broker-listen port the data goes
+to <cache>/demo/broker-PORT, and with port 0 to a fresh directory removed at exit:
+two brokers never share a directory (the second would stop, naming the first).
 
 Example: framecast demo --cameras 6 --fps 5`
 
