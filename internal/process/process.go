@@ -527,6 +527,17 @@ func (p *Processor) newClient() error {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.FetchMaxBytes(p.o.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(maxPartitionFetchBytes, p.o.FetchMaxBytes)),
+		// A response holds a few partitions' frames, so which come
+		// first decides who starves. In a fetch session a request
+		// names only the partitions whose offsets moved, and the
+		// embedded broker (kfake) serves those first: the partitions
+		// served once are served again and again while the others'
+		// frames expire (TestBacklogServedFairly). Full requests, which
+		// the client rotates by one partition each time, are fair on
+		// any broker; for tens of partitions they cost little. (Lag
+		// first, kgo.PreferLagAt, starves too: a partition not yet
+		// fetched has no known lag and goes last.)
+		kgo.DisableFetchSessions(),
 		// Retriable fetch errors are otherwise retried silently, forever:
 		// a partition could stall with nothing logged (see stall.go).
 		kgo.KeepRetryableFetchErrors(),
