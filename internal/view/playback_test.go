@@ -239,16 +239,14 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("mode"))); err != nil {
 		t.Fatal(err)
 	}
-	var live pageCam
+	// Live shows the newest frames, ahead of the delayed playback by
+	// about the latency (polled: a loaded browser may lag a frame).
 	eventually(t, 10*time.Second, "the live mode: the newest frames", func() bool {
 		st := state(t, bctx)
-		live = st.Cams[cam]
-		return st.Mode == modeLive && live.Mode == modeLive && !live.Played && live.FramesShown > 0
+		live := st.Cams[cam]
+		return st.Mode == modeLive && live.Mode == modeLive && !live.Played && live.FramesShown > 0 &&
+			int64(tv.cameras(t)[0].Seq)-live.FrameSeq <= 3
 	})
-	// Live is ahead of the delayed playback by about the latency.
-	if got := int64(tv.cameras(t)[0].Seq) - live.FrameSeq; got > 3 {
-		t.Errorf("live shows frame %d, %d behind the newest", live.FrameSeq, got)
-	}
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("mode"))); err != nil {
 		t.Fatal(err)
 	}

@@ -84,9 +84,10 @@ func TestViewStallAlarm(t *testing.T) {
 	if st == nil || st.Topic != kafka.DefaultFramesTopic || st.Partition != p || !st.Alarm || st.Lag <= 0 || !strings.Contains(st.Err, "CORRUPT_MESSAGE") {
 		t.Errorf("the victim's stall: %+v", st)
 	}
-	if got := frames(others[0]); got < before+10 {
-		t.Errorf("%s (partition %d) got %d frames while partition %d stalled: held up", others[0], parts[others[0]], got-before, p)
-	}
+	// The others flow on while the victim stays stalled.
+	eventually(t, 20*time.Second, "other partitions flowing during the stall", func() bool {
+		return frames(others[0]) >= before+10 && camStall(victim) != nil
+	})
 	if st := camStall(others[0]); st != nil {
 		t.Errorf("%s shows stalled behind %+v", others[0], st)
 	}
