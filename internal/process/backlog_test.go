@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -241,5 +242,31 @@ func TestBacklogServedFairly(t *testing.T) {
 	t.Logf("after %d frames: %v", n, perCamera)
 	if len(starved) > 0 {
 		t.Errorf("%d of %d cameras had no frame analysed after a quarter of the backlog: %v", len(starved), partitions, starved)
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	rec := func(p int32, off int64) *kgo.Record {
+		return &kgo.Record{Topic: "f", Partition: p, Offset: off}
+	}
+	for _, tt := range []struct {
+		name string
+		in   []*kgo.Record
+		want string
+	}{
+		{"empty", nil, ""},
+		{"one partition keeps its order", []*kgo.Record{rec(0, 1), rec(0, 2), rec(0, 3)}, "0/1 0/2 0/3"},
+		{"partitions in turn", []*kgo.Record{rec(0, 1), rec(0, 2), rec(0, 3), rec(1, 7), rec(2, 4), rec(2, 5)},
+			"0/1 1/7 2/4 0/2 2/5 0/3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, r := range roundRobin(tt.in) {
+				got = append(got, fmt.Sprintf("%d/%d", r.Partition, r.Offset))
+			}
+			if s := strings.Join(got, " "); s != tt.want {
+				t.Errorf("got %q, want %q", s, tt.want)
+			}
+		})
 	}
 }

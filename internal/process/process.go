@@ -296,9 +296,11 @@ type Processor struct {
 	parts    map[tp]*partState
 	assigned map[tp]bool
 	inflight int
-	inBytes  int64         // bytes of the frames in flight
-	changed  chan struct{} // closed and replaced whenever inflight drops
-	peakBuf  atomic.Int64  // largest BufferedBytes seen after a poll
+	inBytes  int64 // bytes of the frames in flight
+	// pendingBytes are the bytes polled and not yet dispatched (runALO).
+	pendingBytes atomic.Int64
+	changed      chan struct{} // closed and replaced whenever inflight drops
+	peakBuf      atomic.Int64  // largest BufferedBytes seen after a poll
 
 	failMu  sync.Mutex
 	failErr error
@@ -404,7 +406,9 @@ func (p *Processor) Stats() Stats {
 	s := p.c.snapshot(n)
 	s.InFlightBytes = b
 	if cl := p.clp.Load(); cl != nil {
-		s.ClientBufferedBytes = cl.BufferedFetchBytes()
+		// Records taken from the client but not yet dispatched still
+		// count as the client's.
+		s.ClientBufferedBytes = cl.BufferedFetchBytes() + p.pendingBytes.Load()
 	}
 	s.BufferedBytes = s.InFlightBytes + s.ClientBufferedBytes
 	s.PeakBufferedBytes = max(p.peakBuf.Load(), s.BufferedBytes)
@@ -417,7 +421,7 @@ func (p *Processor) notePeak() {
 	p.mu.Lock()
 	b := p.inBytes
 	p.mu.Unlock()
-	b += p.cl.BufferedFetchBytes()
+	b += p.cl.BufferedFetchBytes() + p.pendingBytes.Load()
 	for {
 		old := p.peakBuf.Load()
 		if b <= old || p.peakBuf.CompareAndSwap(old, b) {
@@ -765,6 +769,43 @@ func (p *Processor) emit(ps *partState) {
 	p.retired(n, b)
 }
 
+// roundRobin orders records one per partition in turn, keeping each
+// partition's order.
+func roundRobin(recs []*kgo.Record) []*kgo.Record {
+	if len(recs) < 2 {
+		return recs
+	}
+	var order []tp
+	by := map[tp][]*kgo.Record{}
+	for _, r := range recs {
+		k := tp{r.Topic, r.Partition}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], r)
+	}
+	if len(order) == 1 {
+		return recs
+	}
+	out := make([]*kgo.Record, 0, len(recs))
+	for i := 0; len(out) < len(recs); i++ {
+		for _, k := range order {
+			if q := by[k]; i < len(q) {
+				out = append(out, q[i])
+			}
+		}
+	}
+	return out
+}
+
+func sumBytes(recs []*kgo.Record) int64 {
+	var n int64
+	for _, r := range recs {
+		n += recordBytes(r)
+	}
+	return n
+}
+
 // recordBytes counts a record as the client's BufferedFetchBytes does.
 func recordBytes(r *kgo.Record) int64 {
 	n := len(r.Key) + len(r.Value)
@@ -907,6 +948,19 @@ func (p *Processor) idle() bool { return p.inflight == 0 }
 // ---- at least once ----
 
 func (p *Processor) runALO(ctx context.Context) error {
+	// A poll takes the client's whole buffered response, and its frames
+	// go to the workers round robin across partitions. Taken in the
+	// order the client holds them (partition by partition), the same
+	// partitions came last in every response under overload, their
+	// frames went stale and they fell minutes behind, until retention
+	// took frames no worker had seen (the soak's starved camera).
+	// Rebalances wait until the response is dispatched, so no frame of
+	// a revoked partition is left in pending.
+	var (
+		pending []*kgo.Record
+		fetched time.Time
+		closed  bool
+	)
 	for {
 		var free int
 		room := func() bool {
@@ -916,16 +970,28 @@ func (p *Processor) runALO(ctx context.Context) error {
 		if !p.waitFor(ctx, room) {
 			break
 		}
-		fs := p.cl.PollRecords(ctx, free)
-		fetched := time.Now()
-		p.pollErrors(fs)
-		p.dispatch(fs.Records(), fetched)
+		if len(pending) == 0 {
+			fs := p.cl.PollRecords(ctx, -1)
+			fetched = time.Now()
+			p.pollErrors(fs)
+			pending = roundRobin(fs.Records())
+			closed = fs.IsClientClosed()
+		}
+		n := min(free, len(pending))
+		p.dispatch(pending[:n], fetched)
+		pending = pending[n:]
+		p.pendingBytes.Store(sumBytes(pending))
 		p.notePeak()
-		p.cl.AllowRebalance()
-		if fs.IsClientClosed() || ctx.Err() != nil {
+		if len(pending) == 0 {
+			p.cl.AllowRebalance()
+		}
+		if closed || ctx.Err() != nil {
 			break
 		}
 	}
+	// Frames still pending were never dispatched: uncommitted, they go
+	// to whoever reads the partition next.
+	p.pendingBytes.Store(0)
 	// Drain: everything fetched is processed and delivered, then the
 	// marks are committed and the group left (whose revoke commits too).
 	if !p.waitFor(p.produceCtx, p.idle) {
