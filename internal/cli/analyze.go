@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 func runAnalyze(ctx context.Context, env *environment, args []string) error {
@@ -58,12 +58,11 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
 	a := &analyzer{
-		env: env, eng: eng, limits: vf.limits(), dec: imagex.NewDecoder(vf.limits()),
+		env: env, stage: analysis.NewStage(eng, vf.limits()), limits: vf.limits(),
 		annotateDir: *annotateDir, used: map[string]bool{}, worker: workerName(),
 	}
-	defer a.dec.Close()
+	defer a.stage.Close()
 	failed := 0
 	for i, path := range files {
 		if err := ctx.Err(); err != nil {
@@ -133,11 +132,8 @@ func expandInputs(args []string) ([]string, error) {
 
 type analyzer struct {
 	env         *environment
-	eng         *vision.Engine
+	stage       *analysis.Stage
 	limits      imagex.Limits
-	dec         *imagex.Decoder
-	img         imagex.RGB
-	faces       []vision.Face
 	annotateDir string
 	used        map[string]bool
 	worker      string
@@ -183,13 +179,16 @@ func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	read := time.Now()
 	name := filepath.Base(path)
 	if path == "-" {
 		name = "stdin"
 	}
 	// Offline there is no capture clock: the frame counts as captured
-	// when framecast started reading it, so latency is the analysis time.
-	res, err := a.analyzeImage(data, name, path, seq, start)
+	// when framecast started reading it, so latency is reading and
+	// analysis; the analysis timings count from when it was read, as they
+	// count from the fetch for frames from Kafka.
+	res, err := a.analyzeImage(data, name, path, seq, start, read)
 	if err != nil {
 		return nil, err
 	}
@@ -201,35 +200,18 @@ func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
 	return res, nil
 }
 
-// analyzeImage decodes an encoded image (JPEG, PNG, …) into a.img, analyses it into a.faces and
-// returns the result; start is the frame's capture time.
-func (a *analyzer) analyzeImage(data []byte, name, path string, seq int64, start time.Time) (*frame.Result, error) {
-	t0 := time.Now()
-	if err := a.dec.Decode(data, &a.img); err != nil {
+// analyzeImage decodes and analyses an encoded image (JPEG, PNG, …) and
+// returns its result; captured and received are as in analysis.Input.
+func (a *analyzer) analyzeImage(data []byte, name, path string, seq int64, captured, received time.Time) (*frame.Result, error) {
+	res := analysis.Begin(analysis.Input{
+		Camera: name, Seq: seq, CapturedAt: captured, Received: received,
+		Frame: frame.FrameInfo{Source: path}, Worker: a.worker,
+	})
+	if err := a.stage.Analyze(data, &res); err != nil {
 		return nil, err
 	}
-	decode := time.Since(t0)
-	var t vision.Timings
-	var err error
-	a.faces, t, err = a.eng.Analyze(&a.img, a.faces[:0])
-	if err != nil {
-		return nil, err
-	}
-	done := time.Now()
-	res := &frame.Result{
-		Schema: frame.Schema, Camera: name, Seq: seq,
-		CapturedAt: start.UTC(), ProcessedAt: done.UTC(),
-		LatencyMS: ms(done.Sub(start)),
-		Status:    frame.StatusOK,
-		Frame:     frame.FrameInfo{Width: a.img.W, Height: a.img.H, Source: path},
-		Faces:     make([]frame.Face, 0, len(a.faces)),
-		TimingsMS: frame.Timings{Queue: ms(t0.Sub(start)), Decode: ms(decode), Detect: ms(t.Detect), Classify: ms(t.Classify), Total: ms(done.Sub(start))},
-		Worker:    a.worker,
-	}
-	for i := range a.faces {
-		res.Faces = append(res.Faces, a.faces[i].Result())
-	}
-	return res, nil
+	analysis.Finish(&res, received)
+	return &res, nil
 }
 
 func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
@@ -239,7 +221,7 @@ func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
 		out = fmt.Sprintf("%s-%d.jpg", base, n)
 	}
 	a.used[out] = true
-	rgba := a.img.ToImage()
+	rgba := a.stage.Image().ToImage()
 	if err := annotate.Draw(rgba, faces); err != nil {
 		return err
 	}
@@ -254,7 +236,7 @@ func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
 	return f.Close()
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+func ms(d time.Duration) float64 { return analysis.MS(d) }
 
 func workerName() string {
 	h, err := os.Hostname()

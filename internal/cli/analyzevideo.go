@@ -500,18 +500,18 @@ func (a *analyzer) video(ctx context.Context, p *videoPlan, path, out string, re
 			}
 		}
 		if rv != nil {
-			if err := rv.Add(s.at(k), res, &a.img); err != nil {
+			if err := rv.Add(s.at(k), res, a.stage.Image()); err != nil {
 				return err
 			}
 		}
 		if out != "" {
 			if enc == nil {
-				enc, err = source.NewEncoder(ctx, p.flags.ffmpeg, out, a.img.W, a.img.H, s.rate(), a.env.log)
+				enc, err = source.NewEncoder(ctx, p.flags.ffmpeg, out, a.stage.Image().W, a.stage.Image().H, s.rate(), a.env.log)
 				if err != nil {
 					return fmt.Errorf("--annotate: %w", err)
 				}
 			}
-			canvas = a.img.ToImageInto(canvas)
+			canvas = a.stage.Image().ToImageInto(canvas)
 			if err := annotate.Draw(canvas, res.Faces); err != nil {
 				return err
 			}
@@ -552,7 +552,7 @@ type stopRun struct{ error }
 // The frame counts as captured when the source delivered it (start), so
 // latency is the analysis time, as for images.
 func (a *analyzer) videoFrame(f source.Frame, start time.Time, name, path string, seq int64) (*frame.Result, error) {
-	return a.analyzeImage(f.JPEG, name, path, seq, start)
+	return a.analyzeImage(f.JPEG, name, path, seq, start, start)
 }
 
 // watchSource returns a context for reading src that ends, with the

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
@@ -800,7 +801,7 @@ func (b *pipelineBench) newProcessor(ctx context.Context, maxAge time.Duration) 
 		Group:       benchGroup,
 		Worker:      "bench",
 		Concurrency: len(b.engines),
-		NewAnalyzer: func() (process.Analyzer, error) {
+		NewAnalyzer: func() (analysis.Analyzer, error) {
 			e := b.engines[next%len(b.engines)]
 			next++
 			return keepOpen{e}, nil

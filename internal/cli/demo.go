@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
@@ -170,7 +171,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	proc, err := process.New(ctx, process.Options{
 		Client: clientOpts, Brokers: kc.Brokers, Topics: kc.Topics, Group: "framecast-demo",
 		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
-		NewAnalyzer:  func() (process.Analyzer, error) { return vf.engine() },
+		NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },
 		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
 		Log: env.log.With("role", "process"),
 	})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
 )
@@ -116,7 +117,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		InstanceID:       *instanceID,
 		Worker:           workerName(),
 		Concurrency:      *concurrency,
-		NewAnalyzer:      func() (process.Analyzer, error) { return vf.engine() },
+		NewAnalyzer:      func() (analysis.Analyzer, error) { return vf.engine() },
 		Limits:           vf.limits(),
 		Delivery:         d,
 		MaxAge:           *maxAge,

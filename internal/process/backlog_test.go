@@ -17,21 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/vision"
+	"github.com/framecast/framecast/internal/analysis"
 )
-
-// slowAnalyzer stands in for the vision engine: it finds no faces and
-// takes a fixed time per frame, so a backlog stays in Kafka while the
-// processor works through it.
-type slowAnalyzer struct{ per time.Duration }
-
-func (a slowAnalyzer) Analyze(*imagex.RGB, []vision.Face) ([]vision.Face, vision.Timings, error) {
-	time.Sleep(a.per) // the simulated work, not a synchronisation
-	return nil, vision.Timings{}, nil
-}
-
-func (slowAnalyzer) Close() {}
 
 // paddedJPEG is a small valid JPEG padded with comment segments to size
 // bytes, so frames weigh what camera frames do but decode quickly.
@@ -126,7 +113,7 @@ func TestBufferedBytesBounded(t *testing.T) {
 			o.MaxInFlight = 64 // the byte bound is the one that binds
 			o.MaxInFlightBytes = 1 << 20
 			o.FetchMaxBytes = 1 << 20
-			o.NewAnalyzer = func() (Analyzer, error) { return slowAnalyzer{per: time.Millisecond}, nil }
+			o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: time.Millisecond}, nil }
 			p := start(t, o)
 			eventually(t, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= uint64(want) })
 			if err := p.stop(); err != nil {
@@ -191,7 +178,7 @@ func BenchmarkBacklogHeap(b *testing.B) {
 				o := tc.options(b)
 				o.Group = "backlog"
 				o.MaxAge = -1
-				o.NewAnalyzer = func() (Analyzer, error) { return slowAnalyzer{per: 10 * time.Millisecond}, nil }
+				o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 10 * time.Millisecond}, nil }
 				p := start(b, o)
 				eventually(b, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= frames })
 				peak := stop()
@@ -221,7 +208,7 @@ func TestBacklogServedFairly(t *testing.T) {
 	o.MaxAge = -1
 	o.MaxInFlight = 8
 	o.FetchMaxBytes = 256 << 10 // four frames a fetch
-	o.NewAnalyzer = func() (Analyzer, error) { return slowAnalyzer{per: 2 * time.Millisecond}, nil }
+	o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 2 * time.Millisecond}, nil }
 	p := start(t, o)
 	quarter := uint64(partitions * perPartition / 4)
 	eventually(t, 60*time.Second, "a quarter of the backlog delivered", func() bool { return p.Stats().Out() >= quarter })

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
 	"image/jpeg"
-	"image/png"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,82 +18,42 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/models"
-	"github.com/framecast/framecast/internal/samples"
-	"github.com/framecast/framecast/internal/vision"
 )
 
-// The tests run the real models from the cache that `make setup` fills,
-// and an in-process kfake broker with a data directory.
-var paths = models.At("")
+// The tests run an in-process kfake broker with a data directory and, but
+// for TestRealModels, analysis.Fake instead of the networks: what this
+// package does (delivery, dead letters, staleness, stalls, memory) does
+// not depend on what the networks find, and so the tests need neither
+// ONNX Runtime nor the models.
 
-func TestMain(m *testing.M) {
-	for _, p := range []string{paths.ORTLib(), paths.Detector(), paths.Emotion(), filepath.Join(paths.TestImages(), samples.Frame640)} {
-		if _, err := os.Stat(p); err != nil {
-			fmt.Fprintf(os.Stderr, "process tests need %s: run `make setup` first (%v)\n", p, err)
-			os.Exit(1)
-		}
-	}
-	if err := vision.InitRuntime(paths.ResolveORTLib("")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
+// newAnalyzer is each worker's analyzer in the tests: four faces in a
+// 640-pixel-wide frame, none in a thumbnail, each call taking 1 ms.
+func newAnalyzer() (analysis.Analyzer, error) {
+	return &analysis.Fake{Delay: time.Millisecond}, nil
 }
 
-// Engines are shared between tests (each takes a while to load): a
-// processor's Close hands its engines back to the pool.
-var enginePool struct {
-	sync.Mutex
-	free []*vision.Engine
-}
-
-type pooledEngine struct{ *vision.Engine }
-
-func (e pooledEngine) Close() {
-	enginePool.Lock()
-	enginePool.free = append(enginePool.free, e.Engine)
-	enginePool.Unlock()
-}
-
-func newAnalyzer() (Analyzer, error) {
-	enginePool.Lock()
-	defer enginePool.Unlock()
-	if n := len(enginePool.free); n > 0 {
-		e := enginePool.free[n-1]
-		enginePool.free = enginePool.free[:n-1]
-		return pooledEngine{e}, nil
-	}
-	e, err := vision.New(vision.Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
-	if err != nil {
-		return nil, err
-	}
-	return pooledEngine{e}, nil
-}
-
-// testImages are the frames the tests send: a 640×480 JPEG with four faces
-// and a JPEG of a scene without faces.
+// testImages are the frames the tests send: a 640×480 JPEG, in which the
+// fake analyzer finds four faces, and a 120×90 one, in which it finds none.
 var testImages = sync.OnceValues(func() ([2][]byte, error) {
-	face, err := os.ReadFile(filepath.Join(paths.TestImages(), samples.Frame640))
-	if err != nil {
-		return [2][]byte{}, err
+	var out [2][]byte
+	for i, size := range [][2]int{{640, 480}, {120, 90}} {
+		img := image.NewRGBA(image.Rect(0, 0, size[0], size[1]))
+		for y := range size[1] {
+			for x := range size[0] {
+				// Texture, so the JPEG has the size of a camera frame's.
+				img.Set(x, y, color.RGBA{uint8(x * 7), uint8(y * 5), uint8((x * y) >> 3), 255})
+			}
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
+			return out, err
+		}
+		out[i] = b.Bytes()
 	}
-	f, err := os.Open(filepath.Join(paths.TestImages(), "noface.png"))
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 85}); err != nil {
-		return [2][]byte{}, err
-	}
-	return [2][]byte{face, b.Bytes()}, nil
+	return out, nil
 })
 
 func images(t testing.TB) (face, noface []byte) {

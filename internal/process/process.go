@@ -61,6 +61,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
 )
@@ -141,7 +142,7 @@ type Options struct {
 	Concurrency int
 	// NewAnalyzer creates one analyzer per goroutine; it is called
 	// Concurrency times by New. Required.
-	NewAnalyzer func() (Analyzer, error)
+	NewAnalyzer func() (analysis.Analyzer, error)
 	// Limits guard decoding (default imagex.DefaultLimits).
 	Limits imagex.Limits
 	// Delivery is the guarantee (default AtLeastOnce).
@@ -334,7 +335,7 @@ func New(ctx context.Context, o Options) (*Processor, error) {
 			return nil, err
 		}
 		p.workers = append(p.workers, &worker{
-			an: an, dec: imagex.NewDecoder(o.Limits),
+			stage:   analysis.NewStage(an, o.Limits),
 			results: o.Topics.Results, dlq: o.Topics.DLQ,
 			maxAge: o.MaxAge, name: o.Worker, maxDLQ: int(p.maxDLQ) - 1024,
 		})
@@ -586,8 +587,7 @@ func (p *Processor) newClient() error {
 
 func (p *Processor) closeWorkers() {
 	for _, w := range p.workers {
-		w.an.Close()
-		w.dec.Close()
+		w.stage.Close()
 	}
 	p.workers = nil
 }
@@ -1232,7 +1232,7 @@ func (p *Processor) statsLoop(ctx context.Context) {
 			"bad_capture_time", s.BadCaptureTime,
 			"lag", s.Lag, "in_flight", s.InFlight, "buffered_bytes", s.BufferedBytes, "partitions", s.Assigned,
 			"stalled_partitions", s.StalledPartitions, "stall_alarms", s.StallAlarms,
-			"p50_ms", ms(s.LatencyP50), "p99_ms", ms(s.LatencyP99))
+			"p50_ms", analysis.MS(s.LatencyP50), "p99_ms", analysis.MS(s.LatencyP99))
 		prev, prevAt = s, now
 	}
 }

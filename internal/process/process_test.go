@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 )
 
@@ -109,7 +110,7 @@ func TestEndToEnd(t *testing.T) {
 				for _, r := range rs {
 					want, width := 4, 640
 					if r.Seq%2 == 1 {
-						want, width = 0, 800
+						want, width = 0, 120
 					}
 					if r.Status != frame.StatusOK || len(r.Faces) != want || r.Frame.Width != width || r.Frame.Topic != topics.Frames ||
 						r.Frame.Partition == nil || r.Frame.Offset == nil || r.Worker == "" {
@@ -367,6 +368,8 @@ func TestRebalanceWhileBusy(t *testing.T) {
 	tc.produce(t, recs...)
 	o := tc.options(t)
 	o.Group, o.Concurrency, o.MaxInFlight = "busy", 1, 8
+	// Busy: 60 frames take 3 s, so the second member joins half-way.
+	o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 50 * time.Millisecond}, nil }
 	a := start(t, o)
 	eventually(t, 60*time.Second, "the first member to be under way", func() bool { return a.Stats().Out() >= 5 })
 	b := start(t, o)

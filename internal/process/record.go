@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -9,9 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 // Headers added to dead-letter records besides frame.HeaderReason and
@@ -41,13 +42,6 @@ const (
 // maxErrorHeader bounds the error text copied into a dead-letter header.
 const maxErrorHeader = 1024
 
-// Analyzer is what a worker needs from the vision engine; *vision.Engine
-// implements it. An Analyzer is used by one goroutine at a time.
-type Analyzer interface {
-	Analyze(img *imagex.RGB, dst []vision.Face) ([]vision.Face, vision.Timings, error)
-	Close()
-}
-
 type outcomeKind uint8
 
 const (
@@ -68,12 +62,9 @@ type outcome struct {
 }
 
 // worker turns frame records into result or dead-letter records. It owns
-// a decoder, an analyzer and their buffers, so it is used by one goroutine.
+// an analysis stage, so it is used by one goroutine.
 type worker struct {
-	an      Analyzer
-	dec     *imagex.Decoder
-	img     imagex.RGB
-	faces   []vision.Face
+	stage   *analysis.Stage
 	results string // topic names
 	dlq     string
 	maxAge  time.Duration
@@ -134,7 +125,6 @@ func (w *worker) handle(rec *kgo.Record, fetched time.Time) (*kgo.Record, outcom
 }
 
 func (w *worker) handleFrame(rec *kgo.Record, meta frame.Meta, fetched time.Time) (*kgo.Record, outcome) {
-	start := time.Now()
 	if len(rec.Value) == 0 {
 		// Checked before staleness: a record without an image can never
 		// be analysed, however fresh, so it belongs in the DLQ.
@@ -149,24 +139,18 @@ func (w *worker) handleFrame(rec *kgo.Record, meta frame.Meta, fetched time.Time
 	// the DLQ however old, so only a plausible frame is ever skipped as
 	// stale. These checks cost microseconds; the decode they spare an old
 	// frame costs milliseconds.
-	_, width, height, err := w.dec.Check(rec.Value)
+	width, height, err := w.stage.Check(rec.Value)
 	if err != nil {
 		return w.deadLetter(rec, imagex.Reason(err), err)
 	}
 	part, off := rec.Partition, rec.Offset
-	res := frame.Result{
-		Schema: frame.Schema, Camera: meta.Camera, Seq: meta.Seq,
-		CapturedAt: meta.CapturedAt.UTC(),
-		Frame: frame.FrameInfo{
-			// The image's own size, not what the producer's headers say.
-			Width: width, Height: height,
-			Topic: rec.Topic, Partition: &part, Offset: &off,
-		},
-		Faces:  []frame.Face{},
+	res := analysis.Begin(analysis.Input{
+		Camera: meta.Camera, Seq: meta.Seq, CapturedAt: meta.CapturedAt, Received: fetched,
+		// The image's own size, not what the producer's headers say.
+		Frame:  frame.FrameInfo{Width: width, Height: height, Topic: rec.Topic, Partition: &part, Offset: &off},
 		Worker: w.name,
-	}
-	res.TimingsMS.Queue = ms(max(start.Sub(fetched), 0))
-	if w.maxAge > 0 && start.Sub(meta.CapturedAt) > w.maxAge {
+	})
+	if w.maxAge > 0 && time.Since(meta.CapturedAt) > w.maxAge {
 		res.Status, res.Reason = frame.StatusSkipped, ReasonStale
 		return w.result(rec, &res, fetched, outcome{kind: kindSkipped, reason: ReasonStale, captured: meta.CapturedAt})
 	}
@@ -183,25 +167,13 @@ func (w *worker) handleFrame(rec *kgo.Record, meta frame.Meta, fetched time.Time
 	}
 	// The pixel buffer of a frame over imagex.RetainBytes must not stay
 	// with the worker once analysed or rejected.
-	defer w.img.Trim()
-	t0 := time.Now()
-	if err := w.dec.Decode(rec.Value, &w.img); err != nil {
+	defer w.stage.Trim()
+	if err := w.stage.Analyze(rec.Value, &res); err != nil {
+		if errors.Is(err, analysis.ErrAnalysis) {
+			return w.deadLetter(rec, ReasonAnalysis, err)
+		}
 		return w.deadLetter(rec, imagex.Reason(err), err)
 	}
-	t1 := time.Now()
-	var t vision.Timings
-	w.faces, t, err = w.an.Analyze(&w.img, w.faces[:0])
-	if err != nil {
-		return w.deadLetter(rec, ReasonAnalysis, err)
-	}
-	res.Status = frame.StatusOK
-	res.Frame.Width, res.Frame.Height = w.img.W, w.img.H
-	for i := range w.faces {
-		res.Faces = append(res.Faces, w.faces[i].Result())
-	}
-	res.TimingsMS.Decode = ms(t1.Sub(t0))
-	res.TimingsMS.Detect = ms(t.Detect)
-	res.TimingsMS.Classify = ms(t.Classify)
 	return w.result(rec, &res, fetched, outcome{kind: kindOK, faces: len(res.Faces), captured: meta.CapturedAt})
 }
 
@@ -214,12 +186,7 @@ func captureSource(m frame.Meta) string {
 
 // result stamps the processing time and encodes the result record.
 func (w *worker) result(rec *kgo.Record, res *frame.Result, fetched time.Time, o outcome) (*kgo.Record, outcome) {
-	done := time.Now()
-	res.ProcessedAt = done.UTC()
-	// A camera clock ahead of ours would make it negative; the schema (and
-	// any reader) wants a duration.
-	res.LatencyMS = ms(max(done.Sub(res.CapturedAt), 0))
-	res.TimingsMS.Total = ms(max(done.Sub(fetched), 0))
+	done := analysis.Finish(res, fetched)
 	b, err := frame.Marshal(res)
 	if err != nil {
 		return w.deadLetter(rec, ReasonAnalysis, fmt.Errorf("encoding the result: %w", err))
@@ -271,5 +238,3 @@ func (w *worker) deadLetter(rec *kgo.Record, reason string, err error) (*kgo.Rec
 		Topic: w.dlq, Key: rec.Key, Value: value, Headers: h, Timestamp: rec.Timestamp,
 	}, outcome{kind: kindDLQ, reason: reason}
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

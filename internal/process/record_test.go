@@ -11,22 +11,25 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/testutil"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 func testWorker(t testing.TB) *worker {
+	return testWorkerWith(t, imagex.Limits{MaxPixels: 4 << 20, MaxBytes: 8 << 20})
+}
+
+func testWorkerWith(t testing.TB, lim imagex.Limits) *worker {
 	t.Helper()
 	an, err := newAnalyzer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(an.Close)
-	dec := imagex.NewDecoder(imagex.Limits{MaxPixels: 4 << 20, MaxBytes: 8 << 20})
-	t.Cleanup(dec.Close)
-	return &worker{an: an, dec: dec, results: "results", dlq: "dlq", maxAge: -1, name: "test-worker", maxDLQ: 1 << 20}
+	st := analysis.NewStage(an, lim)
+	t.Cleanup(st.Close)
+	return &worker{stage: st, results: "results", dlq: "dlq", maxAge: -1, name: "test-worker", maxDLQ: 1 << 20}
 }
 
 // TestHandle covers how one record is classified, without Kafka.
@@ -156,21 +159,14 @@ func FuzzProcessRecord(f *testing.F) {
 	})
 }
 
-type panicky struct{}
-
-func (panicky) Analyze(*imagex.RGB, []vision.Face) ([]vision.Face, vision.Timings, error) {
-	panic("index out of range [7] with length 7")
-}
-func (panicky) Close() {}
-
 // TestPanicBecomesDeadLetter: a bug that one frame triggers does not take
 // the worker down.
 func TestPanicBecomesDeadLetter(t *testing.T) {
 	face, _ := images(t)
-	dec := imagex.NewDecoder(imagex.Limits{})
-	defer dec.Close()
+	st := analysis.NewStage(&analysis.Fake{Panic: "index out of range [7] with length 7"}, imagex.Limits{})
+	defer st.Close()
 	p := &Processor{log: slog.New(slog.DiscardHandler)}
-	w := &worker{an: panicky{}, dec: dec, results: "results", dlq: "dlq", name: "test-worker"}
+	w := &worker{stage: st, results: "results", dlq: "dlq", name: "test-worker"}
 	in := &kgo.Record{Topic: "frames", Key: []byte("cam"), Value: face, Timestamp: time.Now()}
 	out, oc := p.handleSafely(w, &job{rec: in, fetched: time.Now()})
 	if oc.kind != kindDLQ || oc.reason != ReasonAnalysis || !bytes.Contains([]byte(header(out, frame.HeaderError)), []byte("index out of range")) {
@@ -250,10 +246,7 @@ func TestCaptureTime(t *testing.T) {
 // free pages it does not give back to the OS.
 func TestHugeFrameNotRetained(t *testing.T) {
 	huge := testutil.FlatJPEG(6000, 6000)
-	w := testWorker(t)
-	dec := imagex.NewDecoder(imagex.Limits{}) // the defaults, as in production
-	t.Cleanup(dec.Close)
-	w.dec = dec
+	w := testWorkerWith(t, imagex.Limits{}) // the defaults, as in production
 	// live is the heap after a collection; held what the runtime holds
 	// from the OS, in use or not (about the RSS of the Go heap).
 	mem := func() (live, held int64) {

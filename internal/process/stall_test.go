@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/testutil"
 )
 
@@ -49,7 +50,7 @@ func TestStallAlarm(t *testing.T) {
 				w = io.MultiWriter(&logs, os.Stderr)
 			}
 			o.Log = slog.New(slog.NewTextHandler(w, nil))
-			o.NewAnalyzer = func() (Analyzer, error) { return slowAnalyzer{}, nil }
+			o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{}, nil }
 			p := start(t, o)
 
 			perPartition := uint64(frames / partitions)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
@@ -119,7 +120,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 
 	proc, err := process.New(ctx, process.Options{
 		Client: clientOpts, Brokers: addr, Group: "view-test", Concurrency: 1, MaxAge: 5 * time.Second,
-		NewAnalyzer: func() (process.Analyzer, error) {
+		NewAnalyzer: func() (analysis.Analyzer, error) {
 			return vision.New(vision.Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
 		},
 		StatsInterval: -1, DrainTimeout: 10 * time.Second, Log: testLogger(t).With("role", "process"),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
 )
 
@@ -70,19 +69,28 @@ type Face struct {
 	Score float32
 	// Landmarks are six keypoints in frame pixels: eyes, nose, mouth, ears.
 	Landmarks [6][2]float32
-	// Probs are the emotion probabilities in frame.Labels order.
+	// Probs are the emotion probabilities in Labels order.
 	Probs [7]float32
 }
 
-// Emotion is the most likely label and its probability.
-func (f *Face) Emotion() (string, float32) {
+// Labels is the emotion model's output order (FER2013).
+var Labels = [7]string{"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+
+// Top is the index in Labels of the most likely emotion.
+func (f *Face) Top() int {
 	best := 0
 	for i, p := range f.Probs {
 		if p > f.Probs[best] {
 			best = i
 		}
 	}
-	return frame.Labels[best], f.Probs[best]
+	return best
+}
+
+// Emotion is the most likely label and its probability.
+func (f *Face) Emotion() (string, float32) {
+	best := f.Top()
+	return Labels[best], f.Probs[best]
 }
 
 // Timings splits the time of one Analyze call.

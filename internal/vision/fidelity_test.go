@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/samples"
 )
 
@@ -120,7 +119,7 @@ func TestFidelity(t *testing.T) {
 				}
 				em, _ := f.Emotion()
 				refTop, refP := "", -1.0
-				for _, l := range frame.Labels {
+				for _, l := range Labels {
 					if rf.Emotions[l] > refP {
 						refTop, refP = l, rf.Emotions[l]
 					}
@@ -131,7 +130,7 @@ func TestFidelity(t *testing.T) {
 				if len(rf.Human) > 0 && rf.Human[0].Emotion != refTop {
 					t.Errorf("face %d: reference inconsistent: Human says %s, replica %s", k, rf.Human[0].Emotion, refTop)
 				}
-				for i, l := range frame.Labels {
+				for i, l := range Labels {
 					if d := math.Abs(float64(f.Probs[i]) - rf.Emotions[l]); d > 0.03 {
 						t.Errorf("face %d: P(%s) = %.4f, reference %.4f", k, l, f.Probs[i], rf.Emotions[l])
 					}
