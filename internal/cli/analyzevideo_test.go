@@ -72,7 +72,7 @@ func TestAnalyzeVideo(t *testing.T) {
 	video := videoTestClip(t, dir)
 
 	t.Run("json every 5 with an image", func(t *testing.T) {
-		code, out, errs := run(t, nil, "analyze", "--json", "--every", "5", frame640(t), video)
+		code, out, errs := runCLI(t, nil, "analyze", "--json", "--every", "5", frame640(t), video)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -103,7 +103,7 @@ func TestAnalyzeVideo(t *testing.T) {
 	})
 
 	t.Run("fps 2", func(t *testing.T) {
-		code, out, errs := run(t, nil, "analyze", "--json", "--fps", "2", video)
+		code, out, errs := runCLI(t, nil, "analyze", "--json", "--fps", "2", video)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -119,7 +119,7 @@ func TestAnalyzeVideo(t *testing.T) {
 	// 3 fps does not divide 10: the source keeps the first frame of each
 	// third of a second, and seq still names that frame.
 	t.Run("fps 3", func(t *testing.T) {
-		code, out, errs := run(t, nil, "analyze", "--json", "--fps", "3", video)
+		code, out, errs := runCLI(t, nil, "analyze", "--json", "--fps", "3", video)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -135,7 +135,7 @@ func TestAnalyzeVideo(t *testing.T) {
 	t.Run("summary, annotated video and report", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "annotated.mp4")
 		html := filepath.Join(t.TempDir(), "report.html")
-		code, stdout, errs := run(t, nil, "analyze", "--every", "3", "--annotate", out, "--report", html, video)
+		code, stdout, errs := runCLI(t, nil, "analyze", "--every", "3", "--annotate", out, "--report", html, video)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -175,7 +175,7 @@ func TestAnalyzeVideo(t *testing.T) {
 		if err := os.WriteFile(bad, junk, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		code, out, errs := run(t, nil, "analyze", "--json", bad, frame640(t))
+		code, out, errs := runCLI(t, nil, "analyze", "--json", bad, frame640(t))
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
@@ -236,7 +236,7 @@ func TestAnalyzeVideoSourceFails(t *testing.T) {
 	} {
 		openVideoSource = func(string, source.Options) (source.Source, error) { return fake, nil }
 		start := time.Now()
-		code, out, errs := run(t, nil, "analyze", "--json", video)
+		code, out, errs := runCLI(t, nil, "analyze", "--json", video)
 		if code != 1 || len(videoResults(t, out)) != 3 {
 			t.Errorf("stuck %v: exit %d, %d results; want 1 and the 3 frames before the failure", fake.stuck, code, len(videoResults(t, out)))
 		}
@@ -270,12 +270,12 @@ func TestAnalyzeVideoUsage(t *testing.T) {
 		{[]string{"--report", filepath.Join(dir, "r.html"), frame640(t)}, "no video is among the inputs"},
 		{[]string{"--report", filepath.Join(dir, "missing", "r.html"), a}, "does not exist"},
 	} {
-		code, _, errs := run(t, nil, append([]string{"analyze"}, tc.args...)...)
+		code, _, errs := runCLI(t, nil, append([]string{"analyze"}, tc.args...)...)
 		if code != 2 || !strings.Contains(errs, tc.want) {
 			t.Errorf("analyze %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, errs, tc.want)
 		}
 	}
-	code, _, errs := run(t, nil, "analyze", "--ffmpeg", filepath.Join(dir, "no-ffmpeg"), a)
+	code, _, errs := runCLI(t, nil, "analyze", "--ffmpeg", filepath.Join(dir, "no-ffmpeg"), a)
 	if code != 1 || !strings.Contains(errs, "apt-get install ffmpeg") {
 		t.Errorf("missing ffmpeg: exit %d, stderr %q", code, errs)
 	}

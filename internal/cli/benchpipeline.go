@@ -305,7 +305,7 @@ func runBenchPipeline(ctx context.Context, env *environment, args []string) erro
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: bench --pipeline takes only flags", fs.Args()))
 	}
 	if err := vf.validate(); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		errs = append(errs, err)
 	}
 	if pf.cameras < 1 || pf.cameras > 256 {
 		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 256", pf.cameras))

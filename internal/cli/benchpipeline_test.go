@@ -35,7 +35,7 @@ var tinyBench = []string{"--cameras", "2", "--fps", "5", "--duration", "5s", "--
 // that the report is complete and adds up. It asserts nothing about speed.
 func TestBenchPipeline(t *testing.T) {
 	t.Setenv(testMainEnv, "1")
-	code, out, errs := run(t, nil, append([]string{"--log-format", "text", "bench", "--pipeline", "--json"}, tinyBench...)...)
+	code, out, errs := runCLI(t, nil, append([]string{"--log-format", "text", "bench", "--pipeline", "--json"}, tinyBench...)...)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errs)
 	}
@@ -200,16 +200,16 @@ func TestBenchPipelineUsage(t *testing.T) {
 		{"--duration", "10ms"},
 		{"extra"},
 	} {
-		code, _, errs := run(t, nil, append([]string{"bench", "--pipeline"}, args...)...)
+		code, _, errs := runCLI(t, nil, append([]string{"bench", "--pipeline"}, args...)...)
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2: %s", args, code, errs)
 		}
 	}
-	code, _, errs := run(t, nil, "bench", "--pipeline", "--help")
+	code, _, errs := runCLI(t, nil, "bench", "--pipeline", "--help")
 	if code != 0 || !strings.Contains(errs, "--backlog") || !strings.Contains(errs, "compute only") {
 		t.Errorf("--pipeline --help: exit %d\n%s", code, errs)
 	}
-	code, _, errs = run(t, nil, "bench", "--help")
+	code, _, errs = runCLI(t, nil, "bench", "--help")
 	if code != 0 || !strings.Contains(errs, "-pipeline") {
 		t.Errorf("bench --help does not mention --pipeline: exit %d\n%s", code, errs)
 	}

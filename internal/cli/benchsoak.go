@@ -96,7 +96,7 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: bench --soak takes only flags", fs.Args()))
 	}
 	if err := vf.validate(); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		errs = append(errs, err)
 	}
 	if sf.duration < time.Second {
 		errs = append(errs, fmt.Errorf("--soak %v: want a duration of at least 1s, e.g. --soak 30m", sf.duration))

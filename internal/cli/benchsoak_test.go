@@ -18,7 +18,7 @@ func TestBenchSoak(t *testing.T) {
 		t.Skipf("the soak needs the models (%v): run `make setup`", err)
 	}
 	t.Setenv(testMainEnv, "1")
-	code, out, errs := run(t, nil, "--log-format", "text", "bench", "--soak", "8s", "--json", "--cameras", "2",
+	code, out, errs := runCLI(t, nil, "--log-format", "text", "bench", "--soak", "8s", "--json", "--cameras", "2",
 		"--compute-duration", "1s", "--frames-per-camera", "5", "--backlog-frames", "40", "--sample-interval", "1s")
 	t.Logf("stderr:\n%s", errs)
 	if code != 0 {
@@ -91,11 +91,11 @@ func TestBenchSoakUsage(t *testing.T) {
 		{"--soak", "10s", "--max-age", "0s"},
 		{"--soak", "10s", "extra"},
 	} {
-		if code, _, errs := run(t, nil, append([]string{"bench"}, args...)...); code != 2 {
+		if code, _, errs := runCLI(t, nil, append([]string{"bench"}, args...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2: %s", args, code, errs)
 		}
 	}
-	code, _, errs := run(t, nil, "bench", "--pipeline", "--soak", "1m", "--help")
+	code, _, errs := runCLI(t, nil, "bench", "--pipeline", "--soak", "1m", "--help")
 	if code != 0 || !strings.Contains(errs, "--soak-load") || !strings.Contains(errs, "--backlog-frames") {
 		t.Errorf("--soak --help: exit %d\n%s", code, errs)
 	}

@@ -143,7 +143,7 @@ func mustClient(t *testing.T, addr string) *kgo.Client {
 }
 
 func TestBrokerHelpSaysDevelopmentOnly(t *testing.T) {
-	code, _, stderr := run(t, nil, "broker", "--help")
+	code, _, stderr := runCLI(t, nil, "broker", "--help")
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -172,7 +172,7 @@ func TestBrokerUsageErrors(t *testing.T) {
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, _, stderr := run(t, nil, append([]string{"broker", "--data-dir", dir}, tc.args...)...)
+			code, _, stderr := runCLI(t, nil, append([]string{"broker", "--data-dir", dir}, tc.args...)...)
 			if code != 2 || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, stderr %q: want 2 and %q", code, stderr, tc.want)
 			}
@@ -185,18 +185,18 @@ func TestBrokerBytesFlag(t *testing.T) {
 		"1048576": 1 << 20, "8MiB": 8 << 20, "8mib": 8 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30,
 		"1g": 1 << 30, "16M": 16 << 20, "2MB": 2e6, "1 GiB": 1 << 30,
 	} {
-		var b brokerBytes
+		var b byteSize
 		if err := b.Set(in); err != nil || int64(b) != want {
 			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
 		}
 	}
 	for _, bad := range []string{"", "0", "-1MiB", "1.5GiB", "MiB", "9999999999GiB"} {
-		var b brokerBytes
+		var b byteSize
 		if err := b.Set(bad); err == nil {
 			t.Errorf("%q accepted as %d", bad, b)
 		}
 	}
-	for v, want := range map[brokerBytes]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
+	for v, want := range map[byteSize]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
 		if got := v.String(); got != want {
 			t.Errorf("%d: %q, want %q", v, got, want)
 		}
@@ -212,7 +212,7 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	code, _, stderr := runCLI(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
 	if code != 1 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Errorf("second broker: exit %d, stderr %q; want 1 naming the directory and the holder", code, stderr)
 	}
@@ -249,7 +249,7 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 	if err := os.WriteFile(seg, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = run(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	code, _, stderr = runCLI(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
 	if code != 1 || !strings.Contains(stderr, "framecast.frames-0") || !strings.Contains(stderr, "--repair") {
 		t.Errorf("damaged directory: exit %d, stderr %q; want 1 naming the partition and --repair", code, stderr)
 	}

@@ -26,6 +26,9 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, env *environment, args []string) error
+	// service: the command runs until it is told to stop (a role), so
+	// stopping on a signal is its job done; see exitStatus.
+	service bool
 }
 
 // environment is what a subcommand may touch: its streams and logger.
@@ -37,25 +40,33 @@ type environment struct {
 
 func commands() []command {
 	return []command{
-		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze},
-		{"bench", "measure analysis time per image (compute only), or the whole pipeline through Kafka with --pipeline", runBench},
-		{"broker", "run the embedded development Kafka broker (kfake with a data directory)", runBroker},
-		{"demo", "run everything in one process: broker, synthetic cameras, processor, dashboard (prints its URL)", runDemo},
-		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels},
-		{"publish", "capture frames from sources and produce them to the frames topic", runPublish},
-		{"process", "consume frames, detect faces and emotions, produce results (consumer group worker)", runProcess},
-		{"results", "print analysis results from the results topic", runResults},
-		{"version", "print version, commit, Go and ONNX Runtime versions", runVersion},
-		{"view", "serve the live dashboard: every camera with boxes and emotions, charts, MJPEG streams", runView},
+		{"analyze", "analyse image files offline: faces, boxes, emotions (no Kafka)", runAnalyze, false},
+		{"bench", "measure analysis time per image (compute only), or the whole pipeline through Kafka with --pipeline", runBench, false},
+		{"broker", "run the embedded development Kafka broker (kfake with a data directory)", runBroker, true},
+		{"demo", "run everything in one process: broker, synthetic cameras, processor, dashboard (prints its URL)", runDemo, true},
+		{"models", "fetch, convert and list the models and the ONNX Runtime library", runModels, false},
+		{"publish", "capture frames from sources and produce them to the frames topic", runPublish, true},
+		{"process", "consume frames, detect faces and emotions, produce results (consumer group worker)", runProcess, true},
+		{"results", "print analysis results from the results topic", runResults, true},
+		{"version", "print version, commit, Go and ONNX Runtime versions", runVersion, false},
+		{"view", "serve the live dashboard: every camera with boxes and emotions, charts, MJPEG streams", runView, true},
 	}
 }
 
-// errUsage marks errors that are the user's invocation, exit status 2.
+// errUsage marks errors that are the user's invocation, exit status 2:
+// errors.Is(err, errUsage) holds for every *usageErr.
 var errUsage = errors.New("usage")
+
+// usageErr is a bad invocation. Its message is what the user reads, with
+// no prefix to strip, so several can be joined into one.
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string        { return e.msg }
+func (e *usageErr) Is(target error) bool { return target == errUsage }
 
 // usageError reports a bad invocation.
 func usageError(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+	return &usageErr{fmt.Sprintf(format, a...)}
 }
 
 // errBadFlags marks flag errors the flag package already printed, with
@@ -67,10 +78,15 @@ var errBadFlags = errors.New("bad flags")
 var errReported = errors.New("reported")
 
 // Main runs framecast with args (without the program name) and returns the
-// process exit status.
+// process exit status. SIGINT and SIGTERM cancel the command's context.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return run(ctx, args, stdin, stdout, stderr)
+}
+
+// run is Main with the context that stands for the signals.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &environment{stdin: stdin, stdout: stdout, stderr: stderr}
 	global := flag.NewFlagSet("framecast", flag.ContinueOnError)
 	global.SetOutput(stderr)
@@ -97,7 +113,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := rest[0]
 	if name == "help" || name == "-h" || name == "--help" {
 		if len(rest) > 1 {
-			return Main([]string{rest[1], "--help"}, stdin, stdout, stderr)
+			return run(ctx, []string{rest[1], "--help"}, stdin, stdout, stderr)
 		}
 		rootUsage(stdout, global)
 		return 0
@@ -106,29 +122,45 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if c.name != name {
 			continue
 		}
-		err := c.run(ctx, env, rest[1:])
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.Is(err, errBadFlags):
-			return 2
-		case errors.Is(err, errUsage):
-			fmt.Fprintf(stderr, "framecast %s: %v\n", name, strings.TrimPrefix(err.Error(), "usage: "))
-			return 2
-		case errors.Is(err, errReported):
-			return 1
-		case errors.Is(err, context.Canceled):
-			fmt.Fprintf(stderr, "framecast %s: interrupted\n", name)
-			return 130
-		default:
-			fmt.Fprintf(stderr, "framecast %s: %v\n", name, err)
-			return 1
-		}
+		return exitStatus(ctx, c, c.run(ctx, env, rest[1:]), stderr)
 	}
 	fmt.Fprintf(stderr, "framecast: unknown command %q; run `framecast help`\n", name)
 	return 2
+}
+
+// exitStatus is the exit status of command c that returned err:
+//
+//	0    success, --help, or a service stopped by a signal
+//	1    failure (explained on stderr)
+//	2    bad invocation: flags, arguments, environment
+//	130  a command with a finite job (analyze, bench, models) cut short
+//	     by a signal: its output is incomplete
+//
+// A service (broker, publish, process, view, results, demo) runs until it
+// is told to stop, so a signal is the ordinary end of its job, whether it
+// came while the service was connecting or after hours of work: it drains
+// and exits 0, as systemd and Kubernetes expect of a clean stop.
+func exitStatus(ctx context.Context, c command, err error, stderr io.Writer) int {
+	interrupted := ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled))
+	switch {
+	case interrupted && c.service:
+		return 0
+	case interrupted && err != nil:
+		fmt.Fprintf(stderr, "framecast %s: interrupted\n", c.name)
+		return 130
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errBadFlags):
+		return 2
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "framecast %s: %v\n", c.name, err)
+		return 2
+	case errors.Is(err, errReported):
+		return 1
+	default:
+		fmt.Fprintf(stderr, "framecast %s: %v\n", c.name, err)
+		return 1
+	}
 }
 
 func rootUsage(w io.Writer, global *flag.FlagSet) {

@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// run calls framecast in-process, as a user would from a shell.
-func run(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
+// runCLI calls framecast in-process, as a user would from a shell.
+func runCLI(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = Main(args, bytes.NewReader(stdin), &out, &errb)
@@ -38,7 +38,7 @@ func run(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr s
 func frame640(t *testing.T) string { return filepath.Join(paths.TestImages(), samples.Frame640) }
 
 func TestAnalyzeJSON(t *testing.T) {
-	code, out, errs := run(t, nil, "analyze", "--json", frame640(t), filepath.Join(paths.TestImages(), "noface.png"))
+	code, out, errs := runCLI(t, nil, "analyze", "--json", frame640(t), filepath.Join(paths.TestImages(), "noface.png"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -70,7 +70,7 @@ func TestAnalyzeTableAndStdin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := run(t, data, "analyze", "-")
+	code, out, errs := runCLI(t, data, "analyze", "-")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -83,7 +83,7 @@ func TestAnalyzeTableAndStdin(t *testing.T) {
 
 func TestAnalyzeAnnotate(t *testing.T) {
 	dir := t.TempDir()
-	code, _, errs := run(t, nil, "analyze", "--annotate", dir, frame640(t), frame640(t))
+	code, _, errs := runCLI(t, nil, "analyze", "--annotate", dir, frame640(t), frame640(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -138,7 +138,7 @@ func TestAnalyzeBadInputs(t *testing.T) {
 		args = append(args, p)
 	}
 	args = append(args, filepath.Join(dir, "missing.jpg"), frame640(t))
-	code, out, errs := run(t, nil, append([]string{"analyze", "--json"}, args...)...)
+	code, out, errs := runCLI(t, nil, append([]string{"analyze", "--json"}, args...)...)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -165,7 +165,7 @@ func TestAnalyzeBadInputs(t *testing.T) {
 }
 
 func TestAnalyzeMaxPixelsFlag(t *testing.T) {
-	code, _, errs := run(t, nil, "analyze", "--max-pixels", "1000", frame640(t))
+	code, _, errs := runCLI(t, nil, "analyze", "--max-pixels", "1000", frame640(t))
 	if code != 1 || !strings.Contains(errs, "--max-pixels") {
 		t.Errorf("exit %d, stderr %s", code, errs)
 	}
@@ -184,7 +184,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"models"}, "missing subcommand"},
 		{[]string{"--log-level", "loud", "version"}, "--log-level"},
 	} {
-		code, _, errs := run(t, nil, tc.args...)
+		code, _, errs := runCLI(t, nil, tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 mentioning %q", tc.args, code, errs, tc.want)
 		}
@@ -193,31 +193,31 @@ func TestUsageErrors(t *testing.T) {
 
 func TestEnvFallback(t *testing.T) {
 	t.Setenv("FRAMECAST_MIN_SCORE", "7")
-	code, _, errs := run(t, nil, "analyze", frame640(t))
+	code, _, errs := runCLI(t, nil, "analyze", frame640(t))
 	if code != 2 || !strings.Contains(errs, "--min-score 7") {
 		t.Errorf("env not applied: exit %d %s", code, errs)
 	}
 	// The flag wins over the environment.
-	code, _, errs = run(t, nil, "analyze", "--min-score", "0.5", frame640(t))
+	code, _, errs = runCLI(t, nil, "analyze", "--min-score", "0.5", frame640(t))
 	if code != 0 {
 		t.Errorf("flag did not win: exit %d %s", code, errs)
 	}
 	t.Setenv("FRAMECAST_MIN_SCORE", "abc")
-	if code, _, errs = run(t, nil, "analyze", frame640(t)); code != 2 || !strings.Contains(errs, "FRAMECAST_MIN_SCORE") {
+	if code, _, errs = runCLI(t, nil, "analyze", frame640(t)); code != 2 || !strings.Contains(errs, "FRAMECAST_MIN_SCORE") {
 		t.Errorf("bad env value: exit %d %s", code, errs)
 	}
 }
 
 func TestVersionAndModelsList(t *testing.T) {
-	code, out, errs := run(t, nil, "version")
+	code, out, errs := runCLI(t, nil, "version")
 	if code != 0 || !strings.Contains(out, "onnxruntime: 1.24") || !strings.Contains(out, "go:") {
 		t.Errorf("version: exit %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = run(t, nil, "models", "list")
+	code, out, errs = runCLI(t, nil, "models", "list")
 	if code != 0 || !strings.Contains(out, "models/blazeface.onnx") || !strings.Contains(out, "onnxruntime-node") {
 		t.Errorf("models list: exit %d\n%s%s", code, out, errs)
 	}
-	code, _, errs = run(t, nil, "models", "list", "--home", t.TempDir())
+	code, _, errs = runCLI(t, nil, "models", "list", "--home", t.TempDir())
 	if code != 1 || !strings.Contains(errs, "models fetch") {
 		t.Errorf("empty cache: exit %d %s", code, errs)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -67,7 +66,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: demo takes only flags (cameras with --source)", fs.Args()))
 	}
 	if err := vf.validate(); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		errs = append(errs, err)
 	}
 	errs = append(errs, wf.validate()...)
 	synthetic := len(sf.sources) == 0 && sf.cameraFile == ""

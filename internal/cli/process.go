@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
@@ -51,9 +50,9 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "at SIGINT/SIGTERM, wait at most this long for the frames in flight (the rest stays uncommitted for the next worker)")
 	maxInFlight := fs.Int("max-in-flight", 0, "frames fetched but not yet delivered, which is also the largest exactly-once batch (0: 2×concurrency+2)")
 	stallAlarm := fs.Duration("stall-alarm", process.DefaultStallAlarm, "log an error, again every this long, naming any assigned frames partition that lags with no frame processed for this long, with its offset and last fetch error (0: never)")
-	fetchMax := brokerBytes(process.DefaultFetchMaxBytes)
+	fetchMax := byteSize(process.DefaultFetchMaxBytes)
 	fs.Var(&fetchMax, "fetch-max-bytes", "`size` of the largest fetch response (at most 64MiB); a bigger single frame still comes whole")
-	inFlightBytes := brokerBytes(process.DefaultMaxInFlightBytes)
+	inFlightBytes := byteSize(process.DefaultMaxInFlightBytes)
 	fs.Var(&inFlightBytes, "max-in-flight-bytes", "`size` of the frames fetched but not yet delivered; a bigger single frame still passes alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -63,7 +62,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	}
 	var errs []error
 	if err := vf.validate(); err != nil {
-		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		errs = append(errs, err)
 	}
 	if err := kc.Validate(); err != nil {
 		errs = append(errs, err)

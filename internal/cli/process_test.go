@@ -136,7 +136,7 @@ func TestProcessAndResults(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		code, out, errs := run(t, nil, "results", "--brokers", addr, "--from", "beginning", "--count", "6", "--json")
+		code, out, errs := runCLI(t, nil, "results", "--brokers", addr, "--from", "beginning", "--count", "6", "--json")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -152,7 +152,7 @@ func TestProcessAndResults(t *testing.T) {
 	})
 	t.Run("camera filter and idle exit", func(t *testing.T) {
 		start := time.Now()
-		code, out, errs := run(t, nil, "results", "--brokers", addr, "--from", "beginning", "--camera", "c2", "--idle", "1500ms", "--json")
+		code, out, errs := runCLI(t, nil, "results", "--brokers", addr, "--from", "beginning", "--camera", "c2", "--idle", "1500ms", "--json")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -173,7 +173,7 @@ func TestProcessAndResults(t *testing.T) {
 		}
 	})
 	t.Run("human", func(t *testing.T) {
-		code, out, errs := run(t, nil, "results", "--brokers", addr, "--from", "beginning", "--camera", "c1", "--count", "2")
+		code, out, errs := runCLI(t, nil, "results", "--brokers", addr, "--from", "beginning", "--camera", "c1", "--count", "2")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errs)
 		}
@@ -183,7 +183,7 @@ func TestProcessAndResults(t *testing.T) {
 		}
 	})
 	t.Run("end sees only new results", func(t *testing.T) {
-		code, out, errs := run(t, nil, "results", "--brokers", addr, "--idle", "1s", "--json")
+		code, out, errs := runCLI(t, nil, "results", "--brokers", addr, "--idle", "1s", "--json")
 		if code != 0 || strings.TrimSpace(out) != "" {
 			t.Errorf("exit %d, output %q: %s", code, out, errs)
 		}
@@ -213,13 +213,13 @@ func TestProcessResultsUsage(t *testing.T) {
 		{"results", "--from", "middle"},
 		{"results", "--count", "-1"},
 	} {
-		code, _, errs := run(t, nil, args...)
+		code, _, errs := runCLI(t, nil, args...)
 		if code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errs)
 		}
 	}
 	t.Setenv("FRAMECAST_STALL_ALARM", "soon")
-	if code, _, errs := run(t, nil, "process"); code != 2 || !strings.Contains(errs, "FRAMECAST_STALL_ALARM") {
+	if code, _, errs := runCLI(t, nil, "process"); code != 2 || !strings.Contains(errs, "FRAMECAST_STALL_ALARM") {
 		t.Errorf("FRAMECAST_STALL_ALARM=soon: exit %d, want 2 naming the variable (%s)", code, errs)
 	}
 }

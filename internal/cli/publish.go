@@ -58,8 +58,10 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	var sf sourceFlags
 	sf.register(fs, publish.DefaultFPS)
 	count := fs.Int64("count", 0, "stop each camera after this many frames, flush and exit (0: run until interrupted)")
-	maxBuffered := fs.Int("max-buffered-bytes", publish.DefaultMaxBufferedBytes, "producer buffer bound in bytes; frames that do not fit are dropped (buffer_full)")
-	batchMax := fs.Int("batch-max-bytes", publish.DefaultBatchMaxBytes, "largest produce batch, and so frame, in bytes (at most 64 MiB); the topic's max.message.bytes must be at least this")
+	maxBuffered := byteSize(publish.DefaultMaxBufferedBytes)
+	fs.Var(&maxBuffered, "max-buffered-bytes", "`size` bound of the producer buffer (e.g. 64MiB); frames that do not fit are dropped (buffer_full)")
+	batchMax := byteSize(publish.DefaultBatchMaxBytes)
+	fs.Var(&batchMax, "batch-max-bytes", "`size` of the largest produce batch, and so frame (at most 64MiB); the topic's max.message.bytes must be at least this")
 	deliveryTimeout := fs.Duration("delivery-timeout", publish.DefaultDeliveryTimeout, "drop a frame Kafka has not acknowledged within this time (delivery_failed)")
 	flushTimeout := fs.Duration("flush-timeout", publish.DefaultFlushTimeout, "at exit, wait at most this long for buffered frames")
 	statsInterval := fs.Duration("stats-interval", 5*time.Second, "log a stats line this often (0: only at exit)")
@@ -77,11 +79,11 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	if *count < 0 {
 		errs = append(errs, fmt.Errorf("--count %d: want 0 (no limit) or more", *count))
 	}
-	if *maxBuffered <= 0 {
-		errs = append(errs, fmt.Errorf("--max-buffered-bytes %d: want more than 0", *maxBuffered))
+	if maxBuffered <= 0 || maxBuffered > 1<<40 {
+		errs = append(errs, fmt.Errorf("--max-buffered-bytes %v: want more than 0 and at most 1TiB", &maxBuffered))
 	}
-	if *batchMax <= 0 || *batchMax > 64<<20 {
-		errs = append(errs, fmt.Errorf("--batch-max-bytes %d: want 1 to %d", *batchMax, 64<<20))
+	if batchMax <= 0 || batchMax > 64<<20 {
+		errs = append(errs, fmt.Errorf("--batch-max-bytes %v: want 1 to 64MiB", &batchMax))
 	}
 	if *deliveryTimeout <= 0 || *flushTimeout <= 0 || *statsInterval < 0 {
 		errs = append(errs, errors.New("--delivery-timeout and --flush-timeout must be positive, --stats-interval not negative"))
@@ -114,8 +116,8 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	}
 	pub, err := publish.New(ctx, publish.Config{
 		Topic:            kc.Topics.Frames,
-		MaxBufferedBytes: *maxBuffered,
-		BatchMaxBytes:    int32(*batchMax),
+		MaxBufferedBytes: int(maxBuffered),
+		BatchMaxBytes:    int32(batchMax),
 		DeliveryTimeout:  *deliveryTimeout,
 		FlushTimeout:     *flushTimeout,
 		Log:              env.log,

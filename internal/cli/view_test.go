@@ -41,12 +41,12 @@ func TestViewUsage(t *testing.T) {
 		{[]string{"demo", "--allow-origin", `bad\`}, "--allow-origin"},
 		{[]string{"view", "--allow-host", "*.example.com"}, "--allow-host"},
 	} {
-		code, _, stderr := run(t, nil, c.args...)
+		code, _, stderr := runCLI(t, nil, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("framecast %s: exit %d, stderr %q; want 2 and %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
 	}
-	code, _, stderr := run(t, nil, "help", "view")
+	code, _, stderr := runCLI(t, nil, "help", "view")
 	if code != 0 || !strings.Contains(stderr, "--auth-token") || !strings.Contains(stderr, "FRAMECAST_AUTH_TOKEN") {
 		t.Errorf("help view: exit %d:\n%s", code, stderr)
 	}
@@ -59,7 +59,7 @@ func TestViewUsage(t *testing.T) {
 	}
 	// FRAMECAST_CAMERAS counts as --cameras.
 	t.Setenv("FRAMECAST_CAMERAS", "3")
-	if code, _, stderr := run(t, nil, "demo", "--source", "synthetic:", "--fps", "0"); code != 2 || !strings.Contains(stderr, "exclude each other") {
+	if code, _, stderr := runCLI(t, nil, "demo", "--source", "synthetic:", "--fps", "0"); code != 2 || !strings.Contains(stderr, "exclude each other") {
 		t.Errorf("demo --source with FRAMECAST_CAMERAS: exit %d, %q", code, stderr)
 	}
 }
@@ -95,7 +95,7 @@ func TestViewFlagsConfig(t *testing.T) {
 // broker, exit 1, not 2).
 func TestViewEnvToken(t *testing.T) {
 	t.Setenv("FRAMECAST_AUTH_TOKEN", "from-env")
-	code, _, stderr := run(t, nil, "view", "--listen", "0.0.0.0:0", "--brokers", "127.0.0.1:1")
+	code, _, stderr := runCLI(t, nil, "view", "--listen", "0.0.0.0:0", "--brokers", "127.0.0.1:1")
 	if code != 1 || strings.Contains(stderr, "--auth-token") {
 		t.Errorf("exit %d, stderr %q; want 1 (no broker), no complaint about the token", code, stderr)
 	}
@@ -253,7 +253,7 @@ func TestDemoBrokerPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	code, _, stderr := run(t, nil, "demo", "--broker-listen", ln.Addr().String(), "--listen", "127.0.0.1:0",
+	code, _, stderr := runCLI(t, nil, "demo", "--broker-listen", ln.Addr().String(), "--listen", "127.0.0.1:0",
 		"--data-dir", t.TempDir(), "--cameras", "1", "--size", "320x240")
 	if code != 1 || !strings.Contains(stderr, "in use") || !strings.Contains(stderr, "--broker-listen 127.0.0.1:0") {
 		t.Errorf("exit %d, stderr %q", code, stderr)

@@ -21,7 +21,7 @@ type visionFlags struct {
 	minScore  float64
 	maxFaces  int
 	maxPixels int64
-	maxBytes  int64
+	maxBytes  byteSize
 }
 
 func (v *visionFlags) register(fs *flag.FlagSet) {
@@ -34,11 +34,12 @@ func (v *visionFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&v.minScore, "min-score", 0.5, "minimum face detection score, 0..1")
 	fs.IntVar(&v.maxFaces, "max-faces", 20, "maximum faces per frame")
 	fs.Int64Var(&v.maxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
-	fs.Int64Var(&v.maxBytes, "max-bytes", imagex.DefaultLimits().MaxBytes, "largest encoded image accepted, in bytes")
+	v.maxBytes = byteSize(imagex.DefaultLimits().MaxBytes)
+	fs.Var(&v.maxBytes, "max-bytes", "`size` of the largest encoded image accepted (e.g. 32MiB)")
 }
 
 func (v *visionFlags) limits() imagex.Limits {
-	return imagex.Limits{MaxPixels: v.maxPixels, MaxBytes: v.maxBytes}
+	return imagex.Limits{MaxPixels: v.maxPixels, MaxBytes: int64(v.maxBytes)}
 }
 
 func (v *visionFlags) validate() error {
