@@ -24,7 +24,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/analysis"
@@ -418,7 +417,7 @@ func (b *pipelineBench) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	b.reader, err = newBenchReader(b.broker.addr, b.log)
+	b.reader, err = newBenchReader(b.broker, b.log)
 	if err != nil {
 		return err
 	}
@@ -747,15 +746,17 @@ func (b *pipelineBench) ratios() {
 // produceBacklog produces n frames as fast as the broker takes them, with
 // the headers the publisher writes and capture time = now.
 func (b *pipelineBench) produceBacklog(ctx context.Context, n int) error {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(b.broker.addr),
-		kgo.ClientID("framecast-bench-backlog"),
+	opts, err := b.broker.clientOpts("framecast-bench-backlog", b.log)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts,
 		kgo.DefaultProduceTopic(kafka.DefaultFramesTopic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerBatchMaxBytes(publish.DefaultBatchMaxBytes),
 		kgo.MaxBufferedBytes(128<<20),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -794,10 +795,14 @@ func (b *pipelineBench) produceBacklog(ctx context.Context, n int) error {
 // (the processor closes them through a wrapper that does nothing: they
 // serve every phase).
 func (b *pipelineBench) newProcessor(ctx context.Context, maxAge time.Duration) (*process.Processor, error) {
+	// No logger here: the processor gives its group client its own.
+	opts, err := b.broker.clientOpts("framecast-bench-process", nil)
+	if err != nil {
+		return nil, err
+	}
 	next := 0
 	return process.New(ctx, process.Options{
-		Client:      []kgo.Opt{kgo.SeedBrokers(b.broker.addr), kgo.ClientID("framecast-bench-process")},
-		Brokers:     b.broker.addr,
+		Client:      opts,
 		Group:       benchGroup,
 		Worker:      "bench",
 		Concurrency: len(b.engines),
@@ -904,8 +909,12 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 		return err
 	}
 
-	pub, err := publish.New(ctx, publish.Config{Log: quietLog(b.log, "publisher")},
-		kgo.SeedBrokers(b.broker.addr), kgo.ClientID("framecast-bench-publish"))
+	log := quietLog(b.log, "publisher")
+	opts, err := b.broker.clientOpts("framecast-bench-publish", log)
+	if err != nil {
+		return err
+	}
+	pub, err := publish.New(ctx, publish.Config{Log: log}, opts...)
 	if err != nil {
 		return err
 	}
@@ -1356,7 +1365,7 @@ func (b *benchBroker) waitReady(ctx context.Context, timeout time.Duration) erro
 			return ctx.Err()
 		default:
 		}
-		if b.topicsReady(ctx) {
+		if b.topicsReady(ctx) == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -1370,16 +1379,28 @@ func (b *benchBroker) waitReady(ctx context.Context, timeout time.Duration) erro
 	}
 }
 
-func (b *benchBroker) topicsReady(ctx context.Context) bool {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ClientID("framecast-bench-probe"))
+// topicsReady checks the broker's three topics (kafka.CheckTopics).
+func (b *benchBroker) topicsReady(ctx context.Context) error {
+	opts, err := b.clientOpts("framecast-bench-probe", nil) // not ready yet is no news: unlogged
 	if err != nil {
-		return false
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx)
-	return err == nil && td.Has(kafka.DefaultFramesTopic) && td.Has(kafka.DefaultResultsTopic) && td.Has(kafka.DefaultDLQTopic)
+	_, err = kafka.CheckTopics(ctx, cl, kafka.DefaultFramesTopic, kafka.DefaultResultsTopic, kafka.DefaultDLQTopic)
+	return err
+}
+
+// clientOpts are the options of a bench client of this broker, built as
+// every role's are (kafka.Config.ClientOpts).
+func (b *benchBroker) clientOpts(clientID string, log *slog.Logger) ([]kgo.Opt, error) {
+	kc := kafka.Config{Brokers: b.addr, ClientID: clientID}
+	return kc.ClientOpts(log)
 }
 
 // childEnv is this process's environment without FRAMECAST_* variables:
@@ -1451,8 +1472,7 @@ type rtRow struct {
 // benchReader reads the results and dead-letter topics (read_committed)
 // for the whole run and keeps what the report needs.
 type benchReader struct {
-	cl  *kgo.Client
-	log *slog.Logger
+	rd *kafka.DirectReader
 
 	mu      sync.Mutex
 	seen    map[camSeq]bool
@@ -1467,45 +1487,32 @@ type benchReader struct {
 // status and dead letters, and the duplicates.
 type camCounts struct{ ok, skipped, dlq, dups int }
 
-func newBenchReader(addr string, log *slog.Logger) (*benchReader, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.ClientID("framecast-bench-results"),
-		kgo.ConsumeTopics(kafka.DefaultResultsTopic, kafka.DefaultDLQTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+func newBenchReader(b *benchBroker, log *slog.Logger) (*benchReader, error) {
+	opts, err := b.clientOpts("framecast-bench-results", log)
 	if err != nil {
 		return nil, err
 	}
-	return &benchReader{cl: cl, log: log, seen: map[camSeq]bool{}, cams: map[string]*camCounts{},
+	rd, err := kafka.NewDirectReader(opts, kafka.ReaderConfig{
+		Topics:    []string{kafka.DefaultResultsTopic, kafka.DefaultDLQTopic},
+		FromStart: true, ReadCommitted: true, Log: log.With("reader", "results"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &benchReader{rd: rd, seen: map[camSeq]bool{}, cams: map[string]*camCounts{},
 		phases: map[string]*phaseCounts{satPrefix: {}, rtPrefix: {}}}, nil
 }
 
-func (r *benchReader) close() { r.cl.Close() }
+func (r *benchReader) close() { r.rd.Close() }
 
 func (r *benchReader) run(ctx context.Context) {
-	var warned time.Time
-	for {
-		fs := r.cl.PollFetches(ctx)
+	_ = r.rd.Run(ctx, func(fs kgo.Fetches) error {
 		now := time.Now()
-		if fs.IsClientClosed() || ctx.Err() != nil {
-			return
-		}
-		fs.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
-				return
-			}
-			if time.Since(warned) > 10*time.Second {
-				warned = time.Now()
-				r.log.Warn("results reader: fetch error (retried)", "topic", t, "partition", p, "err", err)
-			}
-		})
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		fs.EachRecord(func(rec *kgo.Record) { r.add(rec, now) })
-		r.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // add accounts one record; r.mu is held.

@@ -191,7 +191,7 @@ func (s *soakBench) run(ctx context.Context) (err error) {
 	}
 	defer b.broker.stop(b.log)
 	s.rep.Settings.BrokerPID = b.broker.pid()
-	if b.reader, err = newBenchReader(b.broker.addr, b.log); err != nil {
+	if b.reader, err = newBenchReader(b.broker, b.log); err != nil {
 		return err
 	}
 	readerCtx, stopReader := context.WithCancel(context.WithoutCancel(ctx))
@@ -429,14 +429,19 @@ func (s *soakBench) pause(ctx context.Context) error {
 }
 
 func (s *soakBench) admClient() *kgo.Client {
-	cl, _ := kgo.NewClient(kgo.SeedBrokers(s.broker.addr), kgo.ClientID("framecast-soak-admin"))
+	opts, _ := s.broker.clientOpts("framecast-soak-admin", s.log) // a loopback host:port: valid
+	cl, _ := kgo.NewClient(opts...)
 	return cl
 }
 
 // publish runs the cameras for --soak, narrating.
 func (s *soakBench) publish(ctx context.Context) error {
-	pub, err := publish.New(ctx, publish.Config{Log: quietLog(s.log, "publisher")},
-		kgo.SeedBrokers(s.broker.addr), kgo.ClientID("framecast-soak-publish"))
+	log := quietLog(s.log, "publisher")
+	opts, err := s.broker.clientOpts("framecast-soak-publish", log)
+	if err != nil {
+		return err
+	}
+	pub, err := publish.New(ctx, publish.Config{Log: log}, opts...)
 	if err != nil {
 		return err
 	}

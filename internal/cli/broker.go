@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
 )
@@ -41,7 +42,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "broker", "[flags]", brokerAbout)
 	def := kafka.DefaultTopicSettings()
 	var (
-		cfg                        kafka.BrokerConfig
+		cfg                        broker.Config
 		framesBytes, resultsBytes  = byteSize(def.FramesRetentionBytes), byteSize(def.ResultsRetentionBytes)
 		segmentBytes, maxMsgBytes  = byteSize(def.SegmentBytes), byteSize(def.MaxMessageBytes)
 		saslMech, saslUser, saslPw string
@@ -57,8 +58,8 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&resultsBytes, "results-retention-bytes", "`size` bound of each results partition")
 	fs.Var(&segmentBytes, "segment-bytes", "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
 	fs.Var(&maxMsgBytes, "max-message-bytes", "largest record batch (`size`) the topics accept (keep it above the largest frame)")
-	fs.DurationVar(&cfg.RetentionInterval, "retention-check", kafka.DefaultRetentionInterval, "how often expired records are deleted")
-	fs.Int64Var(&cfg.RetentionRecords, "retention-records", kafka.DefaultRetentionRecords,
+	fs.DurationVar(&cfg.RetentionInterval, "retention-check", broker.DefaultRetentionInterval, "how often expired records are deleted")
+	fs.Int64Var(&cfg.RetentionRecords, "retention-records", broker.DefaultRetentionRecords,
 		"most records each partition keeps, whatever the retention times (-1: no bound); the broker holds ~90 bytes of memory per record batch it keeps, so this bounds its memory")
 	fs.StringVar(&cfg.Topics.Frames, "frames-topic", kafka.DefaultFramesTopic, "topic of the camera frames")
 	fs.StringVar(&cfg.Topics.Results, "results-topic", kafka.DefaultResultsTopic, "topic of the analysis results")
@@ -92,7 +93,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	case saslMech != "" && (saslUser == "" || saslPw == ""):
 		errs = append(errs, fmt.Errorf("--sasl-mechanism %s needs --sasl-user and --sasl-password (or FRAMECAST_SASL_PASSWORD)", saslMech))
 	case saslMech != "":
-		cfg.SASL = []kafka.SASLUser{{Mechanism: saslMech, User: saslUser, Password: saslPw}}
+		cfg.SASL = []broker.SASLUser{{Mechanism: saslMech, User: saslUser, Password: saslPw}}
 	}
 	if (certFile == "") != (keyFile == "") {
 		errs = append(errs, errors.New("--server-tls-cert and --server-tls-key go together"))
@@ -103,7 +104,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 		}
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	// Zero means "default" in kafka.BrokerConfig; on the command line it
+	// Zero means "default" in broker.Config; on the command line it
 	// is a mistake.
 	if cfg.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("--partitions %d: must be at least 1", cfg.Partitions))
@@ -121,7 +122,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 		return usageError("%v", err)
 	}
 
-	b, err := kafka.StartBroker(ctx, cfg)
+	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	}
 }
 
-func logBrokerStats(log *slog.Logger, stats []kafka.TopicStats) {
+func logBrokerStats(log *slog.Logger, stats []broker.TopicStats) {
 	attrs := make([]any, 0, len(stats))
 	for _, s := range stats {
 		attrs = append(attrs, slog.Group(s.Topic, "records", s.Records, "bytes", s.Bytes))

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/testutil"
 )
@@ -208,7 +209,7 @@ func TestBrokerBytesFlag(t *testing.T) {
 // is refused with the way out, and --repair takes it.
 func TestBrokerCommandDataDirGuards(t *testing.T) {
 	dir := t.TempDir()
-	first, err := kafka.StartBroker(context.Background(), kafka.BrokerConfig{Listen: brokerFreeAddr(t), DataDir: dir})
+	first, err := broker.Start(context.Background(), broker.Config{Listen: brokerFreeAddr(t), DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +223,8 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 
 	// A flipped bit in a segment of framecast.frames-0.
 	seg := filepath.Join(dir, "partitions", "framecast.frames-0", "0.dat")
-	b := kafka.BrokerConfig{Listen: brokerFreeAddr(t), DataDir: dir}
-	br, err := kafka.StartBroker(context.Background(), b)
+	b := broker.Config{Listen: brokerFreeAddr(t), DataDir: dir}
+	br, err := broker.Start(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
 	}

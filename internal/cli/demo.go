@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
@@ -96,7 +97,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	} else if *stallAlarm == 0 {
 		*stallAlarm = -1 // the package's "never"
 	}
-	bc := kafka.BrokerConfig{Listen: *brokerListen, DataDir: *dataDir}
+	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir}
 	tempData := false
 	if bc.DataDir == "" {
 		bc.DataDir, tempData = demoDataDir(models.At(vf.home).Home, *brokerListen)
@@ -137,7 +138,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		}
 		d.tempDir = bc.DataDir
 	}
-	if d.broker, err = kafka.StartBroker(ctx, bc); err != nil {
+	if d.broker, err = broker.Start(ctx, bc); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port "+
 				"with --broker-listen 127.0.0.1:0: it then keeps its broker's data in a directory of its own)", err)
@@ -146,7 +147,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	kc := kafka.Config{Brokers: d.broker.Addr(), ClientID: "framecast-demo"}
 	kc.Topics = kafka.Topics{Frames: kafka.DefaultFramesTopic, Results: kafka.DefaultResultsTopic, DLQ: kafka.DefaultDLQTopic}
-	clientOpts, err := kc.ClientOpts()
+	clientOpts, err := kc.ClientOpts(env.log)
 	if err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	// The processor last: once it exists nothing else can fail before
 	// Run, which is what closes its engines.
 	proc, err := process.New(ctx, process.Options{
-		Client: clientOpts, Brokers: kc.Brokers, Topics: kc.Topics, Group: "framecast-demo",
+		Client: clientOpts, Topics: kc.Topics, Group: "framecast-demo",
 		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
 		NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },
 		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
@@ -229,7 +230,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 type demo struct {
 	env    *environment
 	cams   []publish.Camera
-	broker *kafka.Broker
+	broker *broker.Broker
 	pub    *publish.Publisher
 	// tempDir is the broker's data directory when it is the demo's own
 	// for one run (--broker-listen with port 0); removed on close.

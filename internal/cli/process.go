@@ -104,13 +104,12 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		*stallAlarm = -1
 	}
 
-	clientOpts, err := kafkaClient(ctx, &kc, "framecast-process")
+	clientOpts, err := kafkaClient(ctx, env.log, &kc, "framecast-process")
 	if err != nil {
 		return err
 	}
 	p, err := process.New(ctx, process.Options{
 		Client:           clientOpts,
-		Brokers:          kc.Brokers,
 		Topics:           kc.Topics,
 		Group:            *group,
 		InstanceID:       *instanceID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -109,7 +110,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
-	clientOpts, err := kafkaClient(ctx, &kc, "framecast-publish")
+	clientOpts, err := kafkaClient(ctx, env.log, &kc, "framecast-publish")
 	if err != nil {
 		closeAll()
 		return err
@@ -228,15 +229,15 @@ func splitSource(s string) (id, uri string, ok bool) {
 }
 
 // kafkaClient names the client (clientID unless --client-id was given),
-// builds its connection options and checks the brokers: Check explains an
-// unreachable broker, a failed SASL handshake or a TLS mismatch, which
-// franz-go itself reports only as a timeout. An interrupted check returns
-// ctx.Err().
-func kafkaClient(ctx context.Context, kc *kafka.Config, clientID string) ([]kgo.Opt, error) {
+// builds its connection options (franz-go's warnings to log) and checks
+// the brokers: Check explains an unreachable broker, a failed SASL
+// handshake or a TLS mismatch, which franz-go itself reports only as a
+// timeout. An interrupted check returns ctx.Err().
+func kafkaClient(ctx context.Context, log *slog.Logger, kc *kafka.Config, clientID string) ([]kgo.Opt, error) {
 	if kc.ClientID == "" {
 		kc.ClientID = clientID
 	}
-	opts, err := kc.ClientOpts()
+	opts, err := kc.ClientOpts(log)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -249,22 +250,23 @@ func kafkaClient(ctx context.Context, kc *kafka.Config, clientID string) ([]kgo.
 	return opts, nil
 }
 
-// explainConnect turns a connection failure into what to do next.
+// explainConnect turns a connection failure into what to do next. The
+// topic check's errors say it already (kafka.TopicError); an unreachable
+// broker may also be a SASL or TLS mismatch.
 func explainConnect(kc *kafka.Config, err error) error {
-	switch {
-	case errors.Is(err, publish.ErrNoBroker):
-		hint := "is the broker running? Start one with `framecast broker`"
-		if kc.SASLMechanism != "" {
-			hint += "; with SASL, a wrong user or password also looks like this"
-		}
-		if kc.UsesTLS() {
-			hint += "; check that the address is a TLS listener"
-		}
-		return fmt.Errorf("cannot reach Kafka at %s: %w; %s", kc.Brokers, err, hint)
-	case errors.Is(err, publish.ErrNoTopic):
+	var te *kafka.TopicError
+	if !errors.As(err, &te) {
 		return fmt.Errorf("Kafka at %s: %w", kc.Brokers, err)
 	}
-	return fmt.Errorf("Kafka at %s: %w", kc.Brokers, err)
+	if errors.Is(err, publish.ErrNoBroker) {
+		if kc.SASLMechanism != "" {
+			err = fmt.Errorf("%w; with SASL, a wrong user or password also looks like this", err)
+		}
+		if kc.UsesTLS() {
+			err = fmt.Errorf("%w; check that the address is a TLS listener", err)
+		}
+	}
+	return err
 }
 
 func statsAttrs(s publish.Stats) []any {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
@@ -47,12 +46,11 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: results takes only flags", fs.Args()))
 	}
-	var start kgo.Offset
+	fromStart := false
 	switch *from {
 	case "end":
-		start = kgo.NewOffset().AtEnd()
 	case "beginning", "start":
-		start = kgo.NewOffset().AtStart()
+		fromStart = true
 	default:
 		errs = append(errs, fmt.Errorf("--from %q: use beginning or end", *from))
 	}
@@ -74,26 +72,25 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 
-	opts, err := kafkaClient(ctx, &kc, "framecast-results")
+	opts, err := kafkaClient(ctx, env.log, &kc, "framecast-results")
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted before it started: a normal stop
 		}
 		return err
 	}
-	cl, err := kgo.NewClient(append(opts,
-		kgo.ConsumeTopics(kc.Topics.Results),
-		kgo.ConsumeResetOffset(start),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Short long-polls: partitions found after the first fetch went
-		// out are not stuck behind it for the default 5 s.
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)...)
+	rd, err := kafka.NewDirectReader(opts, kafka.ReaderConfig{
+		Topics: []string{kc.Topics.Results}, FromStart: fromStart, ReadCommitted: true, Log: env.log,
+	})
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	if err := topicExists(ctx, cl, &kc, kc.Topics.Results); err != nil {
+	defer rd.Close()
+	// A direct reader would wait for a missing topic in silence.
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = rd.CheckTopics(cctx)
+	cancel()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -103,25 +100,16 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 	env.log.Info("reading results", "topic", kc.Topics.Results, "from", *from, "cameras", sortedKeys(want))
 	out := bufio.NewWriter(env.stdout)
 	defer out.Flush()
+	// --idle ends the reading through its context: errIdle is its cause.
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var idleTimer *time.Timer
+	if *idle > 0 {
+		idleTimer = time.AfterFunc(*idle, func() { stop(errIdle) })
+		defer idleTimer.Stop()
+	}
 	printed := 0
-	last := time.Now()
-	var warned time.Time
-	for {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if *idle > 0 {
-			pctx, cancel = context.WithDeadline(ctx, last.Add(*idle))
-		}
-		fetches := cl.PollFetches(pctx)
-		cancel()
-		fetches.EachError(func(t string, p int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
-				return
-			}
-			if time.Since(warned) > 10*time.Second {
-				warned = time.Now()
-				env.log.Warn("fetch error (retried)", "topic", t, "partition", p, "err", err)
-			}
-		})
+	err = rd.Run(rctx, func(fetches kgo.Fetches) error {
 		for _, r := range fetches.Records() {
 			if len(want) > 0 && !want[string(r.Key)] {
 				continue
@@ -136,38 +124,31 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 				continue
 			}
 			printed++
-			last = time.Now()
+			if idleTimer != nil {
+				idleTimer.Reset(*idle)
+			}
 			if *count > 0 && printed >= *count {
-				return out.Flush()
+				return errCountReached
 			}
 		}
-		if err := out.Flush(); err != nil {
-			return err // stdout closed (e.g. piped into head)
-		}
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return nil // interrupted: a tail -f ends quietly
-		}
-		if *idle > 0 && time.Since(last) >= *idle {
-			env.log.Info("no result for the idle time; exiting", "idle", idle.String(), "printed", printed)
-			return nil
-		}
+		return out.Flush() // an error: stdout closed (e.g. piped into head)
+	})
+	switch {
+	case errors.Is(err, errCountReached):
+		return out.Flush()
+	case err != nil:
+		return err
+	case context.Cause(rctx) == errIdle && ctx.Err() == nil:
+		env.log.Info("no result for the idle time; exiting", "idle", idle.String(), "printed", printed)
 	}
+	return nil // interrupted: a tail -f ends quietly
 }
 
-// topicExists fails with advice when the topic is missing: a direct
-// consumer would otherwise wait for it silently.
-func topicExists(ctx context.Context, cl *kgo.Client, kc *kafka.Config, topic string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("Kafka at %s: listing topics: %w", kc.Brokers, err)
-	}
-	if d, ok := td[topic]; !ok || d.Err != nil {
-		return fmt.Errorf("topic %s does not exist on %s: start `framecast broker` (it creates the topics) or name another with --results-topic", topic, kc.Brokers)
-	}
-	return nil
-}
+// Why `framecast results` stops reading, other than an interrupt.
+var (
+	errIdle         = errors.New("no result for the idle time")
+	errCountReached = errors.New("--count results printed")
+)
 
 // printResultLine prints one result compactly:
 //

@@ -131,7 +131,7 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
-	clientOpts, err := kafkaClient(ctx, &kc, "framecast-view")
+	clientOpts, err := kafkaClient(ctx, env.log, &kc, "framecast-view")
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted before it started: a normal stop

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/view"
 
 	"github.com/framecast/framecast/internal/testutil"
@@ -264,7 +264,7 @@ func TestDemoBrokerPortTaken(t *testing.T) {
 // prints its URL, reads both topics (/readyz 200) and stops cleanly when
 // its context ends (what SIGINT does).
 func TestViewCommand(t *testing.T) {
-	b, err := kafka.StartBroker(context.Background(), kafka.BrokerConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	b, err := broker.Start(context.Background(), broker.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

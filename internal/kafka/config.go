@@ -1,6 +1,3 @@
-// Package kafka holds what every networked framecast role shares about
-// Kafka: client options (brokers, TLS, SASL) with errors that say what to do,
-// topic names and creation, and the embedded development broker.
 package kafka
 
 import (
@@ -9,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -77,8 +75,22 @@ func (c *Config) SeedBrokers() []string {
 	return out
 }
 
-// Validate reports every configuration error at once.
+// Validate reports every configuration error at once: the connection's
+// and the topic names'.
 func (c *Config) Validate() error {
+	errs := c.connErrors()
+	for _, t := range []string{c.Topics.Frames, c.Topics.Results, c.Topics.DLQ} {
+		if t == "" {
+			errs = append(errs, errors.New("topic names must not be empty"))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// connErrors are the errors of the connection settings: brokers, TLS and
+// SASL. Topics play no part in connecting.
+func (c *Config) connErrors() []error {
 	var errs []error
 	if len(c.SeedBrokers()) == 0 {
 		errs = append(errs, errors.New("--brokers is empty: give at least one host:port"))
@@ -103,13 +115,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--sasl-mechanism %q: use plain, scram-sha-256 or scram-sha-512", c.SASLMechanism))
 	}
-	for _, t := range []string{c.Topics.Frames, c.Topics.Results, c.Topics.DLQ} {
-		if t == "" {
-			errs = append(errs, errors.New("topic names must not be empty"))
-			break
-		}
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // UsesTLS reports whether the connection is encrypted.
@@ -144,13 +150,19 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// ClientOpts returns the franz-go options for the connection: seed brokers,
-// client id, TLS and SASL. Callers add their producer or consumer options.
-func (c *Config) ClientOpts() ([]kgo.Opt, error) {
-	if err := c.Validate(); err != nil {
+// ClientOpts returns the franz-go options every role's client starts from:
+// seed brokers, client id, TLS, SASL and, when log is not nil, franz-go's
+// own warnings and errors logged to it (NewLogger). Callers add their
+// producer or consumer options. It checks the connection settings
+// (brokers, TLS, SASL), not the topic names.
+func (c *Config) ClientOpts(log *slog.Logger) ([]kgo.Opt, error) {
+	if err := errors.Join(c.connErrors()...); err != nil {
 		return nil, err
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(c.SeedBrokers()...)}
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(NewLogger(log)))
+	}
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))
 	}

@@ -84,9 +84,10 @@ type TopicSettings struct {
 }
 
 // DefaultTopicSettings returns the settings with every default filled in.
-func DefaultTopicSettings() TopicSettings { return TopicSettings{}.withDefaults() }
+func DefaultTopicSettings() TopicSettings { return TopicSettings{}.WithDefaults() }
 
-func (s TopicSettings) withDefaults() TopicSettings {
+// WithDefaults returns s with every zero field set to its default.
+func (s TopicSettings) WithDefaults() TopicSettings {
 	if s.Partitions == 0 {
 		s.Partitions = DefaultPartitions
 	}
@@ -116,7 +117,7 @@ func (s TopicSettings) withDefaults() TopicSettings {
 
 // Validate reports every invalid setting at once (after defaults).
 func (s TopicSettings) Validate() error {
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	var errs []error
 	if s.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("partitions %d: must be at least 1", s.Partitions))
@@ -139,7 +140,7 @@ func (s TopicSettings) Validate() error {
 // EffectiveSegmentBytes is the segment.bytes the topics get: SegmentBytes,
 // raised to MaxMessageBytes when smaller.
 func (s TopicSettings) EffectiveSegmentBytes() int64 {
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	return max(s.SegmentBytes, int64(s.MaxMessageBytes))
 }
 
@@ -150,8 +151,8 @@ type TopicSpec struct {
 	Configs    map[string]string
 }
 
-// withDefaults fills empty topic names with the defaults.
-func (t Topics) withDefaults() Topics {
+// WithDefaults fills empty topic names with the defaults.
+func (t Topics) WithDefaults() Topics {
 	if t.Frames == "" {
 		t.Frames = DefaultFramesTopic
 	}
@@ -164,8 +165,8 @@ func (t Topics) withDefaults() Topics {
 	return t
 }
 
-// validate rejects topic names that collide.
-func (t Topics) validate() error {
+// Validate rejects topic names that collide.
+func (t Topics) Validate() error {
 	if t.Frames == t.Results || t.Frames == t.DLQ || t.Results == t.DLQ {
 		return fmt.Errorf("topic names must differ: frames %q, results %q, dlq %q", t.Frames, t.Results, t.DLQ)
 	}
@@ -176,8 +177,8 @@ func (t Topics) validate() error {
 // delete, retention by time and size, segment size and max.message.bytes.
 // Empty names in t mean the defaults.
 func (s TopicSettings) Specs(t Topics) []TopicSpec {
-	s = s.withDefaults()
-	t = t.withDefaults()
+	s = s.WithDefaults()
+	t = t.WithDefaults()
 	seg := s.EffectiveSegmentBytes()
 	mk := func(name string, retention time.Duration, retentionBytes int64) TopicSpec {
 		return TopicSpec{
@@ -234,11 +235,11 @@ type TopicStatus struct {
 // cache (MetadataMinAge, 5 s), which still says "unknown topic" right
 // after a create.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, t Topics, s TopicSettings) ([]TopicStatus, error) {
-	t = t.withDefaults()
-	if err := errors.Join(t.validate(), s.Validate()); err != nil {
+	t = t.WithDefaults()
+	if err := errors.Join(t.Validate(), s.Validate()); err != nil {
 		return nil, err
 	}
-	s = s.withDefaults()
+	s = s.WithDefaults()
 	adm := kadm.NewClient(cl)
 	specs := s.Specs(t)
 	names := []string{t.Frames, t.Results, t.DLQ}
@@ -283,7 +284,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, t Topics, s TopicSettings
 			}
 		}
 	}
-	fillMaxMessageBytes(ctx, adm, out)
+	fillMaxMessageBytes(ctx, cl, out)
 	return out, nil
 }
 
@@ -306,7 +307,7 @@ func partitionCounts(ctx context.Context, cl *kgo.Client, topics []string) (map[
 		switch {
 		case t.Topic == nil, errors.Is(err, kerr.UnknownTopicOrPartition):
 		case err != nil && !kerr.IsRetriable(err):
-			return nil, fmt.Errorf("topic %s: %w", *t.Topic, err)
+			return nil, &topicErr{*t.Topic, err}
 		default: // a leader election in progress still means it exists
 			out[*t.Topic] = len(t.Partitions)
 		}
@@ -314,9 +315,19 @@ func partitionCounts(ctx context.Context, cl *kgo.Client, topics []string) (map[
 	return out, nil
 }
 
+// topicErr is an error the cluster answered for one topic (not
+// authorised, say): it did answer.
+type topicErr struct {
+	topic string
+	err   error
+}
+
+func (e *topicErr) Error() string { return "topic " + e.topic + ": " + e.err.Error() }
+func (e *topicErr) Unwrap() error { return e.err }
+
 // fillMaxMessageBytes reads max.message.bytes of the topics that existed,
 // best effort: the caller only warns with it.
-func fillMaxMessageBytes(ctx context.Context, adm *kadm.Client, st []TopicStatus) {
+func fillMaxMessageBytes(ctx context.Context, cl *kgo.Client, st []TopicStatus) {
 	var names []string
 	for _, s := range st {
 		if !s.Created {
@@ -326,20 +337,13 @@ func fillMaxMessageBytes(ctx context.Context, adm *kadm.Client, st []TopicStatus
 	if len(names) == 0 {
 		return
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+	mm, err := MaxMessageBytes(ctx, cl, names...)
 	if err != nil {
 		return
 	}
 	for i := range st {
-		if st[i].Created {
-			continue
-		}
-		if rc, err := rcs.On(st[i].Name, nil); err == nil {
-			for _, c := range rc.Configs {
-				if c.Key == "max.message.bytes" {
-					st[i].MaxMessageBytes, _ = strconv.Atoi(c.MaybeValue())
-				}
-			}
+		if !st[i].Created {
+			st[i].MaxMessageBytes = mm[st[i].Name]
 		}
 	}
 }

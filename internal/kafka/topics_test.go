@@ -8,13 +8,23 @@ import (
 )
 
 func TestEnsureTopics(t *testing.T) {
-	b := startBroker(t, BrokerConfig{})
-	cl := newClient(t, Config{Brokers: b.Addr()})
+	cl := newClient(t, cluster(t))
 	adm := kadm.NewClient(cl)
 	ctx := ctxTimeout(t, 20*time.Second)
 
-	// The broker's own topics exist: left alone, reported.
-	st, err := EnsureTopics(ctx, cl, Topics{}, TopicSettings{Partitions: 4})
+	// Missing: created with the defaults.
+	st, err := EnsureTopics(ctx, cl, Topics{}, TopicSettings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if !s.Created || s.Partitions != DefaultPartitions {
+			t.Errorf("new %+v: want created with %d partitions", s, DefaultPartitions)
+		}
+	}
+
+	// Existing: left alone (other settings notwithstanding), reported.
+	st, err = EnsureTopics(ctx, cl, Topics{}, TopicSettings{Partitions: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

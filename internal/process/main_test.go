@@ -102,7 +102,7 @@ func (tc *testCluster) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(tc.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(16 << 20), kgo.FetchMaxWait(500 * time.Millisecond),
-		kgo.WithLogger(kgoLogger{testLogger(t).With("client", "test")}),
+		kgo.WithLogger(kafka.NewLogger(testLogger(t).With("client", "test"))),
 	}, opts...)...)
 
 	if err != nil {
@@ -174,7 +174,7 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func (tc *testCluster) options(t testing.TB) Options {
 	o := Options{
-		Client: []kgo.Opt{kgo.SeedBrokers(tc.addr)}, Brokers: tc.addr, Topics: topics,
+		Client: []kgo.Opt{kgo.SeedBrokers(tc.addr)}, Topics: topics,
 		NewAnalyzer: newAnalyzer, Concurrency: 2, MaxAge: time.Minute,
 		StatsInterval: 500 * time.Millisecond, Log: testLogger(t),
 	}

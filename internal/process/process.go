@@ -120,8 +120,6 @@ type Options struct {
 	// kafka.Config.ClientOpts returns them. The processor adds its own
 	// consumer, producer and group options.
 	Client []kgo.Opt
-	// Brokers names the brokers in error messages.
-	Brokers string
 	// Topics names the frames, results and dead-letter topics (default
 	// the kafka package's defaults).
 	Topics kafka.Topics
@@ -206,9 +204,6 @@ func (o *Options) defaults() error {
 	}
 	if o.Group == "" {
 		o.Group = DefaultGroup
-	}
-	if o.Brokers == "" {
-		o.Brokers = "the configured brokers"
 	}
 	if o.Worker == "" || o.InstanceID == "" {
 		h, err := os.Hostname()
@@ -356,43 +351,21 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(cl)
 	t := p.o.Topics
-	td, err := adm.ListTopics(ctx, t.Frames, t.Results, t.DLQ)
-	if err != nil {
-		return fmt.Errorf("cannot reach Kafka at %s: %w (is the broker running? `framecast broker` starts one for development)", p.o.Brokers, err)
-	}
-	var missing []string
-	for _, name := range []string{t.Frames, t.Results, t.DLQ} {
-		if d, ok := td[name]; !ok || d.Err != nil {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("topic(s) %s do not exist on %s: create them (framecast broker does) or name others with --frames-topic, --results-topic, --dlq-topic", strings.Join(missing, ", "), p.o.Brokers)
+	if _, err := kafka.CheckTopics(ctx, cl, t.Frames, t.Results, t.DLQ); err != nil {
+		return err
 	}
 	p.maxDLQ, p.maxRes = defaultMaxMessage, defaultMaxMessage
-	rc, err := adm.DescribeTopicConfigs(ctx, t.Results, t.DLQ)
+	mm, err := kafka.MaxMessageBytes(ctx, cl, t.Results, t.DLQ)
 	if err != nil {
 		p.log.Warn("cannot read the topics' max.message.bytes; assuming Kafka's default", "default", defaultMaxMessage, "err", err)
 		return nil
 	}
-	for _, r := range rc {
-		for _, c := range r.Configs {
-			if c.Key != "max.message.bytes" || c.Value == nil {
-				continue
-			}
-			var v int32
-			if _, err := fmt.Sscan(*c.Value, &v); err != nil || v <= 0 {
-				continue
-			}
-			switch r.Name {
-			case t.DLQ:
-				p.maxDLQ = v
-			case t.Results:
-				p.maxRes = v
-			}
-		}
+	if v, ok := mm[t.DLQ]; ok {
+		p.maxDLQ = int32(v) //nolint:gosec // read as an int32
+	}
+	if v, ok := mm[t.Results]; ok {
+		p.maxRes = int32(v) //nolint:gosec // read as an int32
 	}
 	return nil
 }
@@ -511,7 +484,7 @@ func (p *Processor) newClient() error {
 	hb := min(time.Second, p.o.SessionTimeout/3)
 	batchMax := max(p.maxDLQ, p.maxRes)
 	opts := append(append([]kgo.Opt(nil), p.o.Client...),
-		kgo.WithLogger(kgoLogger{p.log}),
+		kgo.WithLogger(kafka.NewLogger(p.log)),
 		kgo.ConsumerGroup(p.o.Group),
 		kgo.ConsumeTopics(p.o.Topics.Frames),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -658,26 +631,4 @@ func fmtParts(m map[string][]int32) string {
 		fmt.Fprintf(&b, "%s%v", t, ps)
 	}
 	return b.String()
-}
-
-// kgoLogger passes franz-go's warnings and errors to slog (its info level
-// is chatty; it is shown at debug).
-type kgoLogger struct{ l *slog.Logger }
-
-func (k kgoLogger) Level() kgo.LogLevel {
-	if k.l.Enabled(context.Background(), slog.LevelDebug) {
-		return kgo.LogLevelInfo
-	}
-	return kgo.LogLevelWarn
-}
-
-func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lv := slog.LevelDebug
-	switch level {
-	case kgo.LogLevelError:
-		lv = slog.LevelError
-	case kgo.LogLevelWarn:
-		lv = slog.LevelWarn
-	}
-	k.l.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
 }

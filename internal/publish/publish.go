@@ -36,7 +36,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +44,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
@@ -141,11 +139,13 @@ type Camera struct {
 	Count int64
 }
 
-// ErrNoBroker is wrapped by New when no broker answered.
-var ErrNoBroker = errors.New("no Kafka broker answered")
+// ErrNoBroker is matched by New's error when no broker answered: New's
+// topic check (kafka.CheckTopics) failed with kafka.ErrUnreachable.
+var ErrNoBroker = kafka.ErrUnreachable
 
-// ErrNoTopic is wrapped by New when the frames topic does not exist.
-var ErrNoTopic = errors.New("the frames topic does not exist")
+// ErrNoTopic is matched by New's error when the frames topic does not
+// exist: kafka.ErrNoTopic.
+var ErrNoTopic = kafka.ErrNoTopic
 
 // Publisher produces frames. Create it with New, call Run once, then Close.
 type Publisher struct {
@@ -219,49 +219,16 @@ func New(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) (*Publisher, er
 func (p *Publisher) describe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(p.cfg.Topic)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, p.client)
+	counts, err := kafka.CheckTopics(ctx, p.client, p.cfg.Topic)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w within %v", ErrNoBroker, p.cfg.ConnectTimeout)
-		}
-		return fmt.Errorf("%w: %v", ErrNoBroker, err)
+		return err
 	}
-	if len(resp.Topics) != 1 {
-		return fmt.Errorf("metadata for topic %q: %d topics in the answer", p.cfg.Topic, len(resp.Topics))
-	}
-	rt := resp.Topics[0]
-	if err := kerr.ErrorForCode(rt.ErrorCode); err != nil {
-		if errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return fmt.Errorf("%w: %q (`framecast broker` creates it; on Apache Kafka create it with e.g. 12 partitions and max.message.bytes=%d)",
-				ErrNoTopic, p.cfg.Topic, p.cfg.BatchMaxBytes)
-		}
-		return fmt.Errorf("topic %q: %w", p.cfg.Topic, err)
-	}
-	if len(rt.Partitions) == 0 {
-		return fmt.Errorf("topic %q has no partitions", p.cfg.Topic)
-	}
-	p.partitions = int32(len(rt.Partitions))
+	p.partitions = int32(counts[p.cfg.Topic]) //nolint:gosec // a partition count
 
 	// max.message.bytes is advisory: without DescribeConfigs rights the
 	// broker's answer to an oversized produce still tells.
-	dreq := kmsg.NewPtrDescribeConfigsRequest()
-	res := kmsg.NewDescribeConfigsRequestResource()
-	res.ResourceType = kmsg.ConfigResourceTypeTopic
-	res.ResourceName = p.cfg.Topic
-	res.ConfigNames = []string{"max.message.bytes"}
-	dreq.Resources = append(dreq.Resources, res)
-	if dresp, err := dreq.RequestWith(ctx, p.client); err == nil {
-		for _, r := range dresp.Resources {
-			for _, c := range r.Configs {
-				if c.Name == "max.message.bytes" && c.Value != nil && kerr.ErrorForCode(r.ErrorCode) == nil {
-					p.maxMessage, _ = strconv.Atoi(*c.Value) // 0: unknown
-				}
-			}
-		}
+	if mm, err := kafka.MaxMessageBytes(ctx, p.client, p.cfg.Topic); err == nil {
+		p.maxMessage = mm[p.cfg.Topic] // 0: unknown
 	}
 	return nil
 }

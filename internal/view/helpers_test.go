@@ -20,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
 )
@@ -46,9 +47,9 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // startBroker runs the embedded broker on a free 127.0.0.1 port with a
 // data directory and the three topics.
-func startBroker(t testing.TB) *kafka.Broker {
+func startBroker(t testing.TB) *broker.Broker {
 	t.Helper()
-	b, err := kafka.StartBroker(context.Background(), kafka.BrokerConfig{
+	b, err := broker.Start(context.Background(), broker.Config{
 		Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: testLogger(t).With("role", "broker"),
 		TopicSettings: kafka.TopicSettings{Partitions: 4},
 	})

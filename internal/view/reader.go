@@ -3,7 +3,6 @@ package view
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -13,21 +12,21 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/kafka"
 )
 
 // reader consumes one topic's partitions directly, without a consumer
-// group, from the newest offset: the dashboard never takes partitions from
-// the processors, and shows what happens now rather than replaying the
-// topic.
+// group (kafka.DirectReader), from the newest offset: the dashboard never
+// takes partitions from the processors, and shows what happens now rather
+// than replaying the topic.
 type reader struct {
 	name, topic string
-	cl          *kgo.Client
+	rd          *kafka.DirectReader
+	cl          *kgo.Client // rd's
 	log         *slog.Logger
 	handle      func(*kgo.Record)
 	ready       atomic.Bool
@@ -43,32 +42,34 @@ type reader struct {
 	parts map[int32]*partState
 }
 
-func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, stallAlarm time.Duration, handle func(*kgo.Record), extra ...kgo.Opt) (*reader, error) {
-	opts := append(slices.Clip(clientOpts),
-		kgo.ConsumeTopics(topic),
-		// Control records (transaction markers) move the offset read
-		// on, so that a partition read to its end shows no lag (stall.go);
-		// handleRecord skips them.
-		kgo.KeepControlRecords(),
-		// Retryable fetch errors reach the loop too: the stall alarm
-		// names them.
-		kgo.KeepRetryableFetchErrors(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
-		// Short long-polls: partitions found after the first fetch
-		// went out are not stuck behind it for the default 5 s.
-		kgo.FetchMaxWait(500*time.Millisecond),
-		// A frame larger than this still comes (Kafka always returns the
-		// first batch); it only bounds what one fetch buffers.
-		kgo.FetchMaxPartitionBytes(4<<20),
-		kgo.MetadataMinAge(time.Second),
-	)
-	cl, err := kgo.NewClient(append(opts, extra...)...)
+// newReader creates a reader of topic; committed reads it read_committed,
+// so that results of aborted exactly-once transactions never show.
+func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, stallAlarm time.Duration, committed bool, handle func(*kgo.Record)) (*reader, error) {
+	rd, err := kafka.NewDirectReader(clientOpts, kafka.ReaderConfig{
+		Topics:        []string{topic},
+		ReadCommitted: committed,
+		// No Log: fetch errors are the stall alarm's to report (stall.go).
+		Opts: []kgo.Opt{
+			// Control records (transaction markers) move the offset
+			// read on, so that a partition read to its end shows no
+			// lag (stall.go); handleRecord skips them.
+			kgo.KeepControlRecords(),
+			// Retryable fetch errors reach the loop too: the stall
+			// alarm names them.
+			kgo.KeepRetryableFetchErrors(),
+			// A frame larger than this still comes (Kafka always
+			// returns the first batch); it only bounds what one fetch
+			// buffers.
+			kgo.FetchMaxPartitionBytes(4 << 20),
+			kgo.MetadataMinAge(time.Second),
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &reader{
-		name: name, topic: topic, cl: cl, log: log.With("reader", name, "topic", topic), handle: handle,
-		stallAlarm: stallAlarm, parts: map[int32]*partState{},
+		name: name, topic: topic, rd: rd, cl: rd.Client(), log: log.With("reader", name, "topic", topic), handle: handle,
+		committed: committed, stallAlarm: stallAlarm, parts: map[int32]*partState{},
 	}, nil
 }
 
@@ -83,15 +84,12 @@ func (r *reader) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { r.watchLag(ctx) })
-	for {
-		fs := r.cl.PollFetches(ctx)
-		if ctx.Err() != nil || fs.IsClientClosed() {
-			return
-		}
+	_ = r.rd.Run(ctx, func(fs kgo.Fetches) error {
 		now := time.Now()
 		fs.EachPartition(func(p kgo.FetchTopicPartition) { r.notePartition(p, now) })
 		fs.EachRecord(r.handleRecord)
-	}
+		return nil
+	})
 }
 
 // handleRecord hands one record to handle. A panic there (a record nobody
@@ -139,24 +137,8 @@ func (r *reader) waitTopic(ctx context.Context) bool {
 func (r *reader) topicExists(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(r.topic)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, r.cl)
-	if err != nil {
-		return fmt.Errorf("cannot reach Kafka: %w", err)
-	}
-	if len(resp.Topics) != 1 {
-		return errors.New("no metadata for the topic")
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		return fmt.Errorf("topic %s: %w (`framecast broker` creates it)", r.topic, err)
-	}
-	if len(resp.Topics[0].Partitions) == 0 {
-		return fmt.Errorf("topic %s has no partitions", r.topic)
-	}
-	return nil
+	_, err := r.rd.CheckTopics(ctx)
+	return err
 }
 
 // warn logs at most every 10 s.

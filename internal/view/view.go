@@ -258,19 +258,17 @@ func New(cfg Config) (*Server, error) {
 	s.store.onPlay = s.hub.played
 	s.store.matchTimeout, s.store.matchBytes = cfg.MatchTimeout, cfg.MatchBytes
 	var err error
-	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, cfg.StallAlarm, s.onFrame)
+	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, cfg.StallAlarm, false, s.onFrame)
 	if err != nil {
 		return nil, err
 	}
 	// read_committed: results of aborted exactly-once transactions never
 	// show.
-	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, cfg.StallAlarm, s.onResult,
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, cfg.StallAlarm, true, s.onResult)
 	if err != nil {
-		s.frames.cl.Close()
+		s.frames.rd.Close()
 		return nil, err
 	}
-	s.results.committed = true
 	s.handler = s.routes()
 	return s, nil
 }
@@ -338,8 +336,8 @@ func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
 // (Run closes them itself).
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		s.frames.cl.Close()
-		s.results.cl.Close()
+		s.frames.rd.Close()
+		s.results.rd.Close()
 	})
 }
 

@@ -119,7 +119,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	ctx := context.Background()
 
 	proc, err := process.New(ctx, process.Options{
-		Client: clientOpts, Brokers: addr, Group: "view-test", Concurrency: 1, MaxAge: 5 * time.Second,
+		Client: clientOpts, Group: "view-test", Concurrency: 1, MaxAge: 5 * time.Second,
 		NewAnalyzer: func() (analysis.Analyzer, error) {
 			return vision.New(vision.Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
 		},

@@ -1,4 +1,4 @@
-package kafka
+package broker
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
 )
 
 // TestBrokerMemorySoak is a measurement, not a check that runs in
@@ -33,7 +35,7 @@ func TestBrokerMemorySoak(t *testing.T) {
 	dir := t.TempDir()
 	cmd, addr, _ := startChild(t, dir)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(DefaultResultsTopic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(kafka.DefaultResultsTopic),
 		kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +48,9 @@ func TestBrokerMemorySoak(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sent := 0
-	for p := range int32(DefaultPartitions) {
+	for p := range int32(kafka.DefaultPartitions) {
 		wg.Go(func() {
-			tick := time.NewTicker(time.Second * time.Duration(DefaultPartitions) / time.Duration(rate))
+			tick := time.NewTicker(time.Second * time.Duration(kafka.DefaultPartitions) / time.Duration(rate))
 			defer tick.Stop()
 			for {
 				select {

@@ -1,4 +1,4 @@
-package kafka
+package broker
 
 import (
 	"bytes"
@@ -15,22 +15,26 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
-	b := startBroker(t, BrokerConfig{})
+	b := startBroker(t, Config{})
 	adm := newAdmin(t, b.Addr())
 	ctx := ctxTimeout(t, 20*time.Second)
 
-	topics := []string{DefaultFramesTopic, DefaultResultsTopic, DefaultDLQTopic}
+	topics := []string{kafka.DefaultFramesTopic, kafka.DefaultResultsTopic, kafka.DefaultDLQTopic}
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range topics {
-		if d := details[name]; d.Err != nil || len(d.Partitions) != DefaultPartitions {
-			t.Errorf("%s: err %v, %d partitions, want %d", name, d.Err, len(d.Partitions), DefaultPartitions)
+		if d := details[name]; d.Err != nil || len(d.Partitions) != kafka.DefaultPartitions {
+			t.Errorf("%s: err %v, %d partitions, want %d", name, d.Err, len(d.Partitions), kafka.DefaultPartitions)
 		}
 	}
 
@@ -39,9 +43,9 @@ func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]map[string]string{
-		DefaultFramesTopic:  {"retention.ms": "300000", "retention.bytes": strconv.Itoa(256 << 20)},
-		DefaultResultsTopic: {"retention.ms": "86400000", "retention.bytes": strconv.Itoa(256 << 20)},
-		DefaultDLQTopic:     {"retention.ms": "86400000", "retention.bytes": strconv.Itoa(256 << 20)},
+		kafka.DefaultFramesTopic:  {"retention.ms": "300000", "retention.bytes": strconv.Itoa(256 << 20)},
+		kafka.DefaultResultsTopic: {"retention.ms": "86400000", "retention.bytes": strconv.Itoa(256 << 20)},
+		kafka.DefaultDLQTopic:     {"retention.ms": "86400000", "retention.bytes": strconv.Itoa(256 << 20)},
 	}
 	for _, name := range topics {
 		rc, err := rcs.On(name, nil)
@@ -66,11 +70,11 @@ func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
 	// 1 MiB is above Kafka's 1 MB default for max.message.bytes and
 	// kgo's default batch size: both must be raised for frames.
 	value := bytes.Repeat([]byte{0xff, 0xd8, 0x42}, 1<<20/3+1)[:1<<20]
-	pr := newClient(t, Config{Brokers: b.Addr()}, kgo.ProducerBatchMaxBytes(2<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
-	if err := pr.ProduceSync(ctx, &kgo.Record{Topic: DefaultFramesTopic, Key: []byte("cam-1"), Value: value}).FirstErr(); err != nil {
+	pr := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.ProducerBatchMaxBytes(2<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := pr.ProduceSync(ctx, &kgo.Record{Topic: kafka.DefaultFramesTopic, Key: []byte("cam-1"), Value: value}).FirstErr(); err != nil {
 		t.Fatalf("producing 1 MiB: %v", err)
 	}
-	co := newClient(t, Config{Brokers: b.Addr()}, kgo.ConsumeTopics(DefaultFramesTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	co := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.ConsumeTopics(kafka.DefaultFramesTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var got []*kgo.Record
 	for len(got) == 0 {
 		fs := co.PollFetches(ctx)
@@ -86,19 +90,19 @@ func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
 
 func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	cfg := BrokerConfig{Listen: addr, DataDir: dir, Logger: testLogger(t)}
-	b, err := StartBroker(context.Background(), cfg)
+	addr := testutil.ClosedAddr(t)
+	cfg := Config{Listen: addr, DataDir: dir, Logger: testLogger(t)}
+	b, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := ctxTimeout(t, 30*time.Second)
 
 	const n = 50
-	opts, _ := (&Config{Brokers: b.Addr(), Topics: Topics{}.withDefaults()}).ClientOpts()
+	opts, _ := (&kafka.Config{Brokers: b.Addr(), Topics: kafka.Topics{}.WithDefaults()}).ClientOpts(nil)
 	pr, _ := kgo.NewClient(opts...)
 	for i := range n {
-		pr.Produce(ctx, &kgo.Record{Topic: DefaultResultsTopic, Key: []byte("cam-" + strconv.Itoa(i%3)), Value: []byte(strconv.Itoa(i))}, nil)
+		pr.Produce(ctx, &kgo.Record{Topic: kafka.DefaultResultsTopic, Key: []byte("cam-" + strconv.Itoa(i%3)), Value: []byte(strconv.Itoa(i))}, nil)
 	}
 	if err := pr.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -106,7 +110,7 @@ func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 	pr.Close()
 
 	// A group consumes 30 records and commits exactly those.
-	co, _ := kgo.NewClient(append(opts, kgo.ConsumerGroup("g"), kgo.ConsumeTopics(DefaultResultsTopic),
+	co, _ := kgo.NewClient(append(opts, kgo.ConsumerGroup("g"), kgo.ConsumeTopics(kafka.DefaultResultsTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())...)
 	consumed := 0
 	for consumed < 30 {
@@ -131,7 +135,7 @@ func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 	}
 
 	start := time.Now()
-	b2, err := StartBroker(context.Background(), cfg)
+	b2, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +145,7 @@ func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 	if after := committed(t, ctx, b2.Addr(), "g"); after != before {
 		t.Fatalf("committed %d after restart, want %d", after, before)
 	}
-	ends, err := newAdmin(t, b2.Addr()).ListEndOffsets(ctx, DefaultResultsTopic)
+	ends, err := newAdmin(t, b2.Addr()).ListEndOffsets(ctx, kafka.DefaultResultsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +155,7 @@ func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 		t.Fatalf("%d records after restart, want %d", total, n)
 	}
 	// The group resumes where it left off: exactly the other 20.
-	co2 := newClient(t, Config{Brokers: b2.Addr()}, kgo.ConsumerGroup("g"), kgo.ConsumeTopics(DefaultResultsTopic),
+	co2 := newClient(t, kafka.Config{Brokers: b2.Addr()}, kgo.ConsumerGroup("g"), kgo.ConsumeTopics(kafka.DefaultResultsTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
 	rest := 0
 	for rest < n-30 {
@@ -178,8 +182,8 @@ func committed(t *testing.T, ctx context.Context, addr, group string) int64 {
 }
 
 func TestBrokerEnforcesRetention(t *testing.T) {
-	b := startBroker(t, BrokerConfig{
-		TopicSettings: TopicSettings{
+	b := startBroker(t, Config{
+		TopicSettings: kafka.TopicSettings{
 			Partitions:      1,
 			FramesRetention: time.Second,
 			SegmentBytes:    16 << 10,
@@ -188,10 +192,10 @@ func TestBrokerEnforcesRetention(t *testing.T) {
 		RetentionInterval: 100 * time.Millisecond,
 	})
 	ctx := ctxTimeout(t, 30*time.Second)
-	pr := newClient(t, Config{Brokers: b.Addr()}, kgo.ProducerLinger(0))
+	pr := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.ProducerLinger(0))
 	value := make([]byte, 8<<10)
 	for range 10 {
-		for _, topic := range []string{DefaultFramesTopic, DefaultResultsTopic} {
+		for _, topic := range []string{kafka.DefaultFramesTopic, kafka.DefaultResultsTopic} {
 			if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
@@ -200,19 +204,19 @@ func TestBrokerEnforcesRetention(t *testing.T) {
 	adm := newAdmin(t, b.Addr())
 	start := time.Now()
 	eventually(t, 15*time.Second, func() bool {
-		so, err := adm.ListStartOffsets(ctx, DefaultFramesTopic)
+		so, err := adm.ListStartOffsets(ctx, kafka.DefaultFramesTopic)
 		if err != nil {
 			return false
 		}
-		o, _ := so.Lookup(DefaultFramesTopic, 0)
+		o, _ := so.Lookup(kafka.DefaultFramesTopic, 0)
 		return o.Offset == 10
 	})
 	t.Logf("frames gone %s after the last produce (retention 1s, check every 100ms)", time.Since(start))
-	so, err := adm.ListStartOffsets(ctx, DefaultResultsTopic)
+	so, err := adm.ListStartOffsets(ctx, kafka.DefaultResultsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, _ := so.Lookup(DefaultResultsTopic, 0); o.Offset != 0 {
+	if o, _ := so.Lookup(kafka.DefaultResultsTopic, 0); o.Offset != 0 {
 		t.Fatalf("results start offset %d: the 24h results were dropped too", o.Offset)
 	}
 	// The expired segments are gone from disk, not just hidden.
@@ -230,22 +234,22 @@ func TestBrokerEnforcesRetention(t *testing.T) {
 
 func TestBrokerKeepsExistingTopics(t *testing.T) {
 	dir := t.TempDir()
-	b := startBroker(t, BrokerConfig{DataDir: dir, TopicSettings: TopicSettings{Partitions: 3}})
+	b := startBroker(t, Config{DataDir: dir, TopicSettings: kafka.TopicSettings{Partitions: 3}})
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// A restart with other settings keeps the topics as they were.
-	b2 := startBroker(t, BrokerConfig{DataDir: dir, TopicSettings: TopicSettings{Partitions: 5, FramesRetention: time.Hour}})
+	b2 := startBroker(t, Config{DataDir: dir, TopicSettings: kafka.TopicSettings{Partitions: 5, FramesRetention: time.Hour}})
 	ctx := ctxTimeout(t, 10*time.Second)
 	adm := newAdmin(t, b2.Addr())
-	d, err := adm.ListTopics(ctx, DefaultFramesTopic)
+	d, err := adm.ListTopics(ctx, kafka.DefaultFramesTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(d[DefaultFramesTopic].Partitions); n != 3 {
+	if n := len(d[kafka.DefaultFramesTopic].Partitions); n != 3 {
 		t.Fatalf("%d partitions after restart, want the original 3", n)
 	}
-	rc, err := adm.DescribeTopicConfigs(ctx, DefaultFramesTopic)
+	rc, err := adm.DescribeTopicConfigs(ctx, kafka.DefaultFramesTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,17 +263,17 @@ func TestBrokerKeepsExistingTopics(t *testing.T) {
 func TestBrokerConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cfg  BrokerConfig
+		cfg  Config
 		want string
 	}{
-		{"no data dir", BrokerConfig{}, "data directory is required"},
-		{"wildcard", BrokerConfig{DataDir: "d", Listen: "0.0.0.0:9092"}, "clients cannot connect to 0.0.0.0"},
-		{"no host", BrokerConfig{DataDir: "d", Listen: ":9092"}, "give a host"},
-		{"bad port", BrokerConfig{DataDir: "d", Listen: "127.0.0.1:99999"}, "bad port"},
-		{"no port", BrokerConfig{DataDir: "d", Listen: "127.0.0.1"}, "want host:port"},
-		{"same topics", BrokerConfig{DataDir: "d", Topics: Topics{Frames: "x", Results: "x"}}, "topic names must differ"},
-		{"mechanism", BrokerConfig{DataDir: "d", SASL: []SASLUser{{Mechanism: "GSSAPI", User: "u", Password: "p"}}}, "SASL mechanism"},
-		{"tls without cert", BrokerConfig{DataDir: "d", TLS: &tls.Config{}}, "certificate"},
+		{"no data dir", Config{}, "data directory is required"},
+		{"wildcard", Config{DataDir: "d", Listen: "0.0.0.0:9092"}, "clients cannot connect to 0.0.0.0"},
+		{"no host", Config{DataDir: "d", Listen: ":9092"}, "give a host"},
+		{"bad port", Config{DataDir: "d", Listen: "127.0.0.1:99999"}, "bad port"},
+		{"no port", Config{DataDir: "d", Listen: "127.0.0.1"}, "want host:port"},
+		{"same topics", Config{DataDir: "d", Topics: kafka.Topics{Frames: "x", Results: "x"}}, "topic names must differ"},
+		{"mechanism", Config{DataDir: "d", SASL: []SASLUser{{Mechanism: "GSSAPI", User: "u", Password: "p"}}}, "SASL mechanism"},
+		{"tls without cert", Config{DataDir: "d", TLS: &tls.Config{}}, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -279,15 +283,15 @@ func TestBrokerConfigErrors(t *testing.T) {
 		})
 	}
 	// Two errors are reported together.
-	err := BrokerConfig{Listen: "0.0.0.0:1", TopicSettings: TopicSettings{Partitions: -1}}.Validate()
+	err := Config{Listen: "0.0.0.0:1", TopicSettings: kafka.TopicSettings{Partitions: -1}}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "data directory") || !strings.Contains(err.Error(), "0.0.0.0") || !strings.Contains(err.Error(), "partitions") {
 		t.Fatalf("want all errors at once, got %v", err)
 	}
 }
 
 func TestBrokerPortInUse(t *testing.T) {
-	b := startBroker(t, BrokerConfig{})
-	_, err := StartBroker(context.Background(), BrokerConfig{Listen: b.Addr(), DataDir: t.TempDir()})
+	b := startBroker(t, Config{})
+	_, err := Start(context.Background(), Config{Listen: b.Addr(), DataDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("got %v, want an address-in-use explanation", err)
 	}
@@ -296,7 +300,7 @@ func TestBrokerPortInUse(t *testing.T) {
 func TestStartBrokerCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := StartBroker(ctx, BrokerConfig{DataDir: t.TempDir()}); !errors.Is(err, context.Canceled) {
+	if _, err := Start(ctx, Config{DataDir: t.TempDir()}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -307,13 +311,13 @@ func TestStartBrokerCancelled(t *testing.T) {
 // broker runs: 16 more rounds of records cost no more heap than the first.
 func TestBrokerBoundsRecordsPerPartition(t *testing.T) {
 	const keep, rounds = 2000, 20
-	b := startBroker(t, BrokerConfig{
+	b := startBroker(t, Config{
 		DataDir: t.TempDir(), RetentionRecords: keep, RetentionInterval: time.Hour, Logger: slog.New(slog.DiscardHandler),
 		// Small segments, so that trimmed ones are deleted (with their
 		// index) while the test runs.
-		TopicSettings: TopicSettings{Partitions: 1, SegmentBytes: 64 << 10, MaxMessageBytes: 64 << 10},
+		TopicSettings: kafka.TopicSettings{Partitions: 1, SegmentBytes: 64 << 10, MaxMessageBytes: 64 << 10},
 	})
-	cl := newClient(t, Config{Brokers: b.Addr()}, kgo.DefaultProduceTopic(DefaultResultsTopic), kgo.ProducerLinger(0))
+	cl := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.DefaultProduceTopic(kafka.DefaultResultsTopic), kgo.ProducerLinger(0))
 	ctx := ctxTimeout(t, 2*time.Minute)
 	value := bytes.Repeat([]byte("r"), 300)
 	heap := func() int64 {
@@ -346,5 +350,24 @@ func TestBrokerBoundsRecordsPerPartition(t *testing.T) {
 		early, rounds, late, late-early, unbounded)
 	if late-early > unbounded/4 {
 		t.Errorf("heap grew by %d bytes between rounds 4 and %d: the index is not bounded", late-early, rounds)
+	}
+}
+
+// slogKfake maps kfake's levels through kafka.SlogLevel, which takes
+// kgo's: the two must stay value for value the same.
+func TestKfakeLevelsAreKgos(t *testing.T) {
+	for _, p := range []struct {
+		kfake kfake.LogLevel
+		kgo   kgo.LogLevel
+	}{
+		{kfake.LogLevelNone, kgo.LogLevelNone},
+		{kfake.LogLevelError, kgo.LogLevelError},
+		{kfake.LogLevelWarn, kgo.LogLevelWarn},
+		{kfake.LogLevelInfo, kgo.LogLevelInfo},
+		{kfake.LogLevelDebug, kgo.LogLevelDebug},
+	} {
+		if int(p.kfake) != int(p.kgo) {
+			t.Errorf("kfake level %v is %d, kgo's %v is %d", p.kfake, p.kfake, p.kgo, p.kgo)
+		}
 	}
 }

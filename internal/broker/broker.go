@@ -1,4 +1,25 @@
-package kafka
+// Package broker is framecast's embedded development Kafka broker: kfake
+// (franz-go's Kafka-protocol broker) with a data directory, run by
+// `framecast broker`, `framecast demo` and the tests.
+//
+// Invariants:
+//
+//   - One broker per data directory: Start locks it (DataDirInUseError)
+//     before it reads a byte, and Close releases it only once kfake has
+//     written its state.
+//   - Nothing damaged is loaded: every segment is verified before kfake
+//     sees the directory (verify.go). A torn tail left by a killed broker
+//     (never acknowledged) is cut; other damage stops the start unless
+//     Config.Repair, which cuts and keeps a copy (repair.go).
+//   - Bounded memory: the broker enforces retention itself, and
+//     Config.RetentionRecords bounds each partition.
+//   - Topics are created with internal/kafka's specs and never altered.
+//     This package imports internal/kafka for them; kafka never imports
+//     it.
+//   - SASL users come from each start's Config alone: kfake's copy of
+//     them in the data directory (sasl.json) is deleted at Start and at
+//     Close, and no password is logged.
+package broker
 
 import (
 	"context"
@@ -18,6 +39,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
 )
 
 // DefaultRetentionInterval is how often the embedded broker enforces
@@ -32,9 +56,9 @@ const DefaultRetentionInterval = 30 * time.Second
 // With Apache Kafka there is no such bound: its index lives in files.
 const DefaultRetentionRecords int64 = 50_000
 
-// BrokerNotice is what the embedded broker says of itself in its start-up
+// Notice is what the embedded broker says of itself in its start-up
 // log and the CLI help.
-const BrokerNotice = "for development, CI and demos only: it is kfake (franz-go's test broker), " +
+const Notice = "for development, CI and demos only: it is kfake (franz-go's test broker), " +
 	"a single node with no replication; for production run Apache Kafka in KRaft mode (see deploy/docker-compose.yml)"
 
 // SASLUser is one user the embedded broker accepts.
@@ -45,9 +69,9 @@ type SASLUser struct {
 	Password  string
 }
 
-// BrokerConfig configures the embedded development broker. The zero value
+// Config configures the embedded development broker. The zero value
 // of a field means its default; DataDir is required.
-type BrokerConfig struct {
+type Config struct {
 	// Listen is the host:port to listen on, default 127.0.0.1:9092. The
 	// broker advertises this address in metadata, so the host must be one
 	// that clients can reach (not 0.0.0.0). Port 0 picks a free port.
@@ -59,11 +83,11 @@ type BrokerConfig struct {
 	// directory). One broker per directory.
 	DataDir string
 	// Topics names the three topics; empty names mean the defaults.
-	Topics Topics
+	Topics kafka.Topics
 	// TopicSettings (partitions, retention, segment and message sizes)
 	// apply to topics the broker creates; existing topics are kept as they
 	// are.
-	TopicSettings
+	kafka.TopicSettings
 	// RetentionInterval is how often retention is enforced. Default 30s.
 	RetentionInterval time.Duration
 	// RetentionRecords bounds the records each partition of the three
@@ -94,7 +118,7 @@ type Broker struct {
 	cluster *kfake.Cluster
 	lock    *dirLock
 	addr    string
-	cfg     BrokerConfig
+	cfg     Config
 	log     *slog.Logger
 
 	// mu guards closed: kfake's admin calls block forever on a closed
@@ -114,10 +138,10 @@ type Broker struct {
 // effect, a removed user is gone) and no PLAIN password lingers on disk.
 const saslStateFile = "sasl.json"
 
-// StartBroker starts the embedded broker: it loads the data directory,
+// Start starts the embedded broker: it loads the data directory,
 // listens, creates the missing topics and enforces retention until Close.
 // ctx bounds only the start-up.
-func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -240,25 +264,25 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 	for _, u := range cfg.SASL {
 		users = append(users, u.User+"("+u.Mechanism+")")
 	}
-	log.Info("embedded Kafka broker listening: "+BrokerNotice,
+	log.Info("embedded Kafka broker listening: "+Notice,
 		"addr", b.addr, "data_dir", cfg.DataDir, "tls", cfg.TLS != nil, "sasl_users", strings.Join(users, ","),
 		"startup", time.Since(start).Round(time.Millisecond))
 	return b, nil
 }
 
 // Validate reports every configuration error at once.
-func (cfg BrokerConfig) Validate() error {
+func (cfg Config) Validate() error {
 	_, _, _, err := cfg.normalize()
 	return err
 }
 
 // normalize fills defaults, validates everything at once and splits Listen.
-func (cfg BrokerConfig) normalize() (BrokerConfig, string, int, error) {
+func (cfg Config) normalize() (Config, string, int, error) {
 	if cfg.Listen == "" {
-		cfg.Listen = DefaultBrokers
+		cfg.Listen = kafka.DefaultBrokers
 	}
-	cfg.Topics = cfg.Topics.withDefaults()
-	cfg.TopicSettings = cfg.TopicSettings.withDefaults()
+	cfg.Topics = cfg.Topics.WithDefaults()
+	cfg.TopicSettings = cfg.TopicSettings.WithDefaults()
 	if cfg.RetentionInterval == 0 {
 		cfg.RetentionInterval = DefaultRetentionInterval
 	}
@@ -295,7 +319,7 @@ func (cfg BrokerConfig) normalize() (BrokerConfig, string, int, error) {
 		}
 		cfg.SASL[i].Mechanism = m
 	}
-	errs = append(errs, cfg.Topics.validate(), cfg.TopicSettings.Validate())
+	errs = append(errs, cfg.Topics.Validate(), cfg.TopicSettings.Validate())
 	return cfg, host, port, errors.Join(errs...)
 }
 
@@ -508,19 +532,14 @@ func (b *Broker) Close() error {
 	return err
 }
 
-// slogKfake routes kfake's log lines to slog. kfake's info level is
-// per-request chatter (group joins, closed connections), so it goes to
-// debug.
+// slogKfake routes kfake's log lines to slog with franz-go's level
+// mapping (kafka.SlogLevel): kfake's info level is per-request chatter
+// (group joins, closed connections), so it goes to debug.
 type slogKfake struct{ l *slog.Logger }
 
 func (s slogKfake) Logf(lv kfake.LogLevel, format string, args ...any) {
-	level := slog.LevelDebug
-	switch lv {
-	case kfake.LogLevelError:
-		level = slog.LevelError
-	case kfake.LogLevelWarn:
-		level = slog.LevelWarn
-	}
+	// kfake's levels are kgo's, value for value (TestKfakeLevelsAreKgos).
+	level := kafka.SlogLevel(kgo.LogLevel(lv))
 	ctx := context.Background()
 	if !s.l.Enabled(ctx, level) {
 		return

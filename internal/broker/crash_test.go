@@ -1,4 +1,4 @@
-package kafka
+package broker
 
 import (
 	"bufio"
@@ -17,6 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // The crash test runs the broker in a child process (this test binary,
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 // runChildBroker starts a broker, says "ready" on stdout and runs until it
 // is killed.
 func runChildBroker(dir, listen string) {
-	b, err := StartBroker(context.Background(), BrokerConfig{Listen: listen, DataDir: dir, Logger: slogStderr()})
+	b, err := Start(context.Background(), Config{Listen: listen, DataDir: dir, Logger: slogStderr()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child broker:", err)
 		os.Exit(3)
@@ -65,7 +68,7 @@ func TestBrokerSurvivesSIGKILL(t *testing.T) {
 	var childLogs bytes.Buffer
 	for round := range 20 {
 		cmd, addr, stderr := startChild(t, dir)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(DefaultFramesTopic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(kafka.DefaultFramesTopic),
 			kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()),
 			kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordDeliveryTimeout(5*time.Second))
 		if err != nil {
@@ -119,16 +122,16 @@ func TestBrokerSurvivesSIGKILL(t *testing.T) {
 	}
 	mu.Unlock()
 
-	b := startBroker(t, BrokerConfig{DataDir: dir})
+	b := startBroker(t, Config{DataDir: dir})
 	ctx := ctxTimeout(t, 60*time.Second)
 	adm := newAdmin(t, b.Addr())
-	ends, err := adm.ListEndOffsets(ctx, DefaultFramesTopic)
+	ends, err := adm.ListEndOffsets(ctx, kafka.DefaultFramesTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var total int64
 	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
-	cl := newClient(t, Config{Brokers: b.Addr()}, kgo.ConsumeTopics(DefaultFramesTopic),
+	cl := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.ConsumeTopics(kafka.DefaultFramesTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20))
 	got := map[string][32]byte{}
 	var n int64
@@ -164,7 +167,7 @@ func TestBrokerSurvivesSIGKILL(t *testing.T) {
 func startChild(t *testing.T, dir string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childListenEnv+"="+freeAddr(t))
+	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childListenEnv+"="+testutil.ClosedAddr(t))
 	stderr := &bytes.Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

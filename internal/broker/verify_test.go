@@ -1,4 +1,4 @@
-package kafka
+package broker
 
 import (
 	"bytes"
@@ -17,6 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testutil"
 )
 
 // TestTwoBrokersOnOneDirectory is the failure this file exists for: two
@@ -68,8 +71,8 @@ func TestTwoBrokersOnOneDirectory(t *testing.T) {
 
 	t.Run("the lock refuses a second broker until the first has closed", func(t *testing.T) {
 		dir := t.TempDir()
-		a := startBroker(t, BrokerConfig{DataDir: dir})
-		_, err := StartBroker(context.Background(), BrokerConfig{Listen: freeAddr(t), DataDir: dir, Logger: testLogger(t)})
+		a := startBroker(t, Config{DataDir: dir})
+		_, err := Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, Logger: testLogger(t)})
 		var inUse *DataDirInUseError
 		if !errors.As(err, &inUse) {
 			t.Fatalf("second broker: %v, want DataDirInUseError", err)
@@ -80,7 +83,7 @@ func TestTwoBrokersOnOneDirectory(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
-		b := startBroker(t, BrokerConfig{DataDir: dir})
+		b := startBroker(t, Config{DataDir: dir})
 		b.Close()
 	})
 }
@@ -88,17 +91,17 @@ func TestTwoBrokersOnOneDirectory(t *testing.T) {
 // writeRecords starts a broker on dir, produces n records of size bytes
 // to partition 0 of the frames topic, one batch each, and closes it. It
 // returns the values.
-func writeRecords(t *testing.T, cfg BrokerConfig, n, size int) [][]byte {
+func writeRecords(t *testing.T, cfg Config, n, size int) [][]byte {
 	t.Helper()
 	b := startBroker(t, cfg)
 	ctx := ctxTimeout(t, 30*time.Second)
-	cl := newClient(t, Config{Brokers: b.Addr()}, kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	var values [][]byte
 	for i := range n {
 		v := bytes.Repeat([]byte{byte(i)}, size)
 		copy(v, strconv.Itoa(i))
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: DefaultFramesTopic, Partition: 0, Value: v}).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kafka.DefaultFramesTopic, Partition: 0, Value: v}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 		values = append(values, v)
@@ -115,13 +118,13 @@ func readAll(t *testing.T, addr string) [][]byte {
 	t.Helper()
 	ctx := ctxTimeout(t, 30*time.Second)
 	adm := newAdmin(t, addr)
-	ends, err := adm.ListEndOffsets(ctx, DefaultFramesTopic)
+	ends, err := adm.ListEndOffsets(ctx, kafka.DefaultFramesTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, _ := ends.Lookup(DefaultFramesTopic, 0)
-	cl := newClient(t, Config{Brokers: addr}, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		DefaultFramesTopic: {0: kgo.NewOffset().AtStart()},
+	end, _ := ends.Lookup(kafka.DefaultFramesTopic, 0)
+	cl := newClient(t, kafka.Config{Brokers: addr}, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		kafka.DefaultFramesTopic: {0: kgo.NewOffset().AtStart()},
 	}))
 	var got [][]byte
 	for int64(len(got)) < end.Offset {
@@ -136,7 +139,7 @@ func readAll(t *testing.T, addr string) [][]byte {
 
 func segmentPaths(t *testing.T, dir string) []string {
 	t.Helper()
-	pdir := filepath.Join(dir, "partitions", DefaultFramesTopic+"-0")
+	pdir := filepath.Join(dir, "partitions", kafka.DefaultFramesTopic+"-0")
 	segs, err := listSegments(pdir)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +161,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 	// Segments of 2 KiB hold three 600-byte records each.
 	// Segments of 2 KiB hold four 600-byte records (kfake rolls once a
 	// segment has reached its size).
-	small := TopicSettings{Partitions: 1, SegmentBytes: 2 << 10, MaxMessageBytes: 2 << 10}
+	small := kafka.TopicSettings{Partitions: 1, SegmentBytes: 2 << 10, MaxMessageBytes: 2 << 10}
 	const n, size, perSeg = 16, 600, 4
 
 	tests := []struct {
@@ -175,7 +178,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			// middle segment as a concurrent O_APPEND writer does.
 			segs := segmentPaths(t, dir)
 			other := t.TempDir()
-			writeRecords(t, BrokerConfig{DataDir: other, TopicSettings: small}, 1, size)
+			writeRecords(t, Config{DataDir: other, TopicSettings: small}, 1, size)
 			foreign, err := os.ReadFile(segmentPaths(t, other)[0])
 			if err != nil {
 				t.Fatal(err)
@@ -254,7 +257,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			values := writeRecords(t, BrokerConfig{DataDir: dir, TopicSettings: small}, n, size)
+			values := writeRecords(t, Config{DataDir: dir, TopicSettings: small}, n, size)
 			segs := segmentPaths(t, dir)
 			if len(segs) != n/perSeg {
 				t.Fatalf("%d segments, want %d for this test", len(segs), n/perSeg)
@@ -265,11 +268,11 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			}
 			keep := tt.damage(t, dir, first.batches[0].size)
 
-			_, err = StartBroker(context.Background(), BrokerConfig{Listen: freeAddr(t), DataDir: dir, TopicSettings: small, Logger: testLogger(t)})
+			_, err = Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, TopicSettings: small, Logger: testLogger(t)})
 			if !errors.Is(err, ErrDataDirDamaged) {
 				t.Fatalf("start on a damaged directory: %v, want ErrDataDirDamaged", err)
 			}
-			for _, want := range []string{DefaultFramesTopic + "-0", tt.reason, "--repair"} {
+			for _, want := range []string{kafka.DefaultFramesTopic + "-0", tt.reason, "--repair"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}
@@ -277,7 +280,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 
 			var log bytes.Buffer
 			var mu sync.Mutex
-			b, err := StartBroker(context.Background(), BrokerConfig{Listen: freeAddr(t), DataDir: dir, TopicSettings: small,
+			b, err := Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, TopicSettings: small,
 				Repair: true, Logger: slogTo(&mu, &log)})
 			if err != nil {
 				t.Fatalf("start with repair: %v", err)
@@ -295,7 +298,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			if removed, _ := strconv.Atoi(m[1]); tt.indexOnly && removed != 0 || !tt.indexOnly && removed < n-keep {
 				t.Errorf("repair reports %d removed records, want %d", removed, n-keep)
 			}
-			copies, _ := filepath.Glob(filepath.Join(dir, repairFolder, "*", "partitions", DefaultFramesTopic+"-0", "*"))
+			copies, _ := filepath.Glob(filepath.Join(dir, repairFolder, "*", "partitions", kafka.DefaultFramesTopic+"-0", "*"))
 			if len(copies) == 0 {
 				t.Error("no copy of what the repair removed")
 			}
@@ -311,8 +314,8 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			// The repaired partition takes new records at the offset
 			// after the last kept one.
 			ctx := ctxTimeout(t, 10*time.Second)
-			cl := newClient(t, Config{Brokers: b.Addr()}, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: DefaultFramesTopic, Value: []byte("after")}).First()
+			cl := newClient(t, kafka.Config{Brokers: b.Addr()}, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Topic: kafka.DefaultFramesTopic, Value: []byte("after")}).First()
 			if err != nil || r.Offset != int64(keep) {
 				t.Fatalf("produce after repair: offset %v, err %v; want offset %d", r, err, keep)
 			}
@@ -324,7 +327,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 // short. The broker starts without --repair and keeps every whole batch.
 func TestTornTailRecoversByItself(t *testing.T) {
 	dir := t.TempDir()
-	values := writeRecords(t, BrokerConfig{DataDir: dir}, 5, 1000)
+	values := writeRecords(t, Config{DataDir: dir}, 5, 1000)
 	seg := segmentPaths(t, dir)[0]
 	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -344,7 +347,7 @@ func TestTornTailRecoversByItself(t *testing.T) {
 	// a kill.
 	os.Remove(filepath.Join(filepath.Dir(seg), "snapshot.json"))
 
-	b := startBroker(t, BrokerConfig{DataDir: dir})
+	b := startBroker(t, Config{DataDir: dir})
 	got := readAll(t, b.Addr())
 	if len(got) != len(values) {
 		t.Fatalf("%d records, want %d", len(got), len(values))
@@ -357,7 +360,7 @@ func TestTornTailRecoversByItself(t *testing.T) {
 	if st, _ := os.Stat(idx); st.Size() != 5*indexEntryLen {
 		t.Errorf("index is %d bytes, want %d", st.Size(), 5*indexEntryLen)
 	}
-	kept, _ := filepath.Glob(filepath.Join(dir, repairFolder, "*", "partitions", DefaultFramesTopic+"-0", "0.dat.torn-from-byte-*"))
+	kept, _ := filepath.Glob(filepath.Join(dir, repairFolder, "*", "partitions", kafka.DefaultFramesTopic+"-0", "0.dat.torn-from-byte-*"))
 	if len(kept) != 1 {
 		t.Fatalf("copies of the torn tail: %v, want one", kept)
 	}
@@ -400,9 +403,9 @@ func flipByte(t *testing.T, path string, at int64, mask byte) {
 // topic is 12 × 256 MiB: multiply by 12).
 func BenchmarkVerifyDataDir(b *testing.B) {
 	dir := b.TempDir()
-	br := startBroker(b, BrokerConfig{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
-	cl := newClient(b, Config{Brokers: br.Addr()}, kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.DefaultProduceTopic(DefaultFramesTopic), kgo.ProducerLinger(0))
+	br := startBroker(b, Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	cl := newClient(b, kafka.Config{Brokers: br.Addr()}, kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.DefaultProduceTopic(kafka.DefaultFramesTopic), kgo.ProducerLinger(0))
 	ctx := ctxTimeout(b, 5*time.Minute)
 	value := bytes.Repeat([]byte{0xff, 0xd8, 7}, 20<<10)
 	const total = 256 << 20

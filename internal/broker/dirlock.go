@@ -1,8 +1,8 @@
-package kafka
+package broker
 
 import "fmt"
 
-// DataDirInUseError is returned by StartBroker when another broker holds
+// DataDirInUseError is returned by Start when another broker holds
 // the data directory.
 type DataDirInUseError struct {
 	Dir string

@@ -1,6 +1,6 @@
 //go:build unix
 
-package kafka
+package broker
 
 import (
 	"errors"
