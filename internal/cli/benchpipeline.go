@@ -32,6 +32,7 @@ import (
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -655,8 +656,8 @@ func (b *pipelineBench) compute(ctx context.Context, label string, c *benchCompu
 	}
 	c.FPS = round2(float64(c.Frames) / elapsed.Seconds())
 	c.FacesPerFrame = round2(float64(faces) / float64(c.Frames))
-	c.FrameMSP50 = round2(quantile(all, 0.5))
-	c.FrameMSP90 = round2(quantile(all, 0.9))
+	c.FrameMSP50 = round2(quantile.Of(all, 0.5))
+	c.FrameMSP90 = round2(quantile.Of(all, 0.9))
 	b.log.Info(label, "fps", c.FPS, "frames", c.Frames, "frame_ms_p50", c.FrameMSP50, "faces_per_frame", c.FacesPerFrame)
 	return nil
 }
@@ -709,7 +710,7 @@ func (b *pipelineBench) saturate(ctx context.Context) error {
 	c := b.reader.counts(satPrefix)
 	s.Results, s.OK, s.Skipped, s.DLQ, s.Duplicates = c.unique, c.ok, c.skipped, c.dlq, c.dups
 	s.Complete = done && c.unique == s.Frames
-	s.FrameMSP50 = round2(quantile(c.totalMS, 0.5))
+	s.FrameMSP50 = round2(quantile.Of(c.totalMS, 0.5))
 	if c.unique > 0 {
 		s.FirstAfterS = round3(c.first.Sub(procStart).Seconds())
 		s.DrainS = round3(c.last.Sub(c.first).Seconds())
@@ -961,9 +962,9 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	r.Results, r.OK, r.Skipped, r.DLQ, r.Duplicates = c.unique, c.ok, c.skipped, c.dlq, c.dups
 	r.Missing = ps.Acked - int64(c.unique)
 	r.Complete = done && r.Missing == 0
-	r.FrameMSP50 = round2(quantile(c.totalMS, 0.5))
-	r.QueueMSP50 = round2(quantile(c.queueMS, 0.5))
-	r.QueueMSP99 = round2(quantile(c.queueMS, 0.99))
+	r.FrameMSP50 = round2(quantile.Of(c.totalMS, 0.5))
+	r.QueueMSP50 = round2(quantile.Of(c.queueMS, 0.5))
+	r.QueueMSP99 = round2(quantile.Of(c.queueMS, 0.99))
 	r.InLatency, r.ProcLatency, r.OutLatency = latencyStats(c.inMS), latencyStats(c.procMS), latencyStats(c.outMS)
 	return nil
 }
@@ -1216,10 +1217,10 @@ func latencyStats(xs []float64) benchLatency {
 		sum += x
 	}
 	l := benchLatency{N: len(xs), Mean: round2(sum / float64(len(xs)))}
-	l.P50 = round2(quantile(xs, 0.5))
-	l.P90 = round2(quantile(xs, 0.9))
-	l.P99 = round2(quantile(xs, 0.99))
-	l.Max = round2(xs[len(xs)-1]) // quantile sorted xs
+	l.P50 = round2(quantile.Of(xs, 0.5))
+	l.P90 = round2(quantile.Of(xs, 0.9))
+	l.P99 = round2(quantile.Of(xs, 0.99))
+	l.Max = round2(xs[len(xs)-1]) // quantile.Of sorted xs
 	return l
 }
 
@@ -1639,8 +1640,8 @@ func (r *benchReader) window(from, to time.Time) benchWindow {
 	}
 	r.mu.Unlock()
 	if len(lat) > 0 {
-		w.P50 = round1(quantile(lat, 0.5))
-		w.P99 = round1(quantile(lat, 0.99))
+		w.P50 = round1(quantile.Of(lat, 0.5))
+		w.P99 = round1(quantile.Of(lat, 0.99))
 		w.Max = round1(lat[len(lat)-1])
 	}
 	return w
