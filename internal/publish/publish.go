@@ -41,7 +41,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -73,9 +72,6 @@ const (
 	// DefaultFPS paces cameras that do not say.
 	DefaultFPS = 10.0
 )
-
-// maxCameraID is the longest camera id frame.DecodeMeta accepts.
-const maxCameraID = 128
 
 // recordOverhead over-estimates the bytes a one-record batch adds to the
 // key, value and headers (batch header 61 bytes, record varints).
@@ -296,9 +292,9 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 	var errs []error
 	for i, c := range cams {
 		ids[i] = c.ID
-		switch {
-		case c.ID == "" || len(c.ID) > maxCameraID || !utf8.ValidString(c.ID):
-			errs = append(errs, fmt.Errorf("camera id %q: want 1 to %d bytes of UTF-8", c.ID, maxCameraID))
+		switch idErr := frame.CheckCamera(c.ID); {
+		case idErr != nil:
+			errs = append(errs, idErr)
 		case seen[c.ID]:
 			errs = append(errs, fmt.Errorf("camera id %q given twice", c.ID))
 		case c.Source == nil:

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -168,21 +167,11 @@ func (r *reader) warn(msg string, args ...any) {
 	r.log.Warn(msg, args...)
 }
 
-// maxCameraLen bounds camera ids, as frame.DecodeMeta does for frames
-// (the WebSocket protocol gives the id's length one byte).
-const maxCameraLen = 128
-
-// validCamera applies the frames' rule to every camera id: 1 to 128 bytes
-// of valid UTF-8.
-func validCamera(id string) bool {
-	return id != "" && len(id) <= maxCameraLen && utf8.ValidString(id)
-}
-
 // onFrame handles a frames-topic record. Records that are not frames, and
 // frames with a negative sequence number, are counted as bad records.
 func (s *Server) onFrame(rec *kgo.Record) {
 	m, err := frame.DecodeMeta(rec)
-	if err != nil || m.Seq < 0 || !validCamera(m.Camera) {
+	if err != nil || m.Seq < 0 || !frame.ValidCamera(m.Camera) {
 		s.badRecords.Add(1)
 		return
 	}
@@ -205,7 +194,7 @@ func (s *Server) onFrame(rec *kgo.Record) {
 // would not be a valid frame key are counted as bad records.
 func (s *Server) onResult(rec *kgo.Record) {
 	var r frame.Result
-	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Seq < 0 || !validCamera(r.Camera) {
+	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Seq < 0 || !frame.ValidCamera(r.Camera) {
 		s.badRecords.Add(1)
 		return
 	}
