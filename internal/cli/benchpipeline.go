@@ -33,6 +33,7 @@ import (
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/quantile"
+	"github.com/framecast/framecast/internal/ratelog"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -1486,7 +1487,7 @@ func newBenchReader(addr string, log *slog.Logger) (*benchReader, error) {
 func (r *benchReader) close() { r.cl.Close() }
 
 func (r *benchReader) run(ctx context.Context) {
-	var warned time.Time
+	fetchWarn := ratelog.New(r.log, 10*time.Second, 1)
 	for {
 		fs := r.cl.PollFetches(ctx)
 		now := time.Now()
@@ -1497,10 +1498,7 @@ func (r *benchReader) run(ctx context.Context) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
 				return
 			}
-			if time.Since(warned) > 10*time.Second {
-				warned = time.Now()
-				r.log.Warn("results reader: fetch error (retried)", "topic", t, "partition", p, "err", err)
-			}
+			fetchWarn.Warn("results reader: fetch error (retried)", "topic", t, "partition", p, "err", err)
 		})
 		r.mu.Lock()
 		fs.EachRecord(func(rec *kgo.Record) { r.add(rec, now) })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/ratelog"
 )
 
 const resultsAbout = `Print analysis results from the results topic as they arrive, like tail -f: one compact
@@ -105,7 +106,7 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 	defer out.Flush()
 	printed := 0
 	last := time.Now()
-	var warned time.Time
+	fetchWarn := ratelog.New(env.log, 10*time.Second, 1)
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if *idle > 0 {
@@ -117,10 +118,7 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 				return
 			}
-			if time.Since(warned) > 10*time.Second {
-				warned = time.Now()
-				env.log.Warn("fetch error (retried)", "topic", t, "partition", p, "err", err)
-			}
+			fetchWarn.Warn("fetch error (retried)", "topic", t, "partition", p, "err", err)
 		})
 		for _, r := range fetches.Records() {
 			if len(want) > 0 && !want[string(r.Key)] {

@@ -48,6 +48,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/ratelog"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -152,7 +153,7 @@ type Publisher struct {
 	maxRecord  int // largest key+value+headers accepted
 
 	st       counters
-	warnings sync.Map // string → *limiter
+	warnings sync.Map // kind → *ratelog.Logger
 
 	camsMu sync.Mutex
 	cams   []Camera // set by Run, for SourceStatus
@@ -550,23 +551,12 @@ func (p *Publisher) SourceStatus() map[string]source.Status {
 	return m
 }
 
-// limiter lets a repeated warning through at most once a second.
-type limiter struct {
-	last       atomic.Int64
-	suppressed atomic.Int64
-}
-
+// warn logs a warning of a kind at most once a second; the repeats in
+// between are counted (ratelog).
 func (p *Publisher) warn(kind, msg string, args ...any) {
-	v, _ := p.warnings.LoadOrStore(kind, &limiter{})
-	l := v.(*limiter)
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
+	v, ok := p.warnings.Load(kind)
+	if !ok {
+		v, _ = p.warnings.LoadOrStore(kind, ratelog.New(p.cfg.Log, time.Second, 1))
 	}
-	if n := l.suppressed.Swap(0); n > 0 {
-		args = append(args, "repeated", n)
-	}
-	p.cfg.Log.Warn(msg, args...)
+	v.(*ratelog.Logger).Warn(msg, args...)
 }
