@@ -34,6 +34,7 @@ import (
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/ratelog"
+	"github.com/framecast/framecast/internal/rungroup"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -928,12 +929,10 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	b.reader.setRealtimeStart(start)
 	pubCtx, stopPub := context.WithTimeout(ctx, pf.duration)
 	defer stopPub()
-	progressDone := make(chan struct{})
-	var progressWG sync.WaitGroup
-	progressWG.Go(func() { b.progress(pubCtx, progressDone, pub, start) })
-	pubErr := pub.Run(pubCtx, cams)
-	close(progressDone)
-	progressWG.Wait()
+	g, _ := rungroup.New(pubCtx)
+	g.Go(func(ctx context.Context) error { return pub.Run(ctx, cams) })
+	g.Go(func(ctx context.Context) error { b.progress(ctx, pub, start); return nil })
+	pubErr := g.Wait()
 	r.Seconds = round3(time.Since(start).Seconds())
 	ps := pub.Stats()
 	r.Captured, r.Acked, r.Dropped = ps.Captured, ps.Acked, ps.Dropped
@@ -971,7 +970,7 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 }
 
 // progress narrates the real-time phase.
-func (b *pipelineBench) progress(ctx context.Context, done chan struct{}, pub *publish.Publisher, start time.Time) {
+func (b *pipelineBench) progress(ctx context.Context, pub *publish.Publisher, start time.Time) {
 	every := min(30*time.Second, max(2*time.Second, b.pf.duration/20))
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -979,8 +978,6 @@ func (b *pipelineBench) progress(ctx context.Context, done chan struct{}, pub *p
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-done:
 			return
 		case now := <-t.C:
 			w := b.reader.window(from, now)
