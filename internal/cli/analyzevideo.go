@@ -244,7 +244,7 @@ func (v *videoFlags) plan(images, videos []string, annotateDir *string) (*videoP
 		if _, err := exec.LookPath(v.ffmpeg); err != nil {
 			return nil, fmt.Errorf("%w: %q: videos need ffmpeg and ffprobe; install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or point --ffmpeg at it", source.ErrNoFFmpeg, v.ffmpeg)
 		}
-		p.ffprobe = ffprobeFor(v.ffmpeg)
+		p.ffprobe = source.FFprobeFor(v.ffmpeg)
 		if _, err := exec.LookPath(p.ffprobe); err != nil {
 			return nil, fmt.Errorf("%w: %q: videos need ffprobe, which comes with ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)", source.ErrNoFFmpeg, p.ffprobe)
 		}
@@ -256,20 +256,6 @@ func sameFile(a, b string) bool {
 	sa, err1 := os.Stat(a)
 	sb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
-}
-
-// ffprobeFor returns the ffprobe that belongs to an ffmpeg: the one in the
-// same directory when ffmpeg is given as a path and it is there, else
-// ffprobe from PATH.
-func ffprobeFor(ffmpeg string) string {
-	if !strings.ContainsRune(ffmpeg, filepath.Separator) {
-		return "ffprobe"
-	}
-	p := filepath.Join(filepath.Dir(ffmpeg), "ffprobe"+filepath.Ext(ffmpeg))
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "ffprobe"
 }
 
 // sampling is which frames of one video are analysed, and where they sit
@@ -417,8 +403,9 @@ func baseNames(paths []string) []string {
 	return out
 }
 
-// openVideoSource opens a video; tests replace it to fail on cue.
-var openVideoSource = source.Open
+// openVideoSource opens a video that was probed; tests replace it to fail
+// on cue.
+var openVideoSource = source.OpenVideo
 
 // video analyses one video file, writing the annotated video to out
 // unless it is "".
@@ -448,7 +435,7 @@ func (a *analyzer) video(ctx context.Context, p *videoPlan, path, out string, re
 	if a.env.log.Enabled(ctx, slog.LevelDebug) {
 		srcLog = a.env.log
 	}
-	src, err := openVideoSource(path, source.Options{Unpaced: true, Every: s.every, VideoFPS: s.fps, FFmpeg: p.flags.ffmpeg,
+	src, err := openVideoSource(path, info, source.Options{Unpaced: true, Every: s.every, VideoFPS: s.fps, FFmpeg: p.flags.ffmpeg,
 		Log: srcLog.With("component", "source")})
 	if err != nil {
 		return err

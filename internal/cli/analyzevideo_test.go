@@ -229,12 +229,14 @@ func TestAnalyzeVideoSourceFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(open func(string, source.Options) (source.Source, error)) { openVideoSource = open }(openVideoSource)
+	defer func(open func(string, source.VideoInfo, source.Options) (source.Source, error)) {
+		openVideoSource = open
+	}(openVideoSource)
 	for _, fake := range []*fakeVideo{
 		{jpeg: jpg, n: 3, err: errors.New("ffmpeg: exit status 1: Invalid NAL unit size")},
 		{jpeg: jpg, n: 3, stuck: true},
 	} {
-		openVideoSource = func(string, source.Options) (source.Source, error) { return fake, nil }
+		openVideoSource = func(string, source.VideoInfo, source.Options) (source.Source, error) { return fake, nil }
 		start := time.Now()
 		code, out, errs := runCLI(t, nil, "analyze", "--json", video)
 		if code != 1 || len(videoResults(t, out)) != 3 {
@@ -418,5 +420,36 @@ func TestVideoPlanAnnotate(t *testing.T) {
 	p, err = registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan(nil, []string{a}, &dir)
 	if err != nil || p.outputs[0] != filepath.Join(in, "clip-2.mp4") {
 		t.Errorf("into the input's directory: %v, %v", p, err)
+	}
+}
+
+// analyze probes each video once: for its report and to read it. The
+// ffprobe used is the one beside --ffmpeg.
+func TestAnalyzeVideoProbesOnce(t *testing.T) {
+	dir := t.TempDir()
+	video := videoTestClip(t, dir)
+	probe, err := exec.LookPath("ffprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	count := filepath.Join(dir, "probes")
+	for name, script := range map[string]string{
+		"ffmpeg":  "#!/bin/sh\nexec " + videoNeedFFmpeg(t) + " \"$@\"\n",
+		"ffprobe": "#!/bin/sh\necho >> " + count + "\nexec " + probe + " \"$@\"\n",
+	} {
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := runCLI(t, nil, "analyze", "--json", "--every", "10", "--ffmpeg", filepath.Join(bin, "ffmpeg"), video)
+	if code != 0 || len(videoResults(t, out)) != 3 {
+		t.Fatalf("exit %d, %d results: %s", code, len(videoResults(t, out)), errs)
+	}
+	if b, _ := os.ReadFile(count); len(b) != 1 {
+		t.Errorf("ffprobe ran %d times for one video, want once", len(b))
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/vision"
 )
 
@@ -121,15 +121,15 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		}
 		bi := benchImage{
 			Name: filepath.Base(path), Width: img.W, Height: img.H, Faces: len(faces),
-			DecodeP50: quantile(dm, 0.5), DetectP50: quantile(de, 0.5), ClassifyP5: quantile(cl, 0.5),
-			AnalyzeP50: quantile(an, 0.5), TotalP50: quantile(to, 0.5), TotalP90: quantile(to, 0.9),
+			DecodeP50: quantile.Of(dm, 0.5), DetectP50: quantile.Of(de, 0.5), ClassifyP5: quantile.Of(cl, 0.5),
+			AnalyzeP50: quantile.Of(an, 0.5), TotalP50: quantile.Of(to, 0.5), TotalP90: quantile.Of(to, 0.9),
 		}
 		rep.Images = append(rep.Images, bi)
 		analyzeAll = append(analyzeAll, bi.AnalyzeP50)
 		totalAll = append(totalAll, bi.TotalP50)
 	}
-	rep.AnalyzeMedian = quantile(analyzeAll, 0.5)
-	rep.TotalMedian = quantile(totalAll, 0.5)
+	rep.AnalyzeMedian = quantile.Of(analyzeAll, 0.5)
+	rep.TotalMedian = quantile.Of(totalAll, 0.5)
 	var sum float64
 	for _, v := range totalAll {
 		sum += v
@@ -149,14 +149,4 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	fmt.Fprintf(env.stdout, "\nmilliseconds, medians of %d runs; median image: analyse %.2f ms, with decode %.2f ms; %.1f frames/s on one engine (ONNX Runtime %s, %d intra-op threads, %d CPUs)\n",
 		*iters, rep.AnalyzeMedian, rep.TotalMedian, rep.FramesPerSec, rep.ONNXRuntime, vf.threads, rep.CPUs)
 	return nil
-}
-
-// quantile is the nearest-rank quantile of xs (xs is sorted in place).
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	i := int(q*float64(len(xs)-1) + 0.5)
-	return xs[i]
 }

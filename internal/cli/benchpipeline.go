@@ -32,6 +32,8 @@ import (
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/quantile"
+	"github.com/framecast/framecast/internal/rungroup"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -655,8 +657,8 @@ func (b *pipelineBench) compute(ctx context.Context, label string, c *benchCompu
 	}
 	c.FPS = round2(float64(c.Frames) / elapsed.Seconds())
 	c.FacesPerFrame = round2(float64(faces) / float64(c.Frames))
-	c.FrameMSP50 = round2(quantile(all, 0.5))
-	c.FrameMSP90 = round2(quantile(all, 0.9))
+	c.FrameMSP50 = round2(quantile.Of(all, 0.5))
+	c.FrameMSP90 = round2(quantile.Of(all, 0.9))
 	b.log.Info(label, "fps", c.FPS, "frames", c.Frames, "frame_ms_p50", c.FrameMSP50, "faces_per_frame", c.FacesPerFrame)
 	return nil
 }
@@ -709,7 +711,7 @@ func (b *pipelineBench) saturate(ctx context.Context) error {
 	c := b.reader.counts(satPrefix)
 	s.Results, s.OK, s.Skipped, s.DLQ, s.Duplicates = c.unique, c.ok, c.skipped, c.dlq, c.dups
 	s.Complete = done && c.unique == s.Frames
-	s.FrameMSP50 = round2(quantile(c.totalMS, 0.5))
+	s.FrameMSP50 = round2(quantile.Of(c.totalMS, 0.5))
 	if c.unique > 0 {
 		s.FirstAfterS = round3(c.first.Sub(procStart).Seconds())
 		s.DrainS = round3(c.last.Sub(c.first).Seconds())
@@ -936,12 +938,10 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	b.reader.setRealtimeStart(start)
 	pubCtx, stopPub := context.WithTimeout(ctx, pf.duration)
 	defer stopPub()
-	progressDone := make(chan struct{})
-	var progressWG sync.WaitGroup
-	progressWG.Go(func() { b.progress(pubCtx, progressDone, pub, start) })
-	pubErr := pub.Run(pubCtx, cams)
-	close(progressDone)
-	progressWG.Wait()
+	g, _ := rungroup.New(pubCtx)
+	g.Go(func(ctx context.Context) error { return pub.Run(ctx, cams) })
+	g.Go(func(ctx context.Context) error { b.progress(ctx, pub, start); return nil })
+	pubErr := g.Wait()
 	r.Seconds = round3(time.Since(start).Seconds())
 	ps := pub.Stats()
 	r.Captured, r.Acked, r.Dropped = ps.Captured, ps.Acked, ps.Dropped
@@ -971,15 +971,15 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	r.Results, r.OK, r.Skipped, r.DLQ, r.Duplicates = c.unique, c.ok, c.skipped, c.dlq, c.dups
 	r.Missing = ps.Acked - int64(c.unique)
 	r.Complete = done && r.Missing == 0
-	r.FrameMSP50 = round2(quantile(c.totalMS, 0.5))
-	r.QueueMSP50 = round2(quantile(c.queueMS, 0.5))
-	r.QueueMSP99 = round2(quantile(c.queueMS, 0.99))
+	r.FrameMSP50 = round2(quantile.Of(c.totalMS, 0.5))
+	r.QueueMSP50 = round2(quantile.Of(c.queueMS, 0.5))
+	r.QueueMSP99 = round2(quantile.Of(c.queueMS, 0.99))
 	r.InLatency, r.ProcLatency, r.OutLatency = latencyStats(c.inMS), latencyStats(c.procMS), latencyStats(c.outMS)
 	return nil
 }
 
 // progress narrates the real-time phase.
-func (b *pipelineBench) progress(ctx context.Context, done chan struct{}, pub *publish.Publisher, start time.Time) {
+func (b *pipelineBench) progress(ctx context.Context, pub *publish.Publisher, start time.Time) {
 	every := min(30*time.Second, max(2*time.Second, b.pf.duration/20))
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -987,8 +987,6 @@ func (b *pipelineBench) progress(ctx context.Context, done chan struct{}, pub *p
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-done:
 			return
 		case now := <-t.C:
 			w := b.reader.window(from, now)
@@ -1226,10 +1224,10 @@ func latencyStats(xs []float64) benchLatency {
 		sum += x
 	}
 	l := benchLatency{N: len(xs), Mean: round2(sum / float64(len(xs)))}
-	l.P50 = round2(quantile(xs, 0.5))
-	l.P90 = round2(quantile(xs, 0.9))
-	l.P99 = round2(quantile(xs, 0.99))
-	l.Max = round2(xs[len(xs)-1]) // quantile sorted xs
+	l.P50 = round2(quantile.Of(xs, 0.5))
+	l.P90 = round2(quantile.Of(xs, 0.9))
+	l.P99 = round2(quantile.Of(xs, 0.99))
+	l.Max = round2(xs[len(xs)-1]) // quantile.Of sorted xs
 	return l
 }
 
@@ -1647,8 +1645,8 @@ func (r *benchReader) window(from, to time.Time) benchWindow {
 	}
 	r.mu.Unlock()
 	if len(lat) > 0 {
-		w.P50 = round1(quantile(lat, 0.5))
-		w.P99 = round1(quantile(lat, 0.99))
+		w.P50 = round1(quantile.Of(lat, 0.5))
+		w.P99 = round1(quantile.Of(lat, 0.99))
 		w.Max = round1(lat[len(lat)-1])
 	}
 	return w

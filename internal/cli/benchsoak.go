@@ -19,6 +19,7 @@ import (
 	"github.com/framecast/framecast/internal/capacity"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/rungroup"
 	"github.com/framecast/framecast/internal/soak"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -464,16 +465,18 @@ func (s *soakBench) publish(ctx context.Context) error {
 	s.reader.setRealtimeStart(s.start)
 	pubCtx, stop := context.WithTimeout(ctx, s.sf.duration)
 	defer stop()
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	// The progress lines run until the publisher ends.
+	g, _ := rungroup.New(pubCtx)
+	g.Go(func(ctx context.Context) error { return pub.Run(ctx, cams) })
+	g.Go(func(ctx context.Context) error {
 		every := min(time.Minute, max(5*time.Second, s.sf.duration/10))
 		t := time.NewTicker(every)
 		defer t.Stop()
 		from := s.start
 		for {
 			select {
-			case <-pubCtx.Done():
-				return
+			case <-ctx.Done():
+				return nil
 			case now := <-t.C:
 				w := s.reader.window(from, now)
 				from = now
@@ -486,8 +489,7 @@ func (s *soakBench) publish(ctx context.Context) error {
 			}
 		}
 	})
-	err = pub.Run(pubCtx, cams)
-	wg.Wait()
+	err = g.Wait()
 	ps := pub.Stats()
 	s.rep.Published = soak.Published{Captured: ps.Captured, Acked: ps.Acked, Dropped: ps.Dropped.Total()}
 	s.rep.Settings.DurationS = round3(time.Since(s.start).Seconds())

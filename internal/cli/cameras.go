@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -164,6 +165,11 @@ func (sf *sourceFlags) specs(args []string) ([]cameraSpec, error) {
 			}
 			taken[s.ID] = true
 			specs = append(specs, s)
+		}
+	}
+	for _, s := range specs {
+		if err := frame.CheckCamera(s.ID); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(specs) == 0 && len(errs) == 0 {

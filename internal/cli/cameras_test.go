@@ -107,6 +107,7 @@ func TestSourceFlagsSpecsAndOptions(t *testing.T) {
 		{[]string{"--source", "a=synthetic:", "--camera-file", file, "--source", "door=synthetic:"}, "twice"},
 		{[]string{"--source", "synthetic:", "--stall-timeout", "0s"}, "--stall-timeout"},
 		{[]string{"--camera-file", filepath.Join(dir, "nope.yaml")}, "camera file"},
+		{[]string{"--source", strings.Repeat("x", 129) + "=synthetic:"}, "want 1 to 128 bytes of UTF-8"},
 	} {
 		if _, _, err := parse(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want an error about %s", tc.args, err, tc.want)

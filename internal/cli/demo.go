@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/rungroup"
 )
 
 const demoAbout = `The whole pipeline in one process: the embedded development broker, synthetic cameras
@@ -190,37 +190,30 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 
 	// One run group: the first part to end (with an error or not) stops
 	// the others; Ctrl-C stops them all.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []error
-	part := func(name string, run func() error) {
-		wg.Go(func() {
-			err := run()
-			if err != nil {
-				mu.Lock()
-				failures = append(failures, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
-			}
-			if runCtx.Err() == nil {
+	g, runCtx := rungroup.New(ctx)
+	part := func(name string, run func(context.Context) error) {
+		g.Go(func(ctx context.Context) error {
+			err := run(ctx)
+			if ctx.Err() == nil {
 				env.log.Warn("a part of the demo stopped; stopping the rest", "part", name, "err", err)
 			}
-			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
 		})
 	}
 	cams := d.cams
 	d.cams = nil // Run closes the sources
-	part("publisher", func() error { return d.pub.Run(runCtx, cams) })
-	part("processor", func() error { return proc.Run(runCtx) })
-	part("dashboard", func() error { return srv.Run(runCtx, ln) })
+	part("publisher", func(ctx context.Context) error { return d.pub.Run(ctx, cams) })
+	part("processor", proc.Run)
+	part("dashboard", func(ctx context.Context) error { return srv.Run(ctx, ln) })
 	<-runCtx.Done()
 	stopAt := time.Now()
 	if ctx.Err() != nil {
 		env.log.Info("stopping the demo: cameras, processor, dashboard, then the broker")
 	}
-	wg.Wait()
-	err = errors.Join(failures...)
+	err = g.Wait()
 	d.close()
 	env.log.Info("demo stopped", "shutdown", time.Since(stopAt).Round(time.Millisecond))
 	return err

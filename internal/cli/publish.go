@@ -15,6 +15,7 @@ import (
 
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/rungroup"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -133,21 +134,21 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	defer pub.Close()
 
 	start := time.Now()
-	done := make(chan struct{})
-	statsDone := make(chan struct{})
-	go func() {
-		defer close(statsDone)
+	// The stats loop runs until the publisher ends.
+	g, _ := rungroup.New(ctx)
+	g.Go(func(ctx context.Context) error { return pub.Run(ctx, cams) })
+	g.Go(func(ctx context.Context) error {
 		if *statsInterval <= 0 {
-			<-done
-			return
+			<-ctx.Done()
+			return nil
 		}
 		t := time.NewTicker(*statsInterval)
 		defer t.Stop()
 		prev, prevAt := pub.Stats(), time.Now()
 		for {
 			select {
-			case <-done:
-				return
+			case <-ctx.Done():
+				return nil
 			case now := <-t.C:
 				s := pub.Stats()
 				secs := now.Sub(prevAt).Seconds()
@@ -157,10 +158,8 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 				prev, prevAt = s, now
 			}
 		}
-	}()
-	err = pub.Run(ctx, cams)
-	close(done)
-	<-statsDone
+	})
+	err = g.Wait()
 	s := pub.Stats()
 	secs := time.Since(start).Seconds()
 	env.log.Info("publish finished", append(append(statsAttrs(s), sourceAttrs(pub.SourceStatus())...),

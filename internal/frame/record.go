@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -52,9 +51,6 @@ type Meta struct {
 // ErrBadHeader is wrapped by DecodeMeta for malformed framecast headers.
 var ErrBadHeader = errors.New("malformed frame header")
 
-// maxCameraLen bounds camera ids: they become metric labels and file names.
-const maxCameraLen = 128
-
 // EncodeHeaders returns the headers of a frame record.
 func EncodeHeaders(m Meta) []kgo.RecordHeader {
 	h := []kgo.RecordHeader{
@@ -85,8 +81,8 @@ func DecodeMeta(r *kgo.Record) (Meta, error) {
 	if len(r.Key) == 0 {
 		m.Camera = "partition-" + strconv.Itoa(int(r.Partition))
 	}
-	if len(m.Camera) > maxCameraLen || !utf8.ValidString(m.Camera) {
-		return m, fmt.Errorf("%w: camera id (record key) must be valid UTF-8 of at most %d bytes", ErrBadHeader, maxCameraLen)
+	if !ValidCamera(m.Camera) {
+		return m, fmt.Errorf("%w: camera id (record key) must be valid UTF-8 of at most %d bytes", ErrBadHeader, MaxCameraLen)
 	}
 	seen := map[string]bool{}
 	for _, h := range r.Headers {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/ratelog"
 )
 
 // ReaderConfig configures a DirectReader. The zero value of a field means
@@ -36,10 +38,10 @@ type ReaderConfig struct {
 // start or the end). The dashboard, `framecast results` and the bench's
 // results reader use it.
 type DirectReader struct {
-	cl       *kgo.Client
-	topics   []string
-	log      *slog.Logger
-	lastWarn time.Time
+	cl      *kgo.Client
+	topics  []string
+	log     *slog.Logger
+	warnLog *ratelog.Logger
 }
 
 // readerMaxWait is a direct reader's long poll: short, so that partitions
@@ -69,7 +71,7 @@ func NewDirectReader(clientOpts []kgo.Opt, cfg ReaderConfig) (*DirectReader, err
 	if err != nil {
 		return nil, err
 	}
-	return &DirectReader{cl: cl, topics: slices.Clone(cfg.Topics), log: cfg.Log}, nil
+	return &DirectReader{cl: cl, topics: slices.Clone(cfg.Topics), log: cfg.Log, warnLog: ratelog.New(cfg.Log, 10*time.Second, 1)}, nil
 }
 
 // Client is the reader's client, for what the reader does not do itself
@@ -106,11 +108,7 @@ func (r *DirectReader) warn(topic string, partition int32, err error) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
 		return
 	}
-	if time.Since(r.lastWarn) < 10*time.Second {
-		return
-	}
-	r.lastWarn = time.Now()
-	r.log.Warn("fetch error (retried)", "topic", topic, "partition", partition, "err", err)
+	r.warnLog.Warn("fetch error (retried)", "topic", topic, "partition", partition, "err", err)
 }
 
 // Close closes the client; a Run in progress returns.

@@ -410,7 +410,7 @@ func TestLatencyRingAndReasons(t *testing.T) {
 		r.add(time.Duration(i) * time.Millisecond)
 	}
 	// The window holds the last 1024 samples: 1025..2048 ms.
-	if p50, p99 := r.percentiles(); p50 != 1536*time.Millisecond || p99 != 2037*time.Millisecond {
+	if p50, p99 := r.percentiles(); p50 != 1536*time.Millisecond || p99 != 2038*time.Millisecond {
 		t.Errorf("p50 %v p99 %v", p50, p99)
 	}
 	if got := formatReasons(map[string]uint64{"truncated": 2, "stale": 0, "bad_header": 1}); got != "bad_header=1 truncated=2" {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/framecast/framecast/internal/quantile"
 )
 
 // Stats is a snapshot of a processor's counters. Counters only grow; rates
@@ -171,8 +173,7 @@ func (r *latencyRing) percentiles() (p50, p99 time.Duration) {
 		return 0, 0
 	}
 	s := slices.Clone(r.buf[:r.n])
-	slices.Sort(s)
-	return s[(r.n-1)*50/100], s[(r.n-1)*99/100]
+	return quantile.Of(s, 0.5), quantile.Of(s, 0.99)
 }
 
 // formatReasons renders {"stale":3,"truncated":1} as "stale=3 truncated=1"

@@ -40,13 +40,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/ratelog"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -71,9 +71,6 @@ const (
 	// DefaultFPS paces cameras that do not say.
 	DefaultFPS = 10.0
 )
-
-// maxCameraID is the longest camera id frame.DecodeMeta accepts.
-const maxCameraID = 128
 
 // recordOverhead over-estimates the bytes a one-record batch adds to the
 // key, value and headers (batch header 61 bytes, record varints).
@@ -156,7 +153,7 @@ type Publisher struct {
 	maxRecord  int // largest key+value+headers accepted
 
 	st       counters
-	warnings sync.Map // string → *limiter
+	warnings sync.Map // kind → *ratelog.Logger
 
 	camsMu sync.Mutex
 	cams   []Camera // set by Run, for SourceStatus
@@ -263,9 +260,9 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 	var errs []error
 	for i, c := range cams {
 		ids[i] = c.ID
-		switch {
-		case c.ID == "" || len(c.ID) > maxCameraID || !utf8.ValidString(c.ID):
-			errs = append(errs, fmt.Errorf("camera id %q: want 1 to %d bytes of UTF-8", c.ID, maxCameraID))
+		switch idErr := frame.CheckCamera(c.ID); {
+		case idErr != nil:
+			errs = append(errs, idErr)
 		case seen[c.ID]:
 			errs = append(errs, fmt.Errorf("camera id %q given twice", c.ID))
 		case c.Source == nil:
@@ -521,23 +518,12 @@ func (p *Publisher) SourceStatus() map[string]source.Status {
 	return m
 }
 
-// limiter lets a repeated warning through at most once a second.
-type limiter struct {
-	last       atomic.Int64
-	suppressed atomic.Int64
-}
-
+// warn logs a warning of a kind at most once a second; the repeats in
+// between are counted (ratelog).
 func (p *Publisher) warn(kind, msg string, args ...any) {
-	v, _ := p.warnings.LoadOrStore(kind, &limiter{})
-	l := v.(*limiter)
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
+	v, ok := p.warnings.Load(kind)
+	if !ok {
+		v, _ = p.warnings.LoadOrStore(kind, ratelog.New(p.cfg.Log, time.Second, 1))
 	}
-	if n := l.suppressed.Swap(0); n > 0 {
-		args = append(args, "repeated", n)
-	}
-	p.cfg.Log.Warn(msg, args...)
+	v.(*ratelog.Logger).Warn(msg, args...)
 }

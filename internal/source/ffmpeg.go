@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/framecast/framecast/internal/ratelog"
 )
 
 // ffmpegInstallHint is what a user without ffmpeg should do.
@@ -274,9 +276,9 @@ type ffmpegStream struct {
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
 
-	err      error      // Next's sticky error (Next's goroutine only)
-	dropped  splitStats // drops already reported (Next's goroutine only)
-	dropLogs *ffmpegLimiter
+	err      error           // Next's sticky error (Next's goroutine only)
+	dropped  splitStats      // drops already reported (Next's goroutine only)
+	dropLogs *ratelog.Logger // paces reportDrops, which logs with s.log
 }
 
 // errFFmpegClosed is returned by Next after Close.
@@ -328,7 +330,7 @@ func startFFmpeg(ctx context.Context, in ffmpegInput, cfg liveConfig) (*ffmpegSt
 		kind: in.Kind, finite: in.Finite, name: ffmpegInputName(in), log: log, pid: cmd.Process.Pid,
 		stdout: outR, split: newJPEGSplitter(outR, cfg.MaxFrameSize),
 		exited: make(chan struct{}), stderrDone: make(chan struct{}), closing: make(chan struct{}),
-		dropLogs: newFFmpegLimiter(1, ffmpegLogWindow, time.Now),
+		dropLogs: ratelog.New(log, ffmpegLogWindow, 1),
 	}
 	go func() {
 		s.waitErr = cmd.Wait()
@@ -433,7 +435,7 @@ func (s *ffmpegStream) reportDrops() {
 	if over == 0 && trunc == 0 {
 		return
 	}
-	if ok, _ := s.dropLogs.allow(); !ok {
+	if ok, _ := s.dropLogs.Allow(); !ok {
 		return
 	}
 	s.dropped = st
@@ -476,7 +478,7 @@ func (s *ffmpegStream) readStderr(r *os.File, target string) {
 	// ffmpeg echoes the input URL in its messages: keep passwords out of
 	// logs and errors.
 	secrets := uriSecrets(target)
-	limit := newFFmpegLimiter(ffmpegLogBurst, ffmpegLogWindow, time.Now)
+	limit := ratelog.New(s.log, ffmpegLogWindow, ffmpegLogBurst)
 	br := bufio.NewReaderSize(r, 4096)
 	for {
 		// A line longer than the buffer comes in pieces, each handled
@@ -491,8 +493,8 @@ func (s *ffmpegStream) readStderr(r *os.File, target string) {
 			break
 		}
 	}
-	if n := limit.flush(); n > 0 {
-		s.log.Warn("ffmpeg printed more", "source", s.name, "suppressed", n)
+	if n := limit.Flush(); n > 0 {
+		s.log.Warn("ffmpeg printed more", "source", s.name, ratelog.SuppressedKey, n)
 	}
 }
 
@@ -500,7 +502,7 @@ func (s *ffmpegStream) readStderr(r *os.File, target string) {
 // before a component's messages: the address means nothing to a user.
 var ffmpegContextRE = regexp.MustCompile(`^\[([\w:-]+) @ 0x[0-9a-fA-F]+\] `)
 
-func (s *ffmpegStream) stderrLine(line string, limit *ffmpegLimiter) {
+func (s *ffmpegStream) stderrLine(line string, limit *ratelog.Logger) {
 	for {
 		m := ffmpegContextRE.FindStringSubmatchIndex(line)
 		if m == nil {
@@ -530,15 +532,7 @@ func (s *ffmpegStream) stderrLine(line string, limit *ffmpegLimiter) {
 		return
 	default:
 	}
-	ok, suppressed := limit.allow()
-	if !ok {
-		return
-	}
-	if suppressed > 0 {
-		s.log.Warn("ffmpeg", "source", s.name, "ffmpeg", line, "suppressed", suppressed)
-		return
-	}
-	s.log.Warn("ffmpeg", "source", s.name, "ffmpeg", line)
+	limit.Warn("ffmpeg", "source", s.name, "ffmpeg", line)
 }
 
 // lastLines returns ffmpeg's last n stderr lines, joined by "; ".
@@ -546,42 +540,4 @@ func (s *ffmpegStream) lastLines(n int) string {
 	s.tailMu.Lock()
 	defer s.tailMu.Unlock()
 	return strings.Join(s.tail[max(0, len(s.tail)-n):], "; ")
-}
-
-// ffmpegLimiter lets burst events through per window and counts the
-// others.
-type ffmpegLimiter struct {
-	burst      int
-	window     time.Duration
-	now        func() time.Time
-	start      time.Time
-	n          int
-	suppressed int
-}
-
-func newFFmpegLimiter(burst int, window time.Duration, now func() time.Time) *ffmpegLimiter {
-	return &ffmpegLimiter{burst: burst, window: window, now: now}
-}
-
-// allow reports whether an event may be logged, and how many were
-// suppressed since the last one that was.
-func (l *ffmpegLimiter) allow() (ok bool, suppressed int) {
-	now := l.now()
-	if l.start.IsZero() || now.Sub(l.start) >= l.window {
-		l.start, l.n = now, 0
-	}
-	if l.n >= l.burst {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	suppressed, l.suppressed = l.suppressed, 0
-	return true, suppressed
-}
-
-// flush returns the count of events suppressed and not reported yet.
-func (l *ffmpegLimiter) flush() int {
-	n := l.suppressed
-	l.suppressed = 0
-	return n
 }

@@ -520,31 +520,6 @@ exit 3`)
 	}
 }
 
-func TestFFmpegLimiter(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := newFFmpegLimiter(2, 10*time.Second, func() time.Time { return now })
-	step := func(d time.Duration, wantOK bool, wantSuppressed int) {
-		t.Helper()
-		now = now.Add(d)
-		if ok, n := l.allow(); ok != wantOK || n != wantSuppressed {
-			t.Errorf("at %v: allow %v, %d; want %v, %d", now.Unix(), ok, n, wantOK, wantSuppressed)
-		}
-	}
-	step(0, true, 0)
-	step(time.Second, true, 0)
-	step(time.Second, false, 0)
-	step(time.Second, false, 0)
-	step(7*time.Second, true, 2) // a new window: the count of the lines it missed
-	step(time.Second, true, 0)
-	step(time.Second, false, 0)
-	if n := l.flush(); n != 1 {
-		t.Errorf("flush: %d, want 1", n)
-	}
-	if n := l.flush(); n != 0 {
-		t.Errorf("second flush: %d, want 0", n)
-	}
-}
-
 // A password in the URL stays out of the error even when ffmpeg prints
 // the URL.
 func TestFFmpegErrorRedactsPassword(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,9 +34,9 @@ var networkSchemes = map[string]bool{
 // connect in the background (see Supervised): Open fails only for what no
 // retry can mend, such as a missing file, bad options or no ffmpeg.
 func Open(uri string, opts Options) (Source, error) {
-	opts = opts.withDefaults()
-	if opts.JPEGQuality > 100 {
-		return nil, fmt.Errorf("JPEG quality %d: use 1 to 100", opts.JPEGQuality)
+	opts, err := opts.checked()
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case uri == "":
@@ -94,6 +95,16 @@ func Open(uri string, opts Options) (Source, error) {
 	return openLocal(uri, uri, opts)
 }
 
+// checked returns the options with their defaults, or the error of one
+// out of range.
+func (o Options) checked() (Options, error) {
+	o = o.withDefaults()
+	if o.JPEGQuality > 100 {
+		return o, fmt.Errorf("JPEG quality %d: use 1 to 100", o.JPEGQuality)
+	}
+	return o, nil
+}
+
 // openLocal opens a path: a directory of images, a glob, an image file, or
 // a video file. path may end in #options (video files).
 func openLocal(uri, path string, opts Options) (Source, error) {
@@ -122,10 +133,14 @@ func openLocal(uri, path string, opts Options) (Source, error) {
 		return openPath(path, opts)
 	}
 	// A file that is not a readable video fails here, like a missing
-	// one, instead of being retried forever by the supervisor.
+	// one, instead of being retried forever by the supervisor; so does
+	// a missing ffmpeg (FFprobeFor may find an ffprobe without it).
+	if _, err := exec.LookPath(opts.FFmpeg); err != nil {
+		return nil, fmt.Errorf("source %q: video files need ffmpeg: %w: %q: %s", uri, ErrNoFFmpeg, opts.FFmpeg, ffmpegInstallHint)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	info, err := Probe(ctx, ffprobeFor(opts.FFmpeg), path)
+	info, err := Probe(ctx, FFprobeFor(opts.FFmpeg), path)
 	if err != nil {
 		if errors.Is(err, ErrNoFFmpeg) {
 			return nil, fmt.Errorf("source %q: video files need ffmpeg: %w", uri, err)
@@ -135,16 +150,45 @@ func openLocal(uri, path string, opts Options) (Source, error) {
 	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, frag, opts, true, info.FPS)
 }
 
+// OpenVideo opens a video file that Probe has described, as Open would
+// but without probing it again (Open probes a video file to refuse one
+// ffmpeg cannot read): analyze probes each video once, for its report,
+// and then reads it.
+func OpenVideo(path string, info VideoInfo, opts Options) (Source, error) {
+	opts, err := opts.checked()
+	if err != nil {
+		return nil, err
+	}
+	return openFFmpeg(path, ffmpegInput{Kind: inputFile, Target: path}, "", opts, true, info.FPS)
+}
+
 // probeTimeout bounds the check of a video file at Open.
 const probeTimeout = 30 * time.Second
 
-// ffprobeFor finds the ffprobe next to an ffmpeg given as a path (the
-// --ffmpeg flag), else the one in PATH.
-func ffprobeFor(ffmpeg string) string {
-	if dir := filepath.Dir(ffmpeg); strings.ContainsRune(ffmpeg, filepath.Separator) {
-		return filepath.Join(dir, strings.Replace(filepath.Base(ffmpeg), "ffmpeg", "ffprobe", 1))
+// FFprobeFor returns the ffprobe that belongs to an ffmpeg. Given as a
+// path (the --ffmpeg flag), ffmpeg's own directory is tried first, for a
+// file named as ffmpeg is with "ffmpeg" replaced ("ffmpeg-6.1" →
+// "ffprobe-6.1", "ffmpeg.exe" → "ffprobe.exe"; a name without "ffmpeg"
+// gives "ffprobe" and ffmpeg's extension). Otherwise, and when there is
+// no such file, it is "ffprobe", for a look-up in PATH.
+func FFprobeFor(ffmpeg string) string {
+	if !strings.ContainsRune(ffmpeg, filepath.Separator) {
+		return "ffprobe"
+	}
+	dir, base := filepath.Split(ffmpeg)
+	name := "ffprobe" + filepath.Ext(base)
+	if strings.Contains(base, "ffmpeg") {
+		name = strings.Replace(base, "ffmpeg", "ffprobe", 1)
+	}
+	if p := filepath.Join(dir, name); fileExists(p) {
+		return p
 	}
 	return "ffprobe"
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }
 
 // openWebcam opens /dev/videoN or v4l2:///dev/videoN[?options][#options].

@@ -281,3 +281,27 @@ func TestHTTPFinite(t *testing.T) {
 		}
 	}
 }
+
+func TestFFprobeFor(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"ffprobe", "ffprobe-6.1", "ffprobe.exe"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ ffmpeg, want string }{
+		{"ffmpeg", "ffprobe"}, // from PATH, like ffmpeg
+		{"ffmpeg-6.1", "ffprobe"},
+		{filepath.Join(dir, "ffmpeg"), filepath.Join(dir, "ffprobe")},
+		{filepath.Join(dir, "ffmpeg-6.1"), filepath.Join(dir, "ffprobe-6.1")},
+		{filepath.Join(dir, "ffmpeg.exe"), filepath.Join(dir, "ffprobe.exe")},
+		{filepath.Join(dir, "myff"), filepath.Join(dir, "ffprobe")},
+		// None beside it: the one in PATH.
+		{filepath.Join(dir, "ffmpeg-7"), "ffprobe"},
+		{"/nonexistent/ffmpeg", "ffprobe"},
+	} {
+		if got := FFprobeFor(tc.ffmpeg); got != tc.want {
+			t.Errorf("FFprobeFor(%q) = %q, want %q", tc.ffmpeg, got, tc.want)
+		}
+	}
+}

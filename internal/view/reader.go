@@ -10,13 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/ratelog"
 )
 
 // reader consumes one topic's partitions directly, without a consumer
@@ -30,9 +30,9 @@ type reader struct {
 	log         *slog.Logger
 	handle      func(*kgo.Record)
 	ready       atomic.Bool
-	lastWarn    time.Time
-	panics      atomic.Int64 // records whose handling panicked
-	lastPanic   time.Time    // when a panic was last logged
+	warnLog     *ratelog.Logger // warn's, one record per 10 s
+	panics      atomic.Int64    // records whose handling panicked
+	panicLog    *ratelog.Logger // the panics', one record per 10 s
 
 	committed  bool          // reads read_committed: lag counts up to the last stable offset
 	stallAlarm time.Duration // see stall.go
@@ -67,10 +67,12 @@ func newReader(name, topic string, clientOpts []kgo.Opt, log *slog.Logger, stall
 	if err != nil {
 		return nil, err
 	}
-	return &reader{
+	r := &reader{
 		name: name, topic: topic, rd: rd, cl: rd.Client(), log: log.With("reader", name, "topic", topic), handle: handle,
 		committed: committed, stallAlarm: stallAlarm, parts: map[int32]*partState{},
-	}, nil
+	}
+	r.warnLog, r.panicLog = ratelog.New(r.log, 10*time.Second, 1), ratelog.New(r.log, 10*time.Second, 1)
+	return r, nil
 }
 
 // run waits for the topic, then hands every record to handle until ctx
@@ -106,11 +108,7 @@ func (r *reader) handleRecord(rec *kgo.Record) {
 			return
 		}
 		n := r.panics.Add(1)
-		if time.Since(r.lastPanic) < 10*time.Second {
-			return
-		}
-		r.lastPanic = time.Now()
-		r.log.Error("handling a record panicked; the record is skipped (logged at most every 10 s)",
+		r.panicLog.Error("handling a record panicked; the record is skipped (logged at most every 10 s)",
 			"partition", rec.Partition, "offset", rec.Offset, "panic", fmt.Sprint(v), "panics", n, "stack", string(debug.Stack()))
 	}()
 	r.handle(rec)
@@ -142,29 +140,13 @@ func (r *reader) topicExists(ctx context.Context) error {
 }
 
 // warn logs at most every 10 s.
-func (r *reader) warn(msg string, args ...any) {
-	if time.Since(r.lastWarn) < 10*time.Second {
-		return
-	}
-	r.lastWarn = time.Now()
-	r.log.Warn(msg, args...)
-}
-
-// maxCameraLen bounds camera ids, as frame.DecodeMeta does for frames
-// (the WebSocket protocol gives the id's length one byte).
-const maxCameraLen = 128
-
-// validCamera applies the frames' rule to every camera id: 1 to 128 bytes
-// of valid UTF-8.
-func validCamera(id string) bool {
-	return id != "" && len(id) <= maxCameraLen && utf8.ValidString(id)
-}
+func (r *reader) warn(msg string, args ...any) { r.warnLog.Warn(msg, args...) }
 
 // onFrame handles a frames-topic record. Records that are not frames, and
 // frames with a negative sequence number, are counted as bad records.
 func (s *Server) onFrame(rec *kgo.Record) {
 	m, err := frame.DecodeMeta(rec)
-	if err != nil || m.Seq < 0 || !validCamera(m.Camera) {
+	if err != nil || m.Seq < 0 || !frame.ValidCamera(m.Camera) {
 		s.badRecords.Add(1)
 		return
 	}
@@ -187,7 +169,7 @@ func (s *Server) onFrame(rec *kgo.Record) {
 // would not be a valid frame key are counted as bad records.
 func (s *Server) onResult(rec *kgo.Record) {
 	var r frame.Result
-	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Seq < 0 || !validCamera(r.Camera) {
+	if err := json.Unmarshal(rec.Value, &r); err != nil || r.Schema != frame.Schema || r.Seq < 0 || !frame.ValidCamera(r.Camera) {
 		s.badRecords.Add(1)
 		return
 	}

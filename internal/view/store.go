@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/quantile"
 )
 
 // frameEntry is one frame the dashboard holds. msg is the WebSocket
@@ -613,16 +614,10 @@ func (s *store) historyPoints(now time.Time) []*point {
 	return pts
 }
 
-// percentile is the nearest-rank percentile, 0 without samples. It sorts
-// a copy.
+// percentile is the q-quantile of v (package quantile's rule), rounded
+// for the wire, 0 without samples. It sorts a copy.
 func percentile(v []float64, q float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	i := int(q*float64(len(v))+0.999999) - 1
-	return round3(v[min(max(i, 0), len(v)-1)])
+	return round3(quantile.Of(slices.Clone(v), q))
 }
 
 // cameraInfo is /api/cameras' answer for one camera.

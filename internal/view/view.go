@@ -55,6 +55,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/rungroup"
 )
 
 //go:embed web
@@ -437,12 +438,12 @@ func (s *Server) stallView(now time.Time) stallView {
 // goes 503, viewers are disconnected, the Kafka clients close. It returns
 // nil after a cancellation, or the listener's error.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { s.frames.run(ctx) })
-	wg.Go(func() { s.results.run(ctx) })
-	wg.Go(func() { s.statsLoop(ctx) })
+	// One run group: the HTTP server failing stops the readers; the
+	// readers and the stats loop end only with ctx.
+	g, ctx := rungroup.New(ctx)
+	g.Go(func(ctx context.Context) error { s.frames.run(ctx); return nil })
+	g.Go(func(ctx context.Context) error { s.results.run(ctx); return nil })
+	g.Go(func(ctx context.Context) error { s.statsLoop(ctx); return nil })
 
 	s.setHosts(ln.Addr())
 	srv := &http.Server{
@@ -459,30 +460,35 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	g.Go(func(context.Context) error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil // Shutdown, below
+	})
+	g.Go(func(ctx context.Context) error {
+		<-ctx.Done()
+		s.shutdown(srv)
+		return nil
+	})
 	s.log.Info("dashboard listening", "addr", ln.Addr().String(), "auth", s.cfg.AuthToken != "")
-
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	s.stopping.Store(true)
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer scancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		srv.Close()
-	}
-	wg.Wait()
+	err := g.Wait()
 	s.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	st := s.Stats()
 	s.log.Info("dashboard stopped", "ws_accepted", st.Accepted, "ws_dropped_frames", st.DroppedFrames, "stream_dropped_frames", st.StreamDropped)
 	return err
+}
+
+// shutdown stops the HTTP server once Run's context has ended: readiness
+// goes 503, then the handlers get up to 3 s (their requests' context has
+// ended too, so the streams and WebSockets stop at once).
+func (s *Server) shutdown(srv *http.Server) {
+	s.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
 }
 
 // statsLoop sends statistics to every client once per StatsInterval and
