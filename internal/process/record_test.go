@@ -13,7 +13,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 	"github.com/framecast/framecast/internal/vision"
 )
 
@@ -249,7 +249,7 @@ func TestCaptureTime(t *testing.T) {
 // workers RSS went 210 → 427 MB and stayed) nor held by the runtime as
 // free pages it does not give back to the OS.
 func TestHugeFrameNotRetained(t *testing.T) {
-	huge := testutil.FlatJPEG(6000, 6000)
+	huge := testkit.FlatJPEG(6000, 6000)
 	w := testWorker(t)
 	dec := imagex.NewDecoder(imagex.Limits{}) // the defaults, as in production
 	t.Cleanup(dec.Close)

@@ -143,6 +143,7 @@ func TestMaxFacesAndMinScore(t *testing.T) {
 }
 
 func TestOptionsErrors(t *testing.T) {
+	requireRuntime(t)
 	for _, tc := range []struct {
 		o    Options
 		want string
