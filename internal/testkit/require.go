@@ -57,7 +57,7 @@ func require(t testing.TB, what string, paths ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("this test needs %s, and %s is missing: run `make setup`, or `framecast models fetch` (cache %s; $%s moves it)",
+	msg := fmt.Sprintf("this test needs %s (missing: %s): run `make setup`, or `framecast models fetch` (cache %s; $%s moves it)",
 		what, strings.Join(missing, ", "), models.At("").Home, models.EnvHome)
 	if os.Getenv(EnvRequireModels) == "1" {
 		t.Fatalf("%s (%s=1: a failure, not a skip)", msg, EnvRequireModels)
