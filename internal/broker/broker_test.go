@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
@@ -90,7 +90,7 @@ func TestBrokerCreatesTopicsAndCarriesLargeRecords(t *testing.T) {
 
 func TestBrokerRestartKeepsRecordsAndCommittedOffsets(t *testing.T) {
 	dir := t.TempDir()
-	addr := testutil.ClosedAddr(t)
+	addr := testkit.FreeAddr(t)
 	cfg := Config{Listen: addr, DataDir: dir, Logger: testLogger(t)}
 	b, err := Start(context.Background(), cfg)
 	if err != nil {

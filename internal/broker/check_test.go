@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 const (
@@ -169,7 +169,7 @@ func TestCheckPlaintextBroker(t *testing.T) {
 
 func TestSASLUsersComeFromTheConfigOnEveryStart(t *testing.T) {
 	dir := t.TempDir()
-	addr := testutil.ClosedAddr(t)
+	addr := testkit.FreeAddr(t)
 	start := func(pw string) *Broker {
 		b, err := Start(context.Background(), Config{Listen: addr, DataDir: dir, Logger: testLogger(t),
 			SASL: []SASLUser{{Mechanism: "SCRAM-SHA-256", User: "cam", Password: pw}}})

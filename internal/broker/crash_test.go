@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // The crash test runs the broker in a child process (this test binary,
@@ -167,7 +167,7 @@ func TestBrokerSurvivesSIGKILL(t *testing.T) {
 func startChild(t *testing.T, dir string) (*exec.Cmd, string, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childListenEnv+"="+testutil.ClosedAddr(t))
+	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childListenEnv+"="+testkit.FreeAddr(t))
 	stderr := &bytes.Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // eventually polls cond until it holds or timeout passes (no sleeps that
@@ -57,7 +57,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 func startBroker(t testing.TB, cfg Config) *Broker {
 	t.Helper()
 	if cfg.Listen == "" {
-		cfg.Listen = testutil.ClosedAddr(t)
+		cfg.Listen = testkit.FreeAddr(t)
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

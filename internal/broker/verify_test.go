@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestTwoBrokersOnOneDirectory is the failure this file exists for: two
@@ -72,7 +72,7 @@ func TestTwoBrokersOnOneDirectory(t *testing.T) {
 	t.Run("the lock refuses a second broker until the first has closed", func(t *testing.T) {
 		dir := t.TempDir()
 		a := startBroker(t, Config{DataDir: dir})
-		_, err := Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, Logger: testLogger(t)})
+		_, err := Start(context.Background(), Config{Listen: testkit.FreeAddr(t), DataDir: dir, Logger: testLogger(t)})
 		var inUse *DataDirInUseError
 		if !errors.As(err, &inUse) {
 			t.Fatalf("second broker: %v, want DataDirInUseError", err)
@@ -268,7 +268,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 			}
 			keep := tt.damage(t, dir, first.batches[0].size)
 
-			_, err = Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, TopicSettings: small, Logger: testLogger(t)})
+			_, err = Start(context.Background(), Config{Listen: testkit.FreeAddr(t), DataDir: dir, TopicSettings: small, Logger: testLogger(t)})
 			if !errors.Is(err, ErrDataDirDamaged) {
 				t.Fatalf("start on a damaged directory: %v, want ErrDataDirDamaged", err)
 			}
@@ -280,7 +280,7 @@ func TestDamagedDirectoryRefusedThenRepaired(t *testing.T) {
 
 			var log bytes.Buffer
 			var mu sync.Mutex
-			b, err := Start(context.Background(), Config{Listen: testutil.ClosedAddr(t), DataDir: dir, TopicSettings: small,
+			b, err := Start(context.Background(), Config{Listen: testkit.FreeAddr(t), DataDir: dir, TopicSettings: small,
 				Repair: true, Logger: slogTo(&mu, &log)})
 			if err != nil {
 				t.Fatalf("start with repair: %v", err)

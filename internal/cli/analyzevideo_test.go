@@ -19,33 +19,17 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/frame"
-	"github.com/framecast/framecast/internal/samples"
 	"github.com/framecast/framecast/internal/source"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
-// videoNeedFFmpeg fails the test without ffmpeg: videos are part of framecast.
-func videoNeedFFmpeg(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err == nil {
-		_, err = exec.LookPath("ffprobe")
-	}
-	if err != nil {
-		t.Fatalf("video tests need ffmpeg and ffprobe: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg): %v", err)
-	}
-	return bin
-}
-
 // videoTestClip makes a 3 s, 10 fps, 640×480 video of the sample photos
-// with moving faces: 30 frames.
+// with moving faces: 30 frames. The tests analyse it, so they are skipped
+// without the models.
 func videoTestClip(t *testing.T, dir string) string {
 	t.Helper()
-	bin := videoNeedFFmpeg(t)
-	dst := filepath.Join(dir, "clip.mp4")
-	if err := samples.MakeVideo(bin, dst, samples.VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 3}); err != nil {
-		t.Fatalf("make test video: %v", err)
-	}
-	return dst
+	testkit.RequireModels(t)
+	return testkit.Video(t, filepath.Join(dir, "clip.mp4"), testkit.VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 3})
 }
 
 // videoResults parses and validates JSON lines.
@@ -253,8 +237,8 @@ func TestAnalyzeVideoSourceFails(t *testing.T) {
 
 func TestAnalyzeVideoUsage(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.mp4"), filepath.Join(dir, "b.mkv")
-	for _, p := range []string{a, b} {
+	a, b, photo := filepath.Join(dir, "a.mp4"), filepath.Join(dir, "b.mkv"), filepath.Join(dir, "photo.jpg")
+	for _, p := range []string{a, b, photo} {
 		if err := os.WriteFile(p, []byte("not read: the flags are wrong"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +253,7 @@ func TestAnalyzeVideoUsage(t *testing.T) {
 		{[]string{"--fps", "0", a}, "--fps 0: must be above 0"},
 		{[]string{"--fps", "-3", a}, "--fps -3"},
 		{[]string{"--annotate", filepath.Join(dir, "out.mp4"), a, b}, "annotate one video at a time, or give a directory"},
-		{[]string{"--report", filepath.Join(dir, "r.html"), frame640(t)}, "no video is among the inputs"},
+		{[]string{"--report", filepath.Join(dir, "r.html"), photo}, "no video is among the inputs"},
 		{[]string{"--report", filepath.Join(dir, "missing", "r.html"), a}, "does not exist"},
 	} {
 		code, _, errs := runCLI(t, nil, append([]string{"analyze"}, tc.args...)...)
@@ -389,7 +373,7 @@ func TestProgressBar(t *testing.T) {
 }
 
 func TestVideoPlanAnnotate(t *testing.T) {
-	videoNeedFFmpeg(t)
+	testkit.FFmpeg(t)
 	in := t.TempDir()
 	a, b := filepath.Join(in, "clip.mp4"), filepath.Join(in, "sub", "clip.mkv")
 	out := t.TempDir()
@@ -435,7 +419,7 @@ func TestAnalyzeVideoProbesOnce(t *testing.T) {
 	bin := filepath.Join(dir, "bin")
 	count := filepath.Join(dir, "probes")
 	for name, script := range map[string]string{
-		"ffmpeg":  "#!/bin/sh\nexec " + videoNeedFFmpeg(t) + " \"$@\"\n",
+		"ffmpeg":  "#!/bin/sh\nexec " + testkit.FFmpeg(t) + " \"$@\"\n",
 		"ffprobe": "#!/bin/sh\necho >> " + count + "\nexec " + probe + " \"$@\"\n",
 	} {
 		if err := os.MkdirAll(bin, 0o755); err != nil {

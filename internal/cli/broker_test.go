@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,48 +16,20 @@ import (
 
 	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
-// brokerEventually polls cond until it holds or timeout passes.
-func brokerEventually(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for wait := 5 * time.Millisecond; !cond(); wait = min(wait*2, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(wait)
-	}
-}
-
-// brokerFreeAddr returns a 127.0.0.1 address whose port was just free.
-func brokerFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer is written by the broker's logger while the test reads it.
-type lockedBuffer = testutil.LockedBuffer
-
 func TestBrokerCommand(t *testing.T) {
-	addr, dir := brokerFreeAddr(t), t.TempDir()
-	startCmd := func() (cancel func() error, log *lockedBuffer) {
-		log = &lockedBuffer{}
+	addr, dir := testkit.FreeAddr(t), t.TempDir()
+	startCmd := func() (*testkit.Background, *testkit.LockedBuffer) {
+		log := &testkit.LockedBuffer{}
 		env := &environment{stdout: &bytes.Buffer{}, stderr: log, log: slog.New(slog.NewTextHandler(log, nil))}
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- runBroker(ctx, env, []string{"--listen", addr, "--data-dir", dir, "--partitions", "3", "--stats-interval", "50ms"})
-		}()
+		broker := testkit.Go(t, func(ctx context.Context) error {
+			return runBroker(ctx, env, []string{"--listen", addr, "--data-dir", dir, "--partitions", "3", "--stats-interval", "50ms"})
+		})
 		// kfake listens before the topics are created: wait for both,
 		// as a client that starts with the broker would retry.
-		brokerEventually(t, 10*time.Second, func() bool {
+		testkit.Eventually(t, 10*time.Second, "the broker and its topics", func() bool {
 			if kafka.Check(context.Background(), kafka.Config{Brokers: addr}, time.Second) != nil {
 				return false
 			}
@@ -72,19 +43,10 @@ func TestBrokerCommand(t *testing.T) {
 			topics, err := kadm.NewClient(cl).ListTopics(ctx, "framecast.dlq")
 			return err == nil && topics.Has("framecast.dlq") && len(topics["framecast.dlq"].Partitions) > 0
 		})
-		return func() error {
-			stop()
-			select {
-			case err := <-done:
-				return err
-			case <-time.After(5 * time.Second):
-				t.Fatal("framecast broker did not return within 5s of the cancel")
-				return nil
-			}
-		}, log
+		return broker, log
 	}
 
-	stop, log := startCmd()
+	broker, log := startCmd()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +66,11 @@ func TestBrokerCommand(t *testing.T) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "framecast.results", Value: []byte(`{"schema":"framecast.result.v1"}`)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	brokerEventually(t, 5*time.Second, func() bool { return strings.Contains(log.String(), "broker holds") })
+	testkit.Eventually(t, 5*time.Second, "the stats line", func() bool { return strings.Contains(log.String(), "broker holds") })
 	cl.Close()
 
 	start := time.Now()
-	if err := stop(); err != nil {
+	if err := broker.Stop(5 * time.Second); err != nil {
 		t.Fatalf("runBroker returned %v after cancel, want nil", err)
 	}
 	t.Logf("shutdown took %s", time.Since(start))
@@ -120,8 +82,7 @@ func TestBrokerCommand(t *testing.T) {
 	}
 
 	// Started again on the same directory: the record is still there.
-	stop, _ = startCmd()
-	defer stop()
+	startCmd()
 	offs, err := kadm.NewClient(mustClient(t, addr)).ListEndOffsets(ctx, "framecast.results")
 	if err != nil {
 		t.Fatal(err)
@@ -209,11 +170,11 @@ func TestBrokerBytesFlag(t *testing.T) {
 // is refused with the way out, and --repair takes it.
 func TestBrokerCommandDataDirGuards(t *testing.T) {
 	dir := t.TempDir()
-	first, err := broker.Start(context.Background(), broker.Config{Listen: brokerFreeAddr(t), DataDir: dir})
+	first, err := broker.Start(context.Background(), broker.Config{Listen: testkit.FreeAddr(t), DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runCLI(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	code, _, stderr := runCLI(t, nil, "broker", "--listen", testkit.FreeAddr(t), "--data-dir", dir)
 	if code != 1 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, fmt.Sprintf("pid %d", os.Getpid())) {
 		t.Errorf("second broker: exit %d, stderr %q; want 1 naming the directory and the holder", code, stderr)
 	}
@@ -223,7 +184,7 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 
 	// A flipped bit in a segment of framecast.frames-0.
 	seg := filepath.Join(dir, "partitions", "framecast.frames-0", "0.dat")
-	b := broker.Config{Listen: brokerFreeAddr(t), DataDir: dir}
+	b := broker.Config{Listen: testkit.FreeAddr(t), DataDir: dir}
 	br, err := broker.Start(context.Background(), b)
 	if err != nil {
 		t.Fatal(err)
@@ -250,20 +211,18 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 	if err := os.WriteFile(seg, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = runCLI(t, nil, "broker", "--listen", brokerFreeAddr(t), "--data-dir", dir)
+	code, _, stderr = runCLI(t, nil, "broker", "--listen", testkit.FreeAddr(t), "--data-dir", dir)
 	if code != 1 || !strings.Contains(stderr, "framecast.frames-0") || !strings.Contains(stderr, "--repair") {
 		t.Errorf("damaged directory: exit %d, stderr %q; want 1 naming the partition and --repair", code, stderr)
 	}
-	ctx2, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	log := &lockedBuffer{}
+	log := &testkit.LockedBuffer{}
 	env := &environment{stdout: &bytes.Buffer{}, stderr: log, log: slog.New(slog.NewTextHandler(log, nil))}
-	go func() {
-		done <- runBroker(ctx2, env, []string{"--listen", brokerFreeAddr(t), "--data-dir", dir, "--repair"})
-	}()
-	brokerEventually(t, 10*time.Second, func() bool { return strings.Contains(log.String(), "listening") })
-	stop()
-	if err := <-done; err != nil {
+	listen := testkit.FreeAddr(t)
+	repair := testkit.Go(t, func(ctx context.Context) error {
+		return runBroker(ctx, env, []string{"--listen", listen, "--data-dir", dir, "--repair"})
+	})
+	testkit.Eventually(t, 10*time.Second, "the repaired broker to listen", func() bool { return strings.Contains(log.String(), "listening") })
+	if err := repair.Stop(time.Minute); err != nil {
 		t.Fatalf("broker --repair: %v\n%s", err, log.String())
 	}
 	if out := log.String(); !strings.Contains(out, "repaired a damaged partition") || !strings.Contains(out, "removed_records=1") {

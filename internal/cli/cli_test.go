@@ -15,17 +15,15 @@ import (
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
+// paths is the cache `make setup` fills. Tests that need what it holds
+// call testkit.RequireModels first: the others run without it.
 var paths = models.At("")
 
-func TestMain(m *testing.M) {
-	if _, err := os.Stat(paths.Detector()); err != nil {
-		println("cli tests need the models: run `make setup` first")
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+// procBuffer is what benchpipeline_test.go still calls testkit.LockedBuffer.
+type procBuffer = testkit.LockedBuffer
 
 // runCLI calls framecast in-process, as a user would from a shell.
 func runCLI(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
@@ -35,7 +33,13 @@ func runCLI(t *testing.T, stdin []byte, args ...string) (code int, stdout, stder
 	return code, out.String(), errb.String()
 }
 
-func frame640(t *testing.T) string { return filepath.Join(paths.TestImages(), samples.Frame640) }
+// frame640 is the 640×480 test image with four faces; the test is
+// skipped without the models (see testkit.RequireModels), which it is
+// analysed with.
+func frame640(t *testing.T) string {
+	t.Helper()
+	return filepath.Join(testkit.RequireModels(t).TestImages(), samples.Frame640)
+}
 
 func TestAnalyzeJSON(t *testing.T) {
 	code, out, errs := runCLI(t, nil, "analyze", "--json", frame640(t), filepath.Join(paths.TestImages(), "noface.png"))
@@ -209,6 +213,7 @@ func TestEnvFallback(t *testing.T) {
 }
 
 func TestVersionAndModelsList(t *testing.T) {
+	testkit.RequireModels(t)
 	code, out, errs := runCLI(t, nil, "version")
 	if code != 0 || !strings.Contains(out, "onnxruntime: 1.24") || !strings.Contains(out, "go:") {
 		t.Errorf("version: exit %d\n%s%s", code, out, errs)

@@ -10,23 +10,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // startDemo runs the demo until its start-up line, returns that line and
 // stops it.
 func startDemo(t *testing.T, args ...string) string {
 	t.Helper()
+	testkit.RequireModels(t)
 	pr, pw := io.Pipe()
-	var logs procBuffer
+	var logs testkit.LockedBuffer
 	env := &environment{stdout: pw, stderr: &logs, log: slog.New(slog.NewTextHandler(&logs, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- runDemo(ctx, env, append([]string{"--broker-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
-			"--data-dir", t.TempDir(), "--size", "320x240", "--concurrency", "1"}, args...))
-		pw.Close()
-	}()
+	args = append([]string{"--broker-listen", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+		"--data-dir", t.TempDir(), "--size", "320x240", "--concurrency", "1"}, args...)
+	demo := testkit.Go(t, func(ctx context.Context) error {
+		defer pw.Close()
+		return runDemo(ctx, env, args)
+	})
 	go io.Copy(io.Discard, bufio.NewReader(pr))
 	deadline := time.Now().Add(2 * time.Minute)
 	var line string
@@ -37,16 +38,15 @@ func startDemo(t *testing.T, args ...string) string {
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("the demo ended (%v) before its start-up line:\n%s", err, logs.String())
+		case <-demo.Done():
+			t.Fatalf("the demo ended (%v) before its start-up line:\n%s", demo.Err(), logs.String())
 		case <-time.After(50 * time.Millisecond): // polling the log
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no start-up line within 2 minutes:\n%s", logs.String())
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := demo.Stop(time.Minute); err != nil {
 		t.Errorf("demo: %v", err)
 	}
 	return line

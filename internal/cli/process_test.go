@@ -2,132 +2,49 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/testkit"
 )
-
-// procBuffer is a goroutine-safe log sink.
-type procBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (p *procBuffer) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.b.Write(b)
-}
-
-func (p *procBuffer) String() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.b.String()
-}
-
-// procCluster is an in-process kfake broker with a data directory and the
-// three topics.
-func procCluster(t *testing.T) string {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr := c.ListenAddrs()[0]
-	cl := procClient(t, addr)
-	maxBytes := "16777216"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 4, 1, map[string]*string{"max.message.bytes": &maxBytes},
-		kafka.DefaultFramesTopic, kafka.DefaultResultsTopic, kafka.DefaultDLQTopic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-func procClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchMaxBytes(16 << 20), kgo.FetchMaxWait(500 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
 
 // TestProcessAndResults runs `framecast process` on frames of two cameras,
 // stops it as SIGTERM would, and reads the results with `framecast results`.
 func TestProcessAndResults(t *testing.T) {
-	addr := procCluster(t)
-	face, err := os.ReadFile(filepath.Join(paths.TestImages(), samples.Frame640))
+	face, err := os.ReadFile(frame640(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs procBuffer
+	c := testkit.NewCluster(t)
+	addr := c.Addr
+	var logs testkit.LockedBuffer
 	env := &environment{stdout: io.Discard, stderr: &logs, log: slog.New(slog.NewTextHandler(&logs, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- runProcess(ctx, env, []string{"--brokers", addr, "--concurrency", "2", "--max-age", "1m", "--stats-interval", "200ms", "--group", "cli-test"})
-	}()
+	proc := testkit.Go(t, func(ctx context.Context) error {
+		return runProcess(ctx, env, []string{"--brokers", addr, "--concurrency", "2", "--max-age", "1m", "--stats-interval", "200ms", "--group", "cli-test"})
+	})
 
-	cl := procClient(t, addr)
 	var recs []*kgo.Record
-	for seq := range int64(3) {
-		for i, cam := range []string{"c1", "c2"} {
-			now := time.Now()
-			recs = append(recs, &kgo.Record{Topic: kafka.DefaultFramesTopic, Partition: int32(i), Key: []byte(cam), Value: face,
-				Headers: frame.EncodeHeaders(frame.Meta{Seq: seq, CapturedAt: now}), Timestamp: now})
-		}
+	for i, cam := range []string{"c1", "c2"} {
+		recs = append(recs, c.ProduceFrames(t, cam, int32(i), 3, face)...)
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	if got := testkit.ReadTopic(t, addr, kafka.DefaultResultsTopic, len(recs), 90*time.Second); len(got) != len(recs) {
+		t.Fatalf("%d results for %d frames; log:\n%s", len(got), len(recs), logs.String())
 	}
-	reader := procClient(t, addr, kgo.ConsumeTopics(kafka.DefaultResultsTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	got := 0
-	deadline := time.Now().Add(90 * time.Second)
-	for got < len(recs) && time.Now().Before(deadline) {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		got += len(reader.PollFetches(pctx).Records())
-		pcancel()
-	}
-	if got != len(recs) {
-		t.Fatalf("%d results for %d frames; log:\n%s", got, len(recs), logs.String())
-	}
-	for !strings.Contains(logs.String(), "msg=stats") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // polls for the periodic stats line
-	}
-	cancel() // what SIGINT/SIGTERM do
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("process returned %v after cancellation; want a clean drain", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("process did not stop")
+	testkit.Eventually(t, 30*time.Second, "the periodic stats line", func() bool { return strings.Contains(logs.String(), "msg=stats") })
+	// What SIGINT/SIGTERM do.
+	if err := proc.Stop(time.Minute); err != nil {
+		t.Fatalf("process returned %v after cancellation; want a clean drain", err)
 	}
 	for _, want := range []string{"processor started", "msg=stats", "partitions revoked", "processor stopped"} {
 		if !strings.Contains(logs.String(), want) {
@@ -192,7 +109,7 @@ func TestProcessAndResults(t *testing.T) {
 	// processors'.
 	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer lcancel()
-	groups, err := kadm.NewClient(cl).ListGroups(lctx)
+	groups, err := kadm.NewClient(c.Client(t)).ListGroups(lctx)
 	if err != nil {
 		t.Fatal(err)
 	}

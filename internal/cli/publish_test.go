@@ -9,42 +9,29 @@ import (
 	"image"
 	"image/jpeg"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // pubLog is a goroutine-safe log sink that can be read back as JSON lines.
-type pubLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *pubLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type pubLog struct{ testkit.LockedBuffer }
 
 // lines returns the log records with the given message.
 func (l *pubLog) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -63,41 +50,17 @@ func pubEnv() (*environment, *pubLog) {
 	return &environment{stdout: &out, stderr: &errb, log: slog.New(slog.NewJSONHandler(l, nil))}, l
 }
 
-// pubCluster starts kfake with a data dir and a 12-partition frames topic
-// that accepts 16 MiB records.
-func pubCluster(t *testing.T) *kfake.Cluster {
+// pubCluster is a cluster with only the frames topic, of 12 partitions.
+func pubCluster(t *testing.T) *testkit.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.DataDir(t.TempDir()), kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.CreateTopic(kafka.DefaultFramesTopic, 12, map[string]string{"max.message.bytes": strconv.Itoa(16 << 20)}); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.NewCluster(t, testkit.Partitions(12), testkit.Topics(kafka.DefaultFramesTopic))
 }
 
-// pubConsume reads the frames topic from the start until want records
-// arrived, then briefly more to catch extras.
-func pubConsume(t *testing.T, c *kfake.Cluster, want int) []*kgo.Record {
+// pubConsume reads the frames topic and fails the test unless it holds
+// exactly want records.
+func pubConsume(t *testing.T, c *testkit.Cluster, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(kafka.DefaultFramesTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	deadline := time.Now().Add(15 * time.Second)
-	for len(recs) < want && time.Now().Before(deadline) {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		recs = append(recs, cl.PollFetches(ctx).Records()...)
-		cancel()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	recs = append(recs, cl.PollFetches(ctx).Records()...)
-	cancel()
+	recs := c.ReadTopic(t, kafka.DefaultFramesTopic, want)
 	if len(recs) != want {
 		t.Fatalf("consumed %d frame records, want %d", len(recs), want)
 	}
@@ -130,7 +93,7 @@ func TestPublishCount(t *testing.T) {
 	const n = 12
 	env, logs := pubEnv()
 	err := runPublish(context.Background(), env, []string{
-		"--brokers", c.ListenAddrs()[0], "--count", strconv.Itoa(n), "--fps", "100", "--stats-interval", "20ms",
+		"--brokers", c.Addr, "--count", strconv.Itoa(n), "--fps", "100", "--stats-interval", "20ms",
 		"--source", synthetic, "--camera", "lobby", "--source", dir, filepath.Join(dir, "2.jpg"),
 	})
 	if err != nil {
@@ -187,32 +150,16 @@ func TestPublishInterrupt(t *testing.T) {
 	c := pubCluster(t)
 	dir := pubImages(t)
 	env, logs := pubEnv()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- runPublish(ctx, env, []string{"--brokers", c.ListenAddrs()[0], "--fps", "50", "--stats-interval", "10ms",
+	pub := testkit.Go(t, func(ctx context.Context) error {
+		return runPublish(ctx, env, []string{"--brokers", c.Addr, "--fps", "50", "--stats-interval", "10ms",
 			"--source", "a=" + dir, "--source", "b=" + dir})
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	})
+	testkit.Eventually(t, 10*time.Second, "10 frames acknowledged", func() bool {
 		st := logs.lines(t, "publish stats")
-		if len(st) > 0 && st[len(st)-1]["acked"].(float64) >= 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no frames acknowledged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("interrupted publish: %v, want nil after the flush", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("publish did not stop")
+		return len(st) > 0 && st[len(st)-1]["acked"].(float64) >= 10
+	})
+	if err := pub.Stop(15 * time.Second); err != nil {
+		t.Fatalf("interrupted publish: %v, want nil after the flush", err)
 	}
 	fin := logs.lines(t, "publish finished")
 	if len(fin) != 1 || fin[0]["in_flight"] != float64(0) {
@@ -222,15 +169,10 @@ func TestPublishInterrupt(t *testing.T) {
 }
 
 func TestPublishUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testkit.FreeAddr(t) // nothing listens there
 	env, _ := pubEnv()
 	start := time.Now()
-	err = runPublish(context.Background(), env, []string{"--brokers", addr, "--source", pubImages(t)})
+	err := runPublish(context.Background(), env, []string{"--brokers", addr, "--source", pubImages(t)})
 	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "framecast broker") {
 		t.Errorf("unreachable broker: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,20 +17,8 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/samples"
-
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
-
-// needFFmpeg fails (not skips) the test without ffmpeg: CI installs it.
-func needFFmpeg(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
-	}
-	return p
-}
 
 // mjpegCamera serves an endless MJPEG stream (multipart/x-mixed-replace),
 // like an IP camera: a frame every 40 ms, numbered by its gray level.
@@ -78,42 +65,30 @@ func mjpegCamera(t *testing.T) *httptest.Server {
 // RTSP camera that is down: the first three deliver, in order per camera,
 // while the dead one is retried and reported, never stopping the others.
 func TestPublishMixedSources(t *testing.T) {
-	ffmpeg := needFFmpeg(t)
 	c := pubCluster(t)
-	video := filepath.Join(t.TempDir(), "clip.mp4")
-	if err := samples.MakeVideo(ffmpeg, video, samples.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2}); err != nil {
-		t.Fatal(err)
-	}
+	video := testkit.Video(t, filepath.Join(t.TempDir(), "clip.mp4"), testkit.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
 	cam := mjpegCamera(t)
-	dead := testutil.ClosedAddr(t)
+	dead := testkit.FreeAddr(t) // nothing listens there
 	env, logs := pubEnv()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- runPublish(ctx, env, []string{"--brokers", c.ListenAddrs()[0], "--stats-interval", "100ms",
+	pub := testkit.Go(t, func(ctx context.Context) error {
+		return runPublish(ctx, env, []string{"--brokers", c.Addr, "--stats-interval", "100ms",
 			"--source", "file=" + video,
 			"--source", "webcam=lavfi:testsrc2=size=160x120:rate=10",
 			"--source", "ipcam=" + cam.URL + "/video.mjpg",
 			"--source", "gate=rtsp://" + dead + "/stream1",
 		})
-	}()
+	})
 	// The file's 20 frames, and frames from the two live cameras, while
 	// the dead camera keeps failing.
 	counts := map[string]int{}
 	seqs := map[string][]int64{}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(kafka.DefaultFramesTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := c.Client(t, kgo.ConsumeTopics(kafka.DefaultFramesTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	deadline := time.Now().Add(60 * time.Second)
 	for counts["file"] < 20 || counts["webcam"] < 10 || counts["ipcam"] < 10 || failures(t, logs, "gate") < 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s: frames %v, gate failures %d\n%s", counts, failures(t, logs, "gate"), logs.buf.String())
+			t.Fatalf("after 60 s: frames %v, gate failures %d\n%s", counts, failures(t, logs, "gate"), logs.String())
 		}
-		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		pctx, pcancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		fs := cl.PollFetches(pctx)
 		pcancel()
 		fs.EachRecord(func(r *kgo.Record) {
@@ -158,18 +133,12 @@ func TestPublishMixedSources(t *testing.T) {
 	}
 	for len(logs.lines(t, "source ended")) == 0 || !reported() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no stats line with file ended, gate down and 2 up:\n%s", logs.buf.String())
+			t.Fatalf("no stats line with file ended, gate down and 2 up:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("publish did not stop within 20 s of the interrupt")
+	if err := pub.Stop(20 * time.Second); err != nil {
+		t.Fatalf("publish: %v", err)
 	}
 	if ended := logs.lines(t, "source ended"); len(ended) != 1 || ended[0]["camera"] != "file" {
 		t.Errorf("want exactly the file to end: %v", ended)

@@ -16,9 +16,8 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/broker"
+	"github.com/framecast/framecast/internal/testkit"
 	"github.com/framecast/framecast/internal/view"
-
-	"github.com/framecast/framecast/internal/testutil"
 )
 
 func TestViewUsage(t *testing.T) {
@@ -106,8 +105,9 @@ func TestViewEnvToken(t *testing.T) {
 // of both synthetic cameras flow, and Ctrl-C (a real SIGINT) stops
 // everything cleanly within a few seconds, exit status 0.
 func TestDemo(t *testing.T) {
+	testkit.RequireModels(t)
 	pr, pw := io.Pipe()
-	var logs procBuffer
+	var logs testkit.LockedBuffer
 	codec := make(chan int, 1)
 	// A safety net: should SIGINT arrive after Main stopped listening for
 	// it, it must not kill the test binary.
@@ -186,8 +186,8 @@ func TestDemo(t *testing.T) {
 	// client, each with a small receive buffer, so that the dashboard's
 	// writes to them block. They must not hold up the stop.
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/")
-	stream := testutil.DialStalled(t, addr, "GET /stream.mjpeg?camera=demo-1 HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
-	testutil.DialStalled(t, addr, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	stream := testkit.DialStalled(t, addr, "GET /stream.mjpeg?camera=demo-1 HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+	testkit.DialStalled(t, addr, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	frames := func() int64 {
 		_, body := get("api/cameras")
@@ -208,13 +208,13 @@ func TestDemo(t *testing.T) {
 	// Ten frames of demo-1 (over 100 KB) since they connected: more than
 	// the kernel buffers both ways take, so the writes to them block.
 	from := frames()
-	for deadline := time.Now().Add(30 * time.Second); frames() < from+10 || testutil.Unread(t, stream) == 0; {
+	for deadline := time.Now().Add(30 * time.Second); frames() < from+10 || testkit.Unread(t, stream) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo-1 did not send 10 frames to the stalled viewers within 30 s:\n%s", logs.String())
 		}
 		time.Sleep(100 * time.Millisecond) // polling the dashboard
 	}
-	t.Logf("the stalled MJPEG client has %d bytes unread", testutil.Unread(t, stream))
+	t.Logf("the stalled MJPEG client has %d bytes unread", testkit.Unread(t, stream))
 
 	start := time.Now()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
@@ -248,6 +248,7 @@ func TestDemo(t *testing.T) {
 // TestDemoBrokerPortTaken: a busy --broker-listen port is explained, with
 // the way out.
 func TestDemoBrokerPortTaken(t *testing.T) {
+	testkit.RequireSamples(t) // the demo's synthetic cameras film them
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -270,15 +271,12 @@ func TestViewCommand(t *testing.T) {
 	}
 	defer b.Close()
 	pr, pw := io.Pipe()
-	var logs procBuffer
+	var logs testkit.LockedBuffer
 	env := &environment{stdout: pw, stderr: &logs, log: slog.New(slog.NewTextHandler(&logs, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- runView(ctx, env, []string{"--brokers", b.Addr(), "--listen", "127.0.0.1:0", "--allow-host", "proxy.example"})
-		pw.Close()
-	}()
+	viewer := testkit.Go(t, func(ctx context.Context) error {
+		defer pw.Close()
+		return runView(ctx, env, []string{"--brokers", b.Addr(), "--listen", "127.0.0.1:0", "--allow-host", "proxy.example"})
+	})
 	line, err := bufio.NewReader(pr).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "http://127.0.0.1:") {
 		t.Fatalf("first stdout line %q (%v):\n%s", line, err, logs.String())
@@ -320,14 +318,8 @@ func TestViewCommand(t *testing.T) {
 			t.Errorf("Host %s, /%s: %d, want %d", c.host, c.path, resp.StatusCode, c.want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("view returned %v after cancellation", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("view did not stop within 10 s")
+	if err := viewer.Stop(10 * time.Second); err != nil {
+		t.Errorf("view returned %v after cancellation", err)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/image/bmp"
 
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // FuzzDecode feeds arbitrary bytes through one long-lived Decoder, the way
@@ -48,7 +48,7 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add(forgeJPEGSize(f, seeds[0], 20000, 20000))
-	f.Add(testutil.FlatJPEG(1500, 1500))
+	f.Add(testkit.FlatJPEG(1500, 1500))
 	f.Add([]byte{})
 
 	canary := encJPEG(f, synth(16, 16), 90)

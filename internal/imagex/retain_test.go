@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // heapInUse is the live heap after a full collection.
@@ -24,7 +24,7 @@ func heapInUse() uint64 {
 // that buffer must be garbage: a long-lived decode target that kept it
 // would pin 108 MB per worker for the rest of the run.
 func TestHugeImageNotRetained(t *testing.T) {
-	huge := testutil.FlatJPEG(6000, 6000)
+	huge := testkit.FlatJPEG(6000, 6000)
 	small := encJPEG(t, synth(640, 480), 85)
 	hugePNG := encPNG(t, image.NewGray(image.Rect(0, 0, 3000, 3000))) // 27 MB as RGB, over RetainBytes
 	const allowed = 16 << 20
@@ -126,7 +126,7 @@ func TestCheck(t *testing.T) {
 		{"progressive", readTestdata(t, "progressive.jpg"), nil},
 		{"arithmetic", readTestdata(t, "arith.jpg"), nil},
 		{"png", pngData, nil},
-		{"huge but valid", testutil.FlatJPEG(6000, 6000), nil},
+		{"huge but valid", testkit.FlatJPEG(6000, 6000), nil},
 		{"empty", nil, ErrEmpty},
 		{"not an image", []byte("hello, world"), ErrNotImage},
 		{"jpeg cut in its data", jpg[:len(jpg)*2/3], ErrTruncated},

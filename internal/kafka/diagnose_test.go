@@ -6,15 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/framecast/framecast/internal/testutil"
 )
 
 // Check against TLS, SASL and the embedded broker's size guard is tested
 // in internal/broker (check_test.go), which runs the broker.
 
 func TestCheckUnreachable(t *testing.T) {
-	addr := testutil.ClosedAddr(t) // closed again: nothing listens
+	addr := closedAddr(t) // closed again: nothing listens
 	start := time.Now()
 	err := Check(context.Background(), Config{Brokers: addr}, 5*time.Second)
 	if !errors.Is(err, ErrUnreachable) {

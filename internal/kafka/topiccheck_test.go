@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/framecast/framecast/internal/testutil"
 )
 
 func TestCheckTopics(t *testing.T) {
@@ -42,7 +40,7 @@ func TestCheckTopics(t *testing.T) {
 }
 
 func TestCheckTopicsUnreachable(t *testing.T) {
-	addr := testutil.ClosedAddr(t)
+	addr := closedAddr(t)
 	cl := newClient(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

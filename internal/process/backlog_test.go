@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // paddedJPEG is a small valid JPEG padded with comment segments to size
@@ -64,11 +65,11 @@ func backlog(t testing.TB, tc *testCluster, n int, partitions int32, batchMax in
 		part := int32(i) % partitions
 		img := imgs[i%len(imgs)]
 		total += int64(len(img))
-		recs = append(recs, frameRecord(fmt.Sprintf("cam-%d", part), part, int64(i), now, img))
+		recs = append(recs, testkit.FrameRecord(fmt.Sprintf("cam-%d", part), part, int64(i), now, img))
 	}
 	// Uncompressed, as the publisher sends frames: a broker bounds its
 	// fetch responses by compressed bytes, and frames do not compress.
-	cl := tc.client(t, kgo.ProducerBatchMaxBytes(batchMax), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	cl := tc.Client(t, kgo.ProducerBatchMaxBytes(batchMax), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -115,7 +116,7 @@ func TestBufferedBytesBounded(t *testing.T) {
 			o.FetchMaxBytes = 1 << 20
 			o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: time.Millisecond}, nil }
 			p := start(t, o)
-			eventually(t, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= uint64(want) })
+			testkit.Eventually(t, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= uint64(want) })
 			if err := p.stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +181,7 @@ func BenchmarkBacklogHeap(b *testing.B) {
 				o.MaxAge = -1
 				o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 10 * time.Millisecond}, nil }
 				p := start(b, o)
-				eventually(b, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= frames })
+				testkit.Eventually(b, 120*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= frames })
 				peak := stop()
 				if err := p.stop(); err != nil {
 					b.Fatal(err)
@@ -211,13 +212,13 @@ func TestBacklogServedFairly(t *testing.T) {
 	o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 2 * time.Millisecond}, nil }
 	p := start(t, o)
 	quarter := uint64(partitions * perPartition / 4)
-	eventually(t, 60*time.Second, "a quarter of the backlog delivered", func() bool { return p.Stats().Out() >= quarter })
+	testkit.Eventually(t, 60*time.Second, "a quarter of the backlog delivered", func() bool { return p.Stats().Out() >= quarter })
 	if err := p.stop(); err != nil {
 		t.Fatal(err)
 	}
 	n := int(p.Stats().Out())
 	perCamera := map[string]int{}
-	for _, r := range tc.readTopic(t, topics.Results, n, kgo.ReadUncommitted()) {
+	for _, r := range tc.ReadTopic(t, topics.Results, n) {
 		perCamera[string(r.Key)]++
 	}
 	var starved []string

@@ -3,7 +3,6 @@ package process
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -14,13 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // The tests run an in-process kfake broker with a data directory and, but
@@ -67,103 +64,22 @@ func images(t testing.TB) (face, noface []byte) {
 
 var topics = kafka.Topics{Frames: kafka.DefaultFramesTopic, Results: kafka.DefaultResultsTopic, DLQ: kafka.DefaultDLQTopic}
 
-// testCluster is a one-broker kfake with the three topics.
-type testCluster struct {
-	addr string
-	c    *kfake.Cluster // for injecting faults
-}
+// testCluster is the tests' kfake cluster with the three topics.
+type testCluster struct{ *testkit.Cluster }
 
 func newCluster(t testing.TB, partitions int32) *testCluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	tc := &testCluster{addr: c.ListenAddrs()[0], c: c}
-	cl := tc.client(t)
-	maxBytes := "16777216"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, map[string]*string{"max.message.bytes": &maxBytes},
-		topics.Frames, topics.Results, topics.DLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := resp.Error(); err != nil {
-		t.Fatal(err)
-	}
-	return tc
-}
-
-// client is a producer (manual partitioning) and plain client.
-func (tc *testCluster) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(tc.addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(16 << 20), kgo.FetchMaxWait(500 * time.Millisecond),
-		kgo.WithLogger(kafka.NewLogger(testLogger(t).With("client", "test"))),
-	}, opts...)...)
-
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func (tc *testCluster) produce(t testing.TB, recs ...*kgo.Record) {
-	t.Helper()
-	cl := tc.client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
-}
-
-// frameRecord is a frame as the publisher sends it.
-func frameRecord(camera string, partition int32, seq int64, captured time.Time, value []byte) *kgo.Record {
-	return &kgo.Record{
-		Topic: topics.Frames, Partition: partition, Key: []byte(camera), Value: value,
-		Headers:   frame.EncodeHeaders(frame.Meta{Seq: seq, CapturedAt: captured}),
-		Timestamp: captured,
-	}
-}
-
-// readTopic reads a topic from the start until want records arrived, then
-// waits a little longer to catch any extra ones.
-func (tc *testCluster) readTopic(t *testing.T, topic string, want int, iso kgo.IsolationLevel) []*kgo.Record {
-	t.Helper()
-	cl := tc.client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso))
-	var out []*kgo.Record
-	deadline := time.Now().Add(30 * time.Second)
-	extra := time.Time{}
-	for {
-		wait := time.Until(deadline)
-		if len(out) >= want {
-			if extra.IsZero() {
-				extra = time.Now().Add(500 * time.Millisecond)
-			}
-			wait = time.Until(extra)
-		}
-		if wait <= 0 {
-			break
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		out = append(out, fs.Records()...)
-	}
-	return out
+	return &testCluster{testkit.NewCluster(t, testkit.Partitions(partitions))}
 }
 
 // running is a processor running in the background.
 type running struct {
 	*Processor
-	stop func() error
+	run *testkit.Background
 }
+
+// stop stops the processor as SIGTERM does and returns Run's error.
+func (r *running) stop() error { return r.run.Stop(time.Minute) }
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
@@ -174,7 +90,7 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func (tc *testCluster) options(t testing.TB) Options {
 	o := Options{
-		Client: []kgo.Opt{kgo.SeedBrokers(tc.addr)}, Topics: topics,
+		Client: []kgo.Opt{kgo.SeedBrokers(tc.Addr)}, Topics: topics,
 		NewAnalyzer: newAnalyzer, Concurrency: 2, MaxAge: time.Minute,
 		StatsInterval: 500 * time.Millisecond, Log: testLogger(t),
 	}
@@ -187,36 +103,7 @@ func start(t testing.TB, o Options) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	r := &running{Processor: p, stop: func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-errc:
-			case <-time.After(60 * time.Second):
-				runErr = fmt.Errorf("processor did not stop within 60 s")
-			}
-		})
-		return runErr
-	}}
-	t.Cleanup(func() { r.stop() })
-	return r
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return &running{Processor: p, run: testkit.Go(t, p.Run)}
 }
 
 func header(r *kgo.Record, key string) string {

@@ -9,8 +9,8 @@ import (
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/testkit"
 	"github.com/framecast/framecast/internal/vision"
 )
 
@@ -18,8 +18,7 @@ import (
 // stands in for is checked once here: the sample frame's four faces become
 // a valid result, the image without faces none.
 func TestRealModels(t *testing.T) {
-	paths := models.At("")
-	requireModels(t, paths)
+	paths := testkit.RequireModels(t)
 	if err := vision.InitRuntime(paths.ResolveORTLib("")); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +37,7 @@ func TestRealModels(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		in := frameRecord("cam", 0, 1, now, data)
+		in := testkit.FrameRecord("cam", 0, 1, now, data)
 		out, oc := w.handle(in, now)
 		checkOutput(t, in, out, oc)
 		if oc.kind != kindOK || oc.faces != c.faces {
@@ -46,22 +45,6 @@ func TestRealModels(t *testing.T) {
 		}
 		if err := frame.Validate(out.Value); err != nil {
 			t.Errorf("%s: %v", c.file, err)
-		}
-	}
-}
-
-// requireModels skips a test that needs ONNX Runtime and the models when
-// they are not installed, saying how to get them; under `make test`
-// (FRAMECAST_TEST_REQUIRE_MODELS=1) their absence fails it instead.
-func requireModels(t *testing.T, p models.Paths) {
-	t.Helper()
-	for _, f := range []string{p.ORTLib(), p.Detector(), p.Emotion(), filepath.Join(p.TestImages(), samples.Frame640)} {
-		if _, err := os.Stat(f); err != nil {
-			msg := "this test needs ONNX Runtime and the models: run `make setup` (or `framecast models fetch`): " + err.Error()
-			if os.Getenv("FRAMECAST_TEST_REQUIRE_MODELS") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // checkResults validates every result against the schema and checks that
@@ -44,7 +45,7 @@ func groupLag(t *testing.T, tc *testCluster, group string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	lags, err := kadm.NewClient(tc.client(t)).Lag(ctx, group)
+	lags, err := kadm.NewClient(tc.Client(t)).Lag(ctx, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestEndToEnd(t *testing.T) {
 			o.Delivery = mode
 			o.Group = "e2e"
 			p := start(t, o)
-			eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 6 })
+			testkit.Eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 6 })
 
 			face, noface := images(t)
 			const cameras, perCamera = 3, 8
@@ -77,12 +78,12 @@ func TestEndToEnd(t *testing.T) {
 					if seq%2 == 1 {
 						img = noface
 					}
-					recs = append(recs, frameRecord(fmt.Sprintf("cam-%d", c), int32(c*2), seq, time.Now(), img))
+					recs = append(recs, testkit.FrameRecord(fmt.Sprintf("cam-%d", c), int32(c*2), seq, time.Now(), img))
 				}
 			}
-			tc.produce(t, recs...)
+			tc.Produce(t, recs...)
 			n := cameras * perCamera
-			eventually(t, 90*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= uint64(n) })
+			testkit.Eventually(t, 90*time.Second, "every frame to be delivered", func() bool { return p.Stats().Out() >= uint64(n) })
 			if err := p.stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -94,8 +95,8 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("latency percentiles p50 %v p99 %v", s.LatencyP50, s.LatencyP99)
 			}
 
-			results := tc.readTopic(t, topics.Results, n, kgo.ReadCommitted())
-			dlq := tc.readTopic(t, topics.DLQ, 0, kgo.ReadUncommitted())
+			results := tc.ReadTopic(t, topics.Results, n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			dlq := tc.ReadTopic(t, topics.DLQ, 0)
 			if len(results)+len(dlq) != n || len(dlq) != 0 {
 				t.Fatalf("%d results and %d dead letters for %d frames", len(results), len(dlq), n)
 			}
@@ -171,39 +172,39 @@ func testMalformedRecords(t *testing.T, age time.Duration) {
 	for i := range random {
 		random[i] = byte(i*7919 + i>>3)
 	}
-	badHeader := frameRecord("bad-cam", 0, 4, now, face)
+	badHeader := testkit.FrameRecord("bad-cam", 0, 4, now, face)
 	badHeader.Headers[0].Value = []byte("not-a-number")
 	cases := []struct {
 		rec    *kgo.Record
 		reason string
 	}{
-		{frameRecord("bad-cam", 0, 0, now, random), "not_image"},
-		{frameRecord("bad-cam", 0, 1, now, face[:len(face)*3/5]), "truncated"},
-		{frameRecord("bad-cam", 0, 2, now, hugeJPEG(t, face)), "too_large"},
-		{frameRecord("bad-cam", 0, 3, now, nil), ReasonEmpty},
+		{testkit.FrameRecord("bad-cam", 0, 0, now, random), "not_image"},
+		{testkit.FrameRecord("bad-cam", 0, 1, now, face[:len(face)*3/5]), "truncated"},
+		{testkit.FrameRecord("bad-cam", 0, 2, now, hugeJPEG(t, face)), "too_large"},
+		{testkit.FrameRecord("bad-cam", 0, 3, now, nil), ReasonEmpty},
 		{badHeader, frame.ReasonBadHeader},
 	}
 	var recs []*kgo.Record
 	for _, c := range cases {
 		recs = append(recs, c.rec)
 	}
-	good := frameRecord("bad-cam", 0, 5, now, face)
+	good := testkit.FrameRecord("bad-cam", 0, 5, now, face)
 	// A camera clock in 2262: without bounds it would never be stale.
-	future := frameRecord("bad-cam", 0, 6, now, face)
+	future := testkit.FrameRecord("bad-cam", 0, 6, now, face)
 	future.Headers[1].Value = strconv.AppendInt(nil, 1<<63-1, 10)
 	recs = append(recs, good, future)
 	var p *running
 	if age == 0 {
 		p = start(t, o)
-		eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 3 })
-		tc.produce(t, recs...)
+		testkit.Eventually(t, 30*time.Second, "the partitions to be assigned", func() bool { return p.Stats().Assigned == 3 })
+		tc.Produce(t, recs...)
 	} else {
-		tc.produce(t, recs...) // a backlog, as a restarted processor finds it
+		tc.Produce(t, recs...) // a backlog, as a restarted processor finds it
 		p = start(t, o)
 	}
-	eventually(t, 60*time.Second, "all records to be delivered", func() bool { return p.Stats().Out() >= uint64(len(recs)) })
+	testkit.Eventually(t, 60*time.Second, "all records to be delivered", func() bool { return p.Stats().Out() >= uint64(len(recs)) })
 
-	dlq := tc.readTopic(t, topics.DLQ, len(cases), kgo.ReadUncommitted())
+	dlq := tc.ReadTopic(t, topics.DLQ, len(cases))
 	if len(dlq) != len(cases) {
 		t.Fatalf("%d dead letters, want %d", len(dlq), len(cases))
 	}
@@ -220,7 +221,7 @@ func testMalformedRecords(t *testing.T, age time.Duration) {
 			t.Errorf("dead letter %d does not keep the original key, value and headers", i)
 		}
 	}
-	results := tc.readTopic(t, topics.Results, 2, kgo.ReadUncommitted())
+	results := tc.ReadTopic(t, topics.Results, 2)
 	rs := checkResults(t, results)["bad-cam"]
 	if len(results) != 2 || len(rs) != 2 || rs[0].Seq != 5 || rs[1].Seq != 6 {
 		t.Fatalf("after the bad records: %d results %+v", len(results), rs)
@@ -252,9 +253,9 @@ func TestStaleFrames(t *testing.T) {
 	p := start(t, o)
 	face, _ := images(t)
 	old := time.Now().Add(-10 * time.Second)
-	tc.produce(t, frameRecord("old-cam", 1, 0, old, face), frameRecord("old-cam", 1, 1, old, face), frameRecord("old-cam", 1, 2, old, face))
-	eventually(t, 60*time.Second, "the frames to be delivered", func() bool { return p.Stats().Out() >= 3 })
-	results := tc.readTopic(t, topics.Results, 3, kgo.ReadUncommitted())
+	tc.Produce(t, testkit.FrameRecord("old-cam", 1, 0, old, face), testkit.FrameRecord("old-cam", 1, 1, old, face), testkit.FrameRecord("old-cam", 1, 2, old, face))
+	testkit.Eventually(t, 60*time.Second, "the frames to be delivered", func() bool { return p.Stats().Out() >= 3 })
+	results := tc.ReadTopic(t, topics.Results, 3)
 	rs := checkResults(t, results)["old-cam"]
 	if len(results) != 3 || len(rs) != 3 {
 		t.Fatalf("%d results", len(results))
@@ -277,12 +278,12 @@ func TestHeaderlessRecord(t *testing.T) {
 	face, _ := images(t)
 	// Two records ahead of it so the offset is not 0.
 	now := time.Now()
-	tc.produce(t, frameRecord("other", 2, 0, now, face), frameRecord("other", 2, 1, now, face))
+	tc.Produce(t, testkit.FrameRecord("other", 2, 0, now, face), testkit.FrameRecord("other", 2, 1, now, face))
 	ts := time.Now().Truncate(time.Millisecond)
-	tc.produce(t, &kgo.Record{Topic: topics.Frames, Partition: 2, Key: []byte("kcat-cam"), Value: face, Timestamp: ts})
+	tc.Produce(t, &kgo.Record{Topic: topics.Frames, Partition: 2, Key: []byte("kcat-cam"), Value: face, Timestamp: ts})
 	p := start(t, tc.options(t))
-	eventually(t, 60*time.Second, "the frames to be delivered", func() bool { return p.Stats().Out() >= 3 })
-	rs := checkResults(t, tc.readTopic(t, topics.Results, 3, kgo.ReadUncommitted()))["kcat-cam"]
+	testkit.Eventually(t, 60*time.Second, "the frames to be delivered", func() bool { return p.Stats().Out() >= 3 })
+	rs := checkResults(t, tc.ReadTopic(t, topics.Results, 3))["kcat-cam"]
 	if len(rs) != 1 {
 		t.Fatalf("%d results for kcat-cam", len(rs))
 	}
@@ -299,7 +300,7 @@ func TestTwoProcessorsShare(t *testing.T) {
 	o := tc.options(t)
 	o.Group, o.Concurrency = "pair", 1
 	a, b := start(t, o), start(t, o)
-	eventually(t, 30*time.Second, "both members to own partitions", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both members to own partitions", func() bool {
 		sa, sb := a.Stats(), b.Stats()
 		return sa.Assigned > 0 && sb.Assigned > 0 && sa.Assigned+sb.Assigned == 6
 	})
@@ -312,27 +313,27 @@ func TestTwoProcessorsShare(t *testing.T) {
 				if c%2 == 1 {
 					img = noface
 				}
-				recs = append(recs, frameRecord(fmt.Sprintf("cam-%d", c), int32(c), seq, time.Now(), img))
+				recs = append(recs, testkit.FrameRecord(fmt.Sprintf("cam-%d", c), int32(c), seq, time.Now(), img))
 			}
 		}
 		return recs
 	}
-	tc.produce(t, batch(0)...)
-	eventually(t, 90*time.Second, "the first frames", func() bool { return a.Stats().Out()+b.Stats().Out() >= 24 })
+	tc.Produce(t, batch(0)...)
+	testkit.Eventually(t, 90*time.Second, "the first frames", func() bool { return a.Stats().Out()+b.Stats().Out() >= 24 })
 	if a.Stats().Out() == 0 || b.Stats().Out() == 0 {
 		t.Fatalf("one member did all the work: %d and %d", a.Stats().Out(), b.Stats().Out())
 	}
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the survivor to own every partition", func() bool { return b.Stats().Assigned == 6 })
+	testkit.Eventually(t, 30*time.Second, "the survivor to own every partition", func() bool { return b.Stats().Assigned == 6 })
 	outA := a.Stats().Out()
-	tc.produce(t, batch(4)...)
-	eventually(t, 90*time.Second, "the survivor to finish", func() bool { return outA+b.Stats().Out() >= 48 })
+	tc.Produce(t, batch(4)...)
+	testkit.Eventually(t, 90*time.Second, "the survivor to finish", func() bool { return outA+b.Stats().Out() >= 48 })
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
 	}
-	results := tc.readTopic(t, topics.Results, 48, kgo.ReadUncommitted())
+	results := tc.ReadTopic(t, topics.Results, 48)
 	by := checkResults(t, results)
 	if len(results) != 48 {
 		t.Fatalf("%d results, want 48", len(results))
@@ -362,20 +363,20 @@ func TestRebalanceWhileBusy(t *testing.T) {
 			if (int(seq)+c)%2 == 1 {
 				img = noface
 			}
-			recs = append(recs, frameRecord(fmt.Sprintf("cam-%d", c), int32(c), seq, time.Now(), img))
+			recs = append(recs, testkit.FrameRecord(fmt.Sprintf("cam-%d", c), int32(c), seq, time.Now(), img))
 		}
 	}
-	tc.produce(t, recs...)
+	tc.Produce(t, recs...)
 	o := tc.options(t)
 	o.Group, o.Concurrency, o.MaxInFlight = "busy", 1, 8
 	// Busy: 60 frames take 3 s, so the second member joins half-way.
 	o.NewAnalyzer = func() (analysis.Analyzer, error) { return &analysis.Fake{Delay: 50 * time.Millisecond}, nil }
 	a := start(t, o)
-	eventually(t, 60*time.Second, "the first member to be under way", func() bool { return a.Stats().Out() >= 5 })
+	testkit.Eventually(t, 60*time.Second, "the first member to be under way", func() bool { return a.Stats().Out() >= 5 })
 	b := start(t, o)
-	eventually(t, 30*time.Second, "the second member to get partitions", func() bool { return b.Stats().Assigned > 0 })
+	testkit.Eventually(t, 30*time.Second, "the second member to get partitions", func() bool { return b.Stats().Assigned > 0 })
 	n := uint64(cameras * perCamera)
-	eventually(t, 120*time.Second, "every frame to be delivered", func() bool { return a.Stats().Out()+b.Stats().Out() >= n })
+	testkit.Eventually(t, 120*time.Second, "every frame to be delivered", func() bool { return a.Stats().Out()+b.Stats().Out() >= n })
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestRebalanceWhileBusy(t *testing.T) {
 	if sb.Out() == 0 {
 		t.Error("the second member delivered nothing")
 	}
-	results := tc.readTopic(t, topics.Results, int(n), kgo.ReadUncommitted())
+	results := tc.ReadTopic(t, topics.Results, int(n))
 	if len(results) != int(n) {
 		t.Fatalf("%d results for %d frames", len(results), n)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 func testWorker(t testing.TB) *worker {
@@ -245,7 +245,7 @@ func TestCaptureTime(t *testing.T) {
 // workers RSS went 210 → 427 MB and stayed) nor held by the runtime as
 // free pages it does not give back to the OS.
 func TestHugeFrameNotRetained(t *testing.T) {
-	huge := testutil.FlatJPEG(6000, 6000)
+	huge := testkit.FlatJPEG(6000, 6000)
 	w := testWorkerWith(t, imagex.Limits{}) // the defaults, as in production
 	// live is the heap after a collection; held what the runtime holds
 	// from the OS, in use or not (about the RSS of the Go heap).

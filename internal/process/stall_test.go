@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestStallAlarm reproduces issue 8: the fetches of one frames partition
@@ -35,11 +35,11 @@ func TestStallAlarm(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tc := newCluster(t, partitions)
-			fault := tc.c.Fault(kfake.Fault{
+			fault := tc.Fault(kfake.Fault{
 				Keys: []kmsg.Key{kmsg.Fetch}, Topic: topics.Frames, Partitions: []int32{stuck}, Err: tt.err, Count: -1,
 			})
 			backlog(t, tc, frames, partitions, 1<<20, 60<<10)
-			var logs testutil.LockedBuffer
+			var logs testkit.LockedBuffer
 			o := tc.options(t)
 			o.Group = "stall"
 			o.MaxAge = -1
@@ -54,12 +54,12 @@ func TestStallAlarm(t *testing.T) {
 			p := start(t, o)
 
 			perPartition := uint64(frames / partitions)
-			eventually(t, 60*time.Second, "the other partitions' frames to be delivered", func() bool {
+			testkit.Eventually(t, 60*time.Second, "the other partitions' frames to be delivered", func() bool {
 				return p.Stats().Out() == (partitions-1)*perPartition
 			})
 			want := []string{"level=ERROR", "frames partition stalled", "topic=" + topics.Frames, fmt.Sprintf("partition=%d", stuck),
 				"offset=0", fmt.Sprintf("lag=%d", perPartition), tt.err.Message}
-			eventually(t, 30*time.Second, "two stall errors naming the partition, offset and fetch error", func() bool {
+			testkit.Eventually(t, 30*time.Second, "two stall errors naming the partition, offset and fetch error", func() bool {
 				n := 0
 				for _, l := range strings.Split(logs.String(), "\n") {
 					if containsAll(l, want) {
@@ -68,7 +68,7 @@ func TestStallAlarm(t *testing.T) {
 				}
 				return n >= 2
 			})
-			eventually(t, 10*time.Second, "the stats line to count the stall", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the stats line to count the stall", func() bool {
 				return strings.Contains(logs.String(), "stalled_partitions=1")
 			})
 			if s := p.Stats(); s.StalledPartitions != 1 || s.StallAlarms < 2 {
@@ -79,8 +79,8 @@ func TestStallAlarm(t *testing.T) {
 			}
 
 			fault.Remove()
-			eventually(t, 60*time.Second, "the stuck partition to catch up", func() bool { return p.Stats().Out() == frames })
-			eventually(t, 10*time.Second, "the alarm to end", func() bool { return p.Stats().StalledPartitions == 0 })
+			testkit.Eventually(t, 60*time.Second, "the stuck partition to catch up", func() bool { return p.Stats().Out() == frames })
+			testkit.Eventually(t, 10*time.Second, "the alarm to end", func() bool { return p.Stats().StalledPartitions == 0 })
 			if err := p.stop(); err != nil {
 				t.Fatal(err)
 			}

@@ -7,40 +7,30 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/source"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 const topic = DefaultTopic
 
-// newCluster starts kfake with a data dir and the frames topic.
-func newCluster(t *testing.T, partitions int32, maxMessageBytes int) *kfake.Cluster {
+// newCluster is a cluster with only the frames topic.
+func newCluster(t *testing.T, partitions int32, maxMessageBytes int) *testkit.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.DataDir(t.TempDir()), kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.CreateTopic(topic, partitions, map[string]string{"max.message.bytes": strconv.Itoa(maxMessageBytes)}); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.NewCluster(t, testkit.Partitions(partitions), testkit.MaxMessageBytes(maxMessageBytes), testkit.Topics(topic))
 }
 
-func newPublisher(t *testing.T, c *kfake.Cluster, cfg Config) *Publisher {
+func newPublisher(t *testing.T, c *testkit.Cluster, cfg Config) *Publisher {
 	t.Helper()
-	p, err := New(context.Background(), cfg, kgo.SeedBrokers(c.ListenAddrs()...))
+	p, err := New(context.Background(), cfg, kgo.SeedBrokers(c.Addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,43 +76,15 @@ func (f *fakeSource) Next(ctx context.Context) (source.Frame, error) {
 
 func (f *fakeSource) Close() error { f.closed.Store(true); return nil }
 
-// consume reads records from the start of the topic until want arrived,
-// then briefly more to catch extras.
-func consume(t *testing.T, c *kfake.Cluster, want int) []*kgo.Record {
+// consume reads the topic and fails the test unless it holds exactly want
+// records.
+func consume(t *testing.T, c *testkit.Cluster, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var recs []*kgo.Record
-	deadline := time.Now().Add(15 * time.Second)
-	for len(recs) < want && time.Now().Before(deadline) {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		recs = append(recs, fs.Records()...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	recs = append(recs, cl.PollFetches(ctx).Records()...)
-	cancel()
+	recs := c.ReadTopic(t, topic, want)
 	if len(recs) != want {
 		t.Fatalf("consumed %d records, want %d", len(recs), want)
 	}
 	return recs
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestAssign(t *testing.T) {
@@ -249,12 +211,11 @@ func TestBufferFullDrops(t *testing.T) {
 		{ID: "a", Source: newFake(t, frameSize), FPS: 500, Count: n},
 		{ID: "b", Source: newFake(t, frameSize), FPS: 500, Count: n},
 	}
-	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- p.Run(context.Background(), cams) }()
+	run := testkit.Go(t, func(ctx context.Context) error { return p.Run(ctx, cams) })
 	// With Kafka stalled, both cameras still capture every frame at
 	// their pace: 100 frames at 500 fps is 0.2 s.
-	waitFor(t, 3*time.Second, "all frames captured while the broker is stalled", func() bool { return p.Stats().Captured == 2*n })
+	testkit.Eventually(t, 3*time.Second, "all frames captured while the broker is stalled", func() bool { return p.Stats().Captured == 2*n })
 	captureTime := time.Since(start)
 	st := p.Stats()
 	if st.Dropped.BufferFull == 0 {
@@ -266,8 +227,8 @@ func TestBufferFullDrops(t *testing.T) {
 	t.Logf("captured %d frames in %v with the broker stalled; dropped %d (buffer_full)", st.Captured, captureTime, st.Dropped.BufferFull)
 	releaseAll()
 	select {
-	case err := <-done:
-		if err != nil {
+	case <-run.Done():
+		if err := run.Err(); err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(15 * time.Second):
@@ -286,23 +247,14 @@ func TestBufferFullDrops(t *testing.T) {
 func TestCancelFlushes(t *testing.T) {
 	c := newCluster(t, 12, 16<<20)
 	p := newPublisher(t, c, Config{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var cams []Camera
 	for i := 0; i < 3; i++ {
 		cams = append(cams, Camera{ID: fmt.Sprintf("cam-%d", i), Source: newFake(t, 20_000), FPS: 100})
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, cams) }()
-	waitFor(t, 10*time.Second, "30 frames acknowledged", func() bool { return p.Stats().Acked >= 30 })
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after cancel")
+	run := testkit.Go(t, func(ctx context.Context) error { return p.Run(ctx, cams) })
+	testkit.Eventually(t, 10*time.Second, "30 frames acknowledged", func() bool { return p.Stats().Acked >= 30 })
+	if err := run.Stop(15 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 	st := p.Stats()
 	if st.InFlight() != 0 || st.Dropped.Total() != 0 || st.Acked != st.Captured {
@@ -337,14 +289,9 @@ func TestTooLarge(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	// A port nobody listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testkit.FreeAddr(t)
 	start := time.Now()
-	_, err = New(context.Background(), Config{ConnectTimeout: time.Second}, kgo.SeedBrokers(addr))
+	_, err := New(context.Background(), Config{ConnectTimeout: time.Second}, kgo.SeedBrokers(addr))
 	if !errors.Is(err, ErrNoBroker) {
 		t.Errorf("unreachable broker: %v", err)
 	}
@@ -352,12 +299,8 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("took %v to give up", d)
 	}
 
-	c, err := kfake.NewCluster(kfake.DataDir(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := New(context.Background(), Config{}, kgo.SeedBrokers(c.ListenAddrs()...)); !errors.Is(err, ErrNoTopic) {
+	c := testkit.NewCluster(t, testkit.Topics())
+	if _, err := New(context.Background(), Config{}, kgo.SeedBrokers(c.Addr)); !errors.Is(err, ErrNoTopic) {
 		t.Errorf("missing topic: %v", err)
 	}
 }

@@ -7,17 +7,15 @@ import (
 	"testing"
 
 	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 func TestDeriveIsDeterministic(t *testing.T) {
-	src := models.At("").Samples()
-	if _, err := os.Stat(filepath.Join(src, "sample1.jpg")); err != nil {
-		t.Fatalf("needs the sample photos: run `make setup` (%v)", err)
-	}
+	paths := testkit.RequireSamples(t)
+	src := paths.Samples()
 	// One fresh derivation compared with the one `make setup` made in
 	// another process: deterministic across runs, not just within one.
-	a, b := t.TempDir(), models.At("").TestImages()
+	a, b := t.TempDir(), paths.TestImages()
 	if err := Derive(src, a); err != nil {
 		t.Fatal(err)
 	}

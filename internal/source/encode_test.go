@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 func TestEncodeVideo(t *testing.T) {
-	bin := probeNeedsFFmpeg(t)
+	bin := testkit.FFmpeg(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name         string
@@ -74,7 +75,7 @@ func TestEncodeVideo(t *testing.T) {
 }
 
 func TestEncodeFailures(t *testing.T) {
-	bin := probeNeedsFFmpeg(t)
+	bin := testkit.FFmpeg(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	_, err := NewEncoder(ctx, filepath.Join(dir, "no-ffmpeg"), filepath.Join(dir, "x.mp4"), 8, 8, 5, nil)

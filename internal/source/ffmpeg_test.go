@@ -19,9 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast/internal/samples"
-
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 func TestFFmpegArgs(t *testing.T) {
@@ -121,7 +119,7 @@ func TestFFmpegCompatArgs(t *testing.T) {
 }
 
 func TestFFmpegVersion(t *testing.T) {
-	bin := ffNeeds(t)
+	bin := testkit.FFmpeg(t)
 	out, _ := exec.Command(bin, "-version").Output()
 	major, minor := ffmpegVersion(context.Background(), bin)
 	if major == 0 && !bytes.HasPrefix(out, []byte("ffmpeg version N-")) {
@@ -130,24 +128,12 @@ func TestFFmpegVersion(t *testing.T) {
 	t.Logf("ffmpeg %d.%d", major, minor)
 }
 
-// ffNeeds returns ffmpeg's path. A missing ffmpeg fails the test: video
-// sources are part of the product, and a skipped test hides a broken
-// machine.
-func ffNeeds(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatalf("these tests need ffmpeg: run `sudo apt-get install ffmpeg` (%v)", err)
-	}
-	return bin
-}
-
 // ffDial starts a stream and closes it at the end of the test, checking
 // the ffmpeg process is gone then.
 func ffDial(t *testing.T, in ffmpegInput, cfg liveConfig) *ffmpegStream {
 	t.Helper()
 	if cfg.FFmpeg == "" {
-		cfg.FFmpeg = ffNeeds(t)
+		cfg.FFmpeg = testkit.FFmpeg(t)
 	}
 	st, err := newFFmpegDialer(in, cfg)(context.Background())
 	if err != nil {
@@ -237,17 +223,13 @@ func TestFFmpegLavfi(t *testing.T) {
 }
 
 // ffVideo makes a test video of the sample photos.
-func ffVideo(t *testing.T, opt samples.VideoOptions) string {
+func ffVideo(t *testing.T, opt testkit.VideoOptions) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "faces.mp4")
-	if err := samples.MakeVideo(ffNeeds(t), p, opt); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.Video(t, filepath.Join(t.TempDir(), "faces.mp4"), opt)
 }
 
 func TestFFmpegFileToTheEnd(t *testing.T) {
-	video := ffVideo(t, samples.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
+	video := ffVideo(t, testkit.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Quality: 80})
 	frames, err := ffReadAll(t, s, 1000)
 	if !errors.Is(err, ErrEndOfInput) {
@@ -265,7 +247,7 @@ func TestFFmpegFileToTheEnd(t *testing.T) {
 }
 
 func TestFFmpegFilePaced(t *testing.T) {
-	video := ffVideo(t, samples.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
+	video := ffVideo(t, testkit.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
 	start := time.Now()
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Realtime: true})
 	frames, err := ffReadAll(t, s, 1000)
@@ -279,7 +261,7 @@ func TestFFmpegFilePaced(t *testing.T) {
 }
 
 func TestFFmpegFileLoop(t *testing.T) {
-	video := ffVideo(t, samples.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
+	video := ffVideo(t, testkit.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Loop: true})
 	frames, err := ffReadAll(t, s, 25)
 	if err != nil || len(frames) != 25 {
@@ -312,7 +294,7 @@ func TestFFmpegMissing(t *testing.T) {
 }
 
 func TestFFmpegConnectionRefused(t *testing.T) {
-	addr := testutil.ClosedAddr(t)
+	addr := testkit.FreeAddr(t)
 	for _, url := range []string{"http://" + addr + "/video", "rtsp://" + addr + "/stream"} {
 		s := ffDial(t, ffmpegInput{Kind: inputNetwork, Target: url}, liveConfig{})
 		_, err := ffReadAll(t, s, 1)
@@ -345,22 +327,10 @@ func ffListening(port int) bool {
 	return false
 }
 
-// ffPoll waits for cond, failing the test after 10 s.
-func ffPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // An HTTP stream served by ffmpeg itself, read as a network camera.
 func TestFFmpegHTTPStream(t *testing.T) {
-	bin := ffNeeds(t)
-	addr := testutil.ClosedAddr(t)
+	bin := testkit.FFmpeg(t)
+	addr := testkit.FreeAddr(t)
 	port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
 	server := exec.Command(bin, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-c:v", "mjpeg", "-f", "mpjpeg",
@@ -373,7 +343,7 @@ func TestFFmpegHTTPStream(t *testing.T) {
 		syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
 		server.Wait()
 	})
-	ffPoll(t, "the ffmpeg server to listen", func() bool { return ffListening(port) })
+	testkit.Eventually(t, 10*time.Second, "the ffmpeg server to listen", func() bool { return ffListening(port) })
 
 	s := ffDial(t, ffmpegInput{Kind: inputNetwork, Target: "http://" + addr + "/cam"}, liveConfig{Width: 80, Height: 60})
 	frames, err := ffReadAll(t, s, 5)
@@ -550,7 +520,7 @@ func TestFFmpegCloseKillsProcessGroup(t *testing.T) {
 	bin := fakeFFmpeg(t, `trap '' TERM; sleep 60 & echo $! > `+pidFile+`; wait`)
 	s := ffDial(t, ffmpegInput{Kind: inputLavfi, Target: "testsrc2"}, liveConfig{FFmpeg: bin})
 	var child int
-	ffPoll(t, "the fake ffmpeg's child", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the fake ffmpeg's child", func() bool {
 		b, err := os.ReadFile(pidFile)
 		if err != nil || !bytes.HasSuffix(b, []byte("\n")) {
 			return false
@@ -567,7 +537,7 @@ func TestFFmpegCloseKillsProcessGroup(t *testing.T) {
 	ffGone(t, s.pid)
 	// The child was reparented; its new parent reaps it, which may take
 	// a moment, and until then it is a zombie: dead either way.
-	ffPoll(t, "the child to die", func() bool { return ffDeadOrZombie(child) })
+	testkit.Eventually(t, 10*time.Second, "the child to die", func() bool { return ffDeadOrZombie(child) })
 }
 
 func ffDeadOrZombie(pid int) bool {

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // mjpegWait bounds every wait in these tests: a hang fails in seconds
@@ -392,20 +394,12 @@ func TestMJPEGCloseUnblocksNext(t *testing.T) {
 func TestMJPEGNextContextCancel(t *testing.T) {
 	srv, _ := mjpegBlockingServer(t, "multipart/x-mixed-replace; boundary=b")
 	s := mjpegDial(t, srv.URL, liveConfig{}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
+	next := testkit.Go(t, func(ctx context.Context) error {
 		_, err := s.Next(ctx)
-		errc <- err
-	}()
-	cancel()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Next: %v, want context.Canceled", err)
-		}
-	case <-time.After(mjpegWait):
-		t.Fatal("cancelling the context did not unblock Next")
+		return err
+	})
+	if err := next.Stop(mjpegWait); !errors.Is(err, context.Canceled) {
+		t.Errorf("Next: %v, want context.Canceled", err)
 	}
 }
 
@@ -600,24 +594,6 @@ type mjpegFakeStream struct{}
 func (mjpegFakeStream) Next(context.Context) (Frame, error) { return Frame{}, ErrEndOfInput }
 func (mjpegFakeStream) Close() error                        { return nil }
 
-// mjpegLog collects log lines.
-type mjpegLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *mjpegLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *mjpegLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func TestHTTPFallback(t *testing.T) {
 	for _, ctype := range []string{"video/mp4", "application/vnd.apple.mpegurl", "video/mp2t", "application/octet-stream", ""} {
 		t.Run(ctype, func(t *testing.T) {
@@ -627,7 +603,7 @@ func TestHTTPFallback(t *testing.T) {
 				calls.Add(1)
 				return mjpegFakeStream{}, nil
 			}
-			var log mjpegLog
+			var log testkit.LockedBuffer
 			d := newHTTPDialer(srv.URL, liveConfig{Log: slog.New(slog.NewTextHandler(&log, nil))}, nil, fallback)
 			for range 2 {
 				s, err := d(context.Background())

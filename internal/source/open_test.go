@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestOpenDispatch checks which kind of source each URI form opens, and
@@ -19,10 +21,7 @@ func TestOpenDispatch(t *testing.T) {
 	dir := t.TempDir()
 	writeImages(t, dir)
 	video := filepath.Join(dir, "clip.mp4")
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
-	}
+	ffmpeg := testkit.FFmpeg(t)
 	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5",
 		"-t", "0.4", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
 		t.Fatalf("making a video: %v\n%s", err, out)
@@ -230,10 +229,7 @@ func TestStallLimit(t *testing.T) {
 // 2 s stall timeout: frames come every 2.5 s, which must not count as a
 // stall (before the fix the file ended after its first frame).
 func TestSparseFramesAreNotStalls(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
-	}
+	ffmpeg := testkit.FFmpeg(t)
 	video := filepath.Join(t.TempDir(), "clip.mp4")
 	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10",
 		"-t", "5.5", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // probeTestVideo makes a test video with ffmpeg's testsrc2 in a temporary
@@ -17,7 +19,7 @@ import (
 // framecast, not an optional extra.
 func probeTestVideo(t *testing.T, name, size string, fps, seconds int, codecArgs ...string) string {
 	t.Helper()
-	bin := probeNeedsFFmpeg(t)
+	bin := testkit.FFmpeg(t)
 	dst := filepath.Join(t.TempDir(), name)
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=" + strconv.Itoa(fps) + ":duration=" + strconv.Itoa(seconds)}
@@ -27,19 +29,6 @@ func probeTestVideo(t *testing.T, name, size string, fps, seconds int, codecArgs
 		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return dst
-}
-
-// probeNeedsFFmpeg returns ffmpeg's path and checks ffprobe is there too.
-func probeNeedsFFmpeg(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err == nil {
-		_, err = exec.LookPath("ffprobe")
-	}
-	if err != nil {
-		t.Fatalf("these tests need ffmpeg and ffprobe: %s (%v)", probeInstallHint, err)
-	}
-	return bin
 }
 
 func TestProbeVideos(t *testing.T) {
@@ -73,7 +62,7 @@ func TestProbeVideos(t *testing.T) {
 
 func TestProbeFailures(t *testing.T) {
 	ctx := context.Background()
-	probeNeedsFFmpeg(t)
+	testkit.FFmpeg(t)
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "corrupt.mp4")
 	if err := os.WriteFile(corrupt, []byte(strings.Repeat("\x13\x37not a video", 100)), 0o644); err != nil {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // These tests run real cameras' failure modes through Open, the way
@@ -114,7 +114,7 @@ func (c *relCamera) restart() {
 	c.t.Helper()
 	var l net.Listener
 	var err error
-	relPoll(c.t, "the port to be free again", func() bool {
+	testkit.Eventually(c.t, relWait, "the port to be free again", func() bool {
 		l, err = net.Listen("tcp", c.addr)
 		return err == nil
 	})
@@ -162,16 +162,9 @@ func (r *relReader) count() int {
 	return r.frames
 }
 
-func relPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 30 s waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// relWait is how long the reliability tests wait for a source to notice
+// and recover.
+const relWait = 30 * time.Second
 
 func TestReliabilityCameraKilledAndRestarted(t *testing.T) {
 	cam := newRelCamera(t)
@@ -181,17 +174,17 @@ func TestReliabilityCameraKilledAndRestarted(t *testing.T) {
 	}
 	sr := s.(StatusReporter)
 	r := relStart(t, s)
-	relPoll(t, "frames", func() bool { return r.count() >= 5 })
+	testkit.Eventually(t, relWait, "frames", func() bool { return r.count() >= 5 })
 
 	cam.kill()
-	relPoll(t, "the source to notice the camera is gone", func() bool {
+	testkit.Eventually(t, relWait, "the source to notice the camera is gone", func() bool {
 		st := sr.Status()
 		return !st.Up && st.Failures >= 2
 	})
 	before := r.count()
 	cam.restart()
-	relPoll(t, "a reconnect", func() bool { return sr.Status().Reconnects >= 1 && sr.Status().Up })
-	relPoll(t, "frames after the reconnect", func() bool { return r.count() >= before+5 })
+	testkit.Eventually(t, relWait, "a reconnect", func() bool { return sr.Status().Reconnects >= 1 && sr.Status().Up })
+	testkit.Eventually(t, relWait, "frames after the reconnect", func() bool { return r.count() >= before+5 })
 	if st := sr.Status(); st.Connects != 2 || st.LastError == "" || st.Stalls != 0 {
 		t.Errorf("status %+v", st)
 	}
@@ -206,12 +199,12 @@ func TestReliabilityCameraDownAtStart(t *testing.T) {
 	}
 	sr := s.(StatusReporter)
 	r := relStart(t, s)
-	relPoll(t, "failed attempts", func() bool { return sr.Status().Failures >= 3 })
+	testkit.Eventually(t, relWait, "failed attempts", func() bool { return sr.Status().Failures >= 3 })
 	if st := sr.Status(); st.Up || st.Connects != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	cam.restart()
-	relPoll(t, "frames once the camera is up", func() bool { return r.count() >= 3 })
+	testkit.Eventually(t, relWait, "frames once the camera is up", func() bool { return r.count() >= 3 })
 	if st := sr.Status(); st.Connects != 1 || st.Reconnects != 0 {
 		t.Errorf("status %+v: want the first connection, after failures", st)
 	}
@@ -230,7 +223,7 @@ func TestReliabilityStalledCamera(t *testing.T) {
 	r := relStart(t, s)
 	// Each connection gives 3 frames then freezes: the watchdog must
 	// notice every time and reconnect.
-	relPoll(t, "two stalls and reconnects", func() bool {
+	testkit.Eventually(t, relWait, "two stalls and reconnects", func() bool {
 		st := sr.Status()
 		return st.Stalls >= 2 && st.Reconnects >= 2 && r.count() >= 9
 	})
@@ -248,10 +241,7 @@ func TestReliabilityStalledCamera(t *testing.T) {
 // (read by framecast's own multipart parser) and MPEG-TS over TCP (read by
 // an ffmpeg child).
 func TestReliabilityFFmpegServerRestarted(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
-	}
+	ffmpeg := testkit.FFmpeg(t)
 	for _, tc := range []struct {
 		name   string
 		output func(addr string) []string
@@ -266,7 +256,7 @@ func TestReliabilityFFmpegServerRestarted(t *testing.T) {
 		}, func(addr string) string { return "tcp://" + addr }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testutil.ClosedAddr(t)
+			addr := testkit.FreeAddr(t)
 			var server *exec.Cmd
 			serve := func() {
 				args := append([]string{"-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10"},
@@ -291,13 +281,13 @@ func TestReliabilityFFmpegServerRestarted(t *testing.T) {
 			}
 			sr := s.(StatusReporter)
 			r := relStart(t, s)
-			relPoll(t, "frames from the ffmpeg server", func() bool { return r.count() >= 5 })
+			testkit.Eventually(t, relWait, "frames from the ffmpeg server", func() bool { return r.count() >= 5 })
 
 			kill()
-			relPoll(t, "the source to notice the server is gone", func() bool { return !sr.Status().Up })
+			testkit.Eventually(t, relWait, "the source to notice the server is gone", func() bool { return !sr.Status().Up })
 			before := r.count()
 			serve()
-			relPoll(t, "a reconnect to the restarted server", func() bool { return sr.Status().Reconnects >= 1 && r.count() >= before+5 })
+			testkit.Eventually(t, relWait, "a reconnect to the restarted server", func() bool { return sr.Status().Reconnects >= 1 && r.count() >= before+5 })
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			if r.err != nil && !errors.Is(r.err, context.Canceled) {
@@ -312,10 +302,7 @@ func TestReliabilityFFmpegServerRestarted(t *testing.T) {
 // plays it at its rate and ends with it, instead of replaying it as if a
 // live stream had dropped.
 func TestHLSThroughFFmpeg(t *testing.T) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatal("ffmpeg is needed by this test: apt-get install ffmpeg")
-	}
+	ffmpeg := testkit.FFmpeg(t)
 	dir := t.TempDir()
 	if out, err := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
 		"-t", "2", "-c:v", "mpeg2video", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0", "-hls_playlist_type", "vod",
@@ -324,14 +311,9 @@ func TestHLSThroughFFmpeg(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	defer srv.Close()
-	var logs strings.Builder
-	var mu sync.Mutex
+	var logs testkit.LockedBuffer
 	opts := relOpts()
-	opts.Log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), nil))
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	s, err := Open(srv.URL+"/index.m3u8", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -358,13 +340,7 @@ func TestHLSThroughFFmpeg(t *testing.T) {
 	if d := time.Since(start); d < 1500*time.Millisecond {
 		t.Errorf("a 2 s recording played in %v: not paced", d)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "reader=ffmpeg") || !strings.Contains(logs.String(), "finite=true") {
 		t.Errorf("the HLS recording was not handed to ffmpeg as finite:\n%s", logs.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

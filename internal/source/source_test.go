@@ -14,17 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
-// samplesDir returns the face-api photos, or skips without them.
+// samplesDir returns the face-api photos (see testkit.RequireSamples).
 func samplesDir(tb testing.TB) string {
 	tb.Helper()
-	dir := models.At("").Samples()
-	if _, err := os.Stat(filepath.Join(dir, "sample1.jpg")); err != nil {
-		tb.Skipf("no sample photos in %s: run `framecast models fetch`", dir)
-	}
-	return dir
+	return testkit.RequireSamples(tb).Samples()
 }
 
 func openSynthetic(t *testing.T, uri string) *Synthetic {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // scriptStream is a connection whose behaviour the test scripts: it
@@ -247,7 +249,7 @@ func TestSupervisedCloseUnblocksNext(t *testing.T) {
 		_, err := s.Next(context.Background())
 		errc <- err
 	}()
-	supPoll(t, func() bool { return s.Status().Up })
+	testkit.Eventually(t, 20*time.Second, "the stream to be up", func() bool { return s.Status().Up })
 	s.Close()
 	select {
 	case err := <-errc:
@@ -292,22 +294,11 @@ func TestSupervisedReconnectForever(t *testing.T) {
 	}
 	s := newSupervised("test", dial, supFastCfg(), true)
 	defer s.Close()
-	supPoll(t, func() bool { return s.Status().Failures >= 20 })
+	testkit.Eventually(t, 20*time.Second, "20 failures", func() bool { return s.Status().Failures >= 20 })
 	up.Store(true)
 	got, err := supReadAll(t, s)
 	if !errors.Is(err, ErrEndOfInput) || len(got) != 1 {
 		t.Fatalf("frames %v, err %v", got, err)
-	}
-}
-
-func supPoll(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 20 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -325,7 +316,7 @@ func TestSupervisedNoFirstFrame(t *testing.T) {
 	s := newSupervised("test", dial, cfg, false)
 	defer s.Close()
 	start := time.Now()
-	supPoll(t, func() bool { return s.Status().Stalls >= 2 })
+	testkit.Eventually(t, 20*time.Second, "two stalls", func() bool { return s.Status().Stalls >= 2 })
 	if d := time.Since(start); d < 2*100*time.Millisecond {
 		t.Errorf("two stalls after %v: the first frame must get twice the stall timeout", d)
 	}

@@ -8,21 +8,20 @@ import (
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // raceEnabled is set by race_test.go when built with -race.
 var raceEnabled bool
 
 // loadCachedModel reads a tfjs model that `make setup` downloads into the
-// cache, skipping the test when it is not there.
+// cache; without the cache the test is skipped (see testkit.RequireModels).
 func loadCachedModel(t *testing.T, name string) (modelJSON, weights []byte) {
 	t.Helper()
-	dir := filepath.Join(cacheDir(), "models")
+	dir := testkit.RequireModels(t).ModelsDir()
 	j, err1 := os.ReadFile(filepath.Join(dir, name+".json"))
 	b, err2 := os.ReadFile(filepath.Join(dir, name+".bin"))
-	if os.IsNotExist(err1) || os.IsNotExist(err2) {
-		t.Skipf("%s.json/.bin not in %s (run `make setup` to fill the cache)", name, dir)
-	}
 	if err1 != nil || err2 != nil {
 		t.Fatalf("read %s: %v %v", name, err1, err2)
 	}

@@ -1,32 +1,13 @@
 package tfjsonnx
 
 import (
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
-
-// cacheDir is where `make setup` puts models and the ONNX Runtime library.
-func cacheDir() string {
-	if d := os.Getenv("FRAMECAST_HOME"); d != "" {
-		return d
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(".cache", "framecast")
-	}
-	return filepath.Join(home, ".cache", "framecast")
-}
-
-func ortLibPath() string {
-	if p := os.Getenv("FRAMECAST_ONNXRUNTIME_LIB"); p != "" {
-		return p
-	}
-	return filepath.Join(cacheDir(), "lib", "libonnxruntime.so.1")
-}
 
 // ONNX Runtime's environment is process-global: initialize it once per test
 // binary and never tear it down while other tests may still use it.
@@ -35,14 +16,12 @@ var (
 	ortErr  error
 )
 
-// requireORT skips the test when the runtime library is absent and fails it
-// when the library exists but cannot be initialized.
+// requireORT skips the test without the cache `make setup` fills (see
+// testkit.RequireModels) and fails it when the library is there but
+// cannot be initialized.
 func requireORT(t testing.TB) {
 	t.Helper()
-	lib := ortLibPath()
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("ONNX Runtime library not found at %s (run `make setup` to fill the cache, or set FRAMECAST_ONNXRUNTIME_LIB)", lib)
-	}
+	lib := testkit.RequireModels(t).ResolveORTLib("")
 	ortOnce.Do(func() {
 		ort.SetSharedLibraryPath(lib)
 		ortErr = ort.InitializeEnvironment()

@@ -23,8 +23,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
-
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestViewNegativeSeq: a result with "seq":-1, and a frame whose sequence
@@ -81,37 +80,29 @@ func TestViewRecordPanicRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	run := testkit.Go(t, func(ctx context.Context) error { return s.Run(ctx, ln) })
 	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not stop")
+		if err := run.Stop(10 * time.Second); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	}()
 	tv := &testView{Server: s, url: "http://" + ln.Addr().String() + "/"}
-	eventually(t, 30*time.Second, "/readyz", func() bool { return tv.status(t, "readyz", nil) == http.StatusOK })
+	testkit.Eventually(t, 30*time.Second, "/readyz", func() bool { return tv.status(t, "readyz", nil) == http.StatusOK })
 
 	f := newFeeder(t, b.Addr())
 	img := testJPEG(t, 64, 48, 2)
-	eventually(t, 30*time.Second, "the frames reader to take a frame", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the frames reader to take a frame", func() bool {
 		f.frame("cam-1", 0, img, 64, 48)
 		return len(s.store.cameraIDs()) == 1
 	})
 	// The results reader may still be resolving the newest offset: send
 	// the record until its panic is counted.
-	eventually(t, 30*time.Second, "the panic to be recovered and counted", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the panic to be recovered and counted", func() bool {
 		f.produce(&kgo.Record{Topic: kafka.DefaultResultsTopic, Key: []byte("boom"), Value: []byte(`{}`)})
 		return s.Stats().RecordPanics >= 1
 	})
 	f.result(fakeResult("cam-1", 0, time.Now(), 64, 48), 0)
-	eventually(t, 30*time.Second, "the result after the panicking record", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the result after the panicking record", func() bool {
 		cams := tv.cameras(t)
 		return len(cams) == 1 && cams[0].Results >= 1
 	})
@@ -271,7 +262,7 @@ func TestViewEvictedCameraConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	eventually(t, 10*time.Second, "the stream to open", func() bool { return s.Stats().Streams == 1 })
+	testkit.Eventually(t, 10*time.Second, "the stream to open", func() bool { return s.Stats().Streams == 1 })
 	s.onFrame(frameRecord("b", 0, img, 64, 48))
 	s.onFrame(frameRecord("c", 0, img, 64, 48)) // evicts "a", the least recently seen
 	c.mu.Lock()
@@ -284,7 +275,7 @@ func TestViewEvictedCameraConnections(t *testing.T) {
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		t.Errorf("reading the stream of an evicted camera: %v", err)
 	}
-	eventually(t, 10*time.Second, "the stream to end", func() bool { return s.Stats().Streams == 0 })
+	testkit.Eventually(t, 10*time.Second, "the stream to end", func() bool { return s.Stats().Streams == 0 })
 	if ids := s.store.cameraIDs(); strings.Join(ids, ",") != "b,c" || s.Stats().CamerasEvicted != 1 {
 		t.Errorf("cameras %v, evicted %d", ids, s.Stats().CamerasEvicted)
 	}
@@ -482,7 +473,7 @@ func TestViewWriteDeadline(t *testing.T) {
 	rand.Read(big)
 	s.onFrame(frameRecord("big", 0, big, 640, 480)) // says its size: never decoded
 	addr := strings.TrimPrefix(ts.URL, "http://")
-	conn := testutil.DialStalled(t, addr, fmt.Sprintf("GET /snapshot.jpg?camera=big HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
+	conn := testkit.DialStalled(t, addr, fmt.Sprintf("GET /snapshot.jpg?camera=big HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
 	time.Sleep(2 * time.Second) // several write timeouts while the client reads nothing
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	n, err := io.Copy(io.Discard, conn)
@@ -508,10 +499,7 @@ func TestViewStopWithStalledViewers(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	run := testkit.Go(t, func(ctx context.Context) error { return s.Run(ctx, ln) })
 
 	// Frames far larger than the kernel's buffers: the first write to a
 	// viewer that reads nothing blocks.
@@ -530,30 +518,25 @@ func TestViewStopWithStalledViewers(t *testing.T) {
 		fcancel()
 		wg.Wait()
 	}()
-	stream := testutil.DialStalled(t, addr, fmt.Sprintf("GET /stream.mjpeg?camera=cam-1 HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
-	testutil.DialStalled(t, addr, fmt.Sprintf("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+	stream := testkit.DialStalled(t, addr, fmt.Sprintf("GET /stream.mjpeg?camera=cam-1 HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
+	testkit.DialStalled(t, addr, fmt.Sprintf("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr))
 	// The stream's client has bytes of a frame waiting (the server is in
 	// the middle of writing a frame it cannot finish), and the WebSocket's
 	// newer frames replace each other while its writer is stuck.
-	eventually(t, 30*time.Second, "both viewers' writes to block", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both viewers' writes to block", func() bool {
 		st := s.Stats()
-		return st.Streams == 1 && testutil.Unread(t, stream) > 4<<10 && st.Clients == 1 && st.DroppedFrames >= 3
+		return st.Streams == 1 && testkit.Unread(t, stream) > 4<<10 && st.Clients == 1 && st.DroppedFrames >= 3
 	})
 	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		took := time.Since(start)
-		t.Logf("Run returned %v after the cancellation", took.Round(time.Millisecond))
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if took > 1500*time.Millisecond {
-			t.Errorf("Run took %v to stop with stalled viewers, want well under Shutdown's 3 s", took)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not stop within 15 s")
+	err = run.Stop(15 * time.Second)
+	took := time.Since(start)
+	t.Logf("Run returned %v after the cancellation", took.Round(time.Millisecond))
+	if err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if took > 1500*time.Millisecond {
+		t.Errorf("Run took %v to stop with stalled viewers, want well under Shutdown's 3 s", took)
 	}
 }
 
@@ -599,7 +582,7 @@ func TestViewBrowserHostileCameraIDs(t *testing.T) {
 
 	bctx := newBrowser(t)
 	navigate(t, bctx, ts.URL+"/")
-	eventually(t, 30*time.Second, "a tile per camera showing frames with boxes", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a tile per camera showing frames with boxes", func() bool {
 		st := state(t, bctx)
 		if !st.Connected || evalInt(t, bctx, `document.querySelectorAll('.tile').length`) != len(ids) {
 			return false

@@ -23,20 +23,8 @@ import (
 	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testkit"
 )
-
-// eventually polls cond until it holds or the timeout passes (polls, not
-// sleeps that guess how long something takes).
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for wait := 10 * time.Millisecond; !cond(); wait = min(wait*2, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(wait)
-	}
-}
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
@@ -81,22 +69,14 @@ func startView(t testing.TB, brokers string, cfg Config) *testView {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	run := testkit.Go(t, func(ctx context.Context) error { return s.Run(ctx, ln) })
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("view: Run returned %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("view did not stop within 10 s")
+		if err := run.Stop(10 * time.Second); err != nil {
+			t.Errorf("view: Run returned %v", err)
 		}
 	})
 	tv := &testView{Server: s, url: "http://" + ln.Addr().String() + "/", addr: ln.Addr().String()}
-	eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
+	testkit.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
 		return tv.status(t, "readyz", nil) == http.StatusOK
 	})
 	return tv

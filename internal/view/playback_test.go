@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestViewPlayback: the matching buffer plays every frame with its own
@@ -200,7 +201,7 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 	navigate(t, bctx, tv.url)
 	cam := cameras[0]
 	var played pageCam
-	eventually(t, 30*time.Second, "a frame drawn with its own result, 1.5 s behind", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a frame drawn with its own result, 1.5 s behind", func() bool {
 		st := state(t, bctx)
 		c := st.Cams[cam]
 		if st.Mode != modeMatched || !c.Played || !c.Matched || c.DrawnSeq != c.FrameSeq || len(c.Boxes) != 1 || c.DelayMS < 1300 {
@@ -217,7 +218,7 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 		return true
 	})
 	tile := `document.querySelector('.tile[data-camera="` + cam + `"] `
-	eventually(t, 10*time.Second, "the delay and the faces on the tile", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the delay and the faces on the tile", func() bool {
 		delay, err := chromedp.Run(bctx, chromedp.Evaluate[string](tile+`.delay').textContent`))
 		if err != nil {
 			t.Fatal(err)
@@ -229,7 +230,7 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 		return strings.HasPrefix(delay, "−1.") && strings.Contains(stats, "1 face")
 	})
 	// The frames without a result do not hold the playback up.
-	eventually(t, 20*time.Second, "frames without results played and the playback past them", func() bool {
+	testkit.Eventually(t, 20*time.Second, "frames without results played and the playback past them", func() bool {
 		st := tv.Stats()
 		c := state(t, bctx).Cams[cam]
 		return st.PlayedMatched > 10 && st.PlayedUnmatched > 0 && c.FrameSeq > played.FrameSeq+10 && c.Played
@@ -241,7 +242,7 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 	}
 	// Live shows the newest frames, ahead of the delayed playback by
 	// about the latency (polled: a loaded browser may lag a frame).
-	eventually(t, 10*time.Second, "the live mode: the newest frames", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the live mode: the newest frames", func() bool {
 		st := state(t, bctx)
 		live := st.Cams[cam]
 		return st.Mode == modeLive && live.Mode == modeLive && !live.Played && live.FramesShown > 0 &&
@@ -250,7 +251,7 @@ func TestViewBrowserMatchedPlayback(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("mode"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "back to the delayed, matched mode", func() bool {
+	testkit.Eventually(t, 10*time.Second, "back to the delayed, matched mode", func() bool {
 		st := state(t, bctx)
 		c := st.Cams[cam]
 		return st.Mode == modeMatched && c.Played && c.FrameSeq < int64(tv.cameras(t)[0].Seq)-5

@@ -27,6 +27,7 @@ import (
 
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // offline is a server whose readers never run: tests hand it records
@@ -230,7 +231,7 @@ func TestViewAuthToken(t *testing.T) {
 		t.Errorf("the page without the token shows %q (%v), want the 401 message", body, err)
 	}
 	navigate(t, bctx, base+"?token="+token)
-	eventually(t, 30*time.Second, "the page opened with ?token= to connect and show the camera", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the page opened with ?token= to connect and show the camera", func() bool {
 		st := state(t, bctx)
 		return st.Connected && st.Cams["cam-1"].FramesShown > 0
 	})
@@ -320,7 +321,7 @@ func TestViewMJPEG(t *testing.T) {
 		rcancel()
 		resp.Body.Close()
 	}
-	eventually(t, 10*time.Second, "the streams to close", func() bool { return s.Stats().Streams == 0 })
+	testkit.Eventually(t, 10*time.Second, "the streams to close", func() bool { return s.Stats().Streams == 0 })
 
 	code, body := getBody(t, ts.URL+"/snapshot.jpg?camera=cam-1")
 	if _, err := jpeg.Decode(bytes.NewReader(body)); code != 200 || err != nil {
@@ -386,7 +387,7 @@ func TestViewSlowClientBounded(t *testing.T) {
 			}
 		}
 	})
-	eventually(t, 10*time.Second, "two clients", func() bool { return s.Stats().Clients == 2 })
+	testkit.Eventually(t, 10*time.Second, "two clients", func() bool { return s.Stats().Clients == 2 })
 
 	payload := make([]byte, frameBytes) // not a JPEG: the server does not decode frames that say their size
 	rand.Read(payload)
@@ -431,7 +432,7 @@ func TestViewSlowClientBounded(t *testing.T) {
 	if heapEnd > heap0+ring+16<<20 || heapEnd > heapMid+8<<20 {
 		t.Errorf("heap grew from %d MB to %d MB (mid-run %d MB) while frames were dropped", heap0>>20, heapEnd>>20, heapMid>>20)
 	}
-	eventually(t, 20*time.Second, "the reading client to get every camera's newest frame", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the reading client to get every camera's newest frame", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for c := range cameras {
@@ -441,7 +442,7 @@ func TestViewSlowClientBounded(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, 20*time.Second, "the silent client to be cut off after the write timeout", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the silent client to be cut off after the write timeout", func() bool {
 		return s.Stats().Clients == 1
 	})
 	if q := s.Stats().QueuedBytes; q != 0 {
@@ -465,11 +466,9 @@ func TestViewReadyz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	run := testkit.Go(t, func(ctx context.Context) error { return s.Run(ctx, ln) })
 	tv := &testView{Server: s, url: "http://" + ln.Addr().String() + "/"}
-	eventually(t, 10*time.Second, "/healthz", func() bool { return tv.status(t, "healthz", nil) == 200 })
+	testkit.Eventually(t, 10*time.Second, "/healthz", func() bool { return tv.status(t, "healthz", nil) == 200 })
 	if code, body := tv.get(t, "readyz", nil); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "later.frames") {
 		t.Errorf("/readyz without the topics: %d %s", code, body)
 	}
@@ -478,10 +477,10 @@ func TestViewReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := kafka.EnsureTopics(ctx, cl, topics, kafka.TopicSettings{Partitions: 1}); err != nil {
+	if _, err := kafka.EnsureTopics(context.Background(), cl, topics, kafka.TopicSettings{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "/readyz once the topics exist", func() bool { return tv.status(t, "readyz", nil) == 200 })
+	testkit.Eventually(t, 30*time.Second, "/readyz once the topics exist", func() bool { return tv.status(t, "readyz", nil) == 200 })
 	for _, p := range []string{"", "app.js", "style.css"} {
 		code, body := tv.get(t, p, nil)
 		if code != 200 || len(body) < 500 {
@@ -491,20 +490,14 @@ func TestViewReadyz(t *testing.T) {
 			t.Errorf("/%s refers to another site: the dashboard must work without internet", p)
 		}
 	}
-	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer lcancel()
 	groups, err := kadm.NewClient(cl).ListGroups(lctx)
 	if err != nil || len(groups.Groups()) != 0 {
 		t.Errorf("consumer groups %v (%v): the dashboard must not join one", groups.Groups(), err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of the cancellation")
+	if err := run.Stop(10 * time.Second); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 	if s.Ready() {
 		t.Error("still ready after stopping")

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/testutil"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestViewStallAlarm: a frames partition whose fetches fail (the broker
@@ -24,13 +24,9 @@ import (
 // the cameras of the other partitions go on meanwhile. When the partition
 // reads again, the camera is no longer stalled and its frames come again.
 func TestViewStallAlarm(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, kafka.DefaultFramesTopic, kafka.DefaultResultsTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr := c.ListenAddrs()[0]
-	var logs testutil.LockedBuffer
+	c := testkit.NewCluster(t, testkit.Topics(kafka.DefaultFramesTopic, kafka.DefaultResultsTopic))
+	addr := c.Addr
+	var logs testkit.LockedBuffer
 	tv := startView(t, addr, Config{StallAlarm: 1500 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	f := newFeeder(t, addr)
@@ -44,7 +40,7 @@ func TestViewStallAlarm(t *testing.T) {
 
 	// Where each camera's frames are.
 	parts := map[string]int32{}
-	eventually(t, 20*time.Second, "frames of every camera", func() bool {
+	testkit.Eventually(t, 20*time.Second, "frames of every camera", func() bool {
 		tv.store.mu.Lock()
 		defer tv.store.mu.Unlock()
 		for _, id := range cameras {
@@ -79,13 +75,13 @@ func TestViewStallAlarm(t *testing.T) {
 	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: kafka.DefaultFramesTopic, Partitions: []int32{p}, Err: kerr.CorruptMessage, Count: -1})
 	before := frames(others[0])
 
-	eventually(t, 20*time.Second, "the stall alarm", func() bool { return tv.Stats().StallAlarms > 0 })
+	testkit.Eventually(t, 20*time.Second, "the stall alarm", func() bool { return tv.Stats().StallAlarms > 0 })
 	st := camStall(victim)
 	if st == nil || st.Topic != kafka.DefaultFramesTopic || st.Partition != p || !st.Alarm || st.Lag <= 0 || !strings.Contains(st.Err, "CORRUPT_MESSAGE") {
 		t.Errorf("the victim's stall: %+v", st)
 	}
 	// The others flow on while the victim stays stalled.
-	eventually(t, 20*time.Second, "other partitions flowing during the stall", func() bool {
+	testkit.Eventually(t, 20*time.Second, "other partitions flowing during the stall", func() bool {
 		return frames(others[0]) >= before+10 && camStall(victim) != nil
 	})
 	if st := camStall(others[0]); st != nil {
@@ -104,7 +100,7 @@ func TestViewStallAlarm(t *testing.T) {
 		}
 	}
 	tile := `document.querySelector('.tile[data-camera="` + victim + `"]')`
-	eventually(t, 10*time.Second, "the tile STALLED and the banner", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the tile STALLED and the banner", func() bool {
 		s := state(t, bctx)
 		txt, err := chromedp.Run(bctx, chromedp.Evaluate[string](tile+`.querySelector('.badge').textContent + '|' + document.getElementById('stalls').textContent`))
 		if err != nil {
@@ -117,10 +113,10 @@ func TestViewStallAlarm(t *testing.T) {
 
 	fault.Remove()
 	n := frames(victim)
-	eventually(t, 20*time.Second, "the partition read again", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the partition read again", func() bool {
 		return frames(victim) > n+5 && camStall(victim) == nil && tv.Stats().StalledPartitions == 0
 	})
-	eventually(t, 10*time.Second, "the tile no longer stalled", func() bool { return !state(t, bctx).Cams[victim].Stalled })
+	testkit.Eventually(t, 10*time.Second, "the tile no longer stalled", func() bool { return !state(t, bctx).Cams[victim].Stalled })
 }
 
 // TestViewStallAlarmNever: a negative StallAlarm (--stall-alarm 0) logs

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -22,18 +21,12 @@ import (
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
+	"github.com/framecast/framecast/internal/testkit"
 	"github.com/framecast/framecast/internal/vision"
 )
 
-var initRuntime = sync.OnceValue(func() error {
-	p := models.At("")
-	for _, f := range []string{p.Detector(), p.Emotion(), p.Samples()} {
-		if _, err := os.Stat(f); err != nil {
-			return fmt.Errorf("the dashboard's pipeline tests need %s: run `make setup` first (%v)", f, err)
-		}
-	}
-	return vision.InitRuntime(p.ResolveORTLib(""))
-})
+// initRuntime loads ONNX Runtime, once per test binary.
+var initRuntime = sync.OnceValue(func() error { return vision.InitRuntime(models.At("").ResolveORTLib("")) })
 
 // resultLog reads the results topic from the start (read_committed), as an
 // independent witness of what the processor produced.
@@ -109,13 +102,13 @@ func sameBoxes(drawn []pageBox, r frame.Result) error {
 // Kafka independently), charts updating, overlays and pause working, and a
 // screenshot as an artifact. The dashboard never joins a consumer group.
 func TestViewBrowserRealPipeline(t *testing.T) {
+	paths := testkit.RequireModels(t)
 	if err := initRuntime(); err != nil {
 		t.Fatal(err)
 	}
 	b := startBroker(t)
 	addr := b.Addr()
 	clientOpts := []kgo.Opt{kgo.SeedBrokers(addr)}
-	paths := models.At("")
 	ctx := context.Background()
 
 	proc, err := process.New(ctx, process.Options{
@@ -165,13 +158,13 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	bctx := newBrowser(t)
 	navigate(t, bctx, tv.url)
 
-	eventually(t, 60*time.Second, "a tile per camera showing frames", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a tile per camera showing frames", func() bool {
 		st := state(t, bctx)
 		return evalInt(t, bctx, `document.querySelectorAll('.tile').length`) == 2 &&
 			st.Cams["lobby"].FramesShown > 0 && st.Cams["door"].FramesShown > 0
 	})
 	first := state(t, bctx)
-	eventually(t, 30*time.Second, "the frames to advance", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the frames to advance", func() bool {
 		st := state(t, bctx)
 		return st.Cams["lobby"].FrameSeq > first.Cams["lobby"].FrameSeq && st.Cams["door"].FrameSeq > first.Cams["door"].FrameSeq
 	})
@@ -179,7 +172,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	// The boxes on screen are those of the result records: for each
 	// camera, several times, with faces.
 	matched := map[string]int{}
-	eventually(t, 60*time.Second, "boxes drawn that match the result records, 3 times per camera", func() bool {
+	testkit.Eventually(t, 60*time.Second, "boxes drawn that match the result records, 3 times per camera", func() bool {
 		st := state(t, bctx)
 		for id, c := range st.Cams {
 			if c.DrawnSeq < 0 || len(c.Boxes) == 0 {
@@ -200,7 +193,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 		return matched["lobby"] >= 3 && matched["door"] >= 3
 	})
 
-	eventually(t, 30*time.Second, "the charts to update with emotions, throughput and latency", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the charts to update with emotions, throughput and latency", func() bool {
 		st := state(t, bctx)
 		return st.Charts.Stats >= 3 && st.Charts.Draws >= 3 && st.Charts.Points >= 2 && st.Charts.EmotionTotal > 0
 	})
@@ -215,7 +208,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := state(t, bctx)
-	eventually(t, 30*time.Second, "frames without boxes after switching overlays off", func() bool {
+	testkit.Eventually(t, 30*time.Second, "frames without boxes after switching overlays off", func() bool {
 		st := state(t, bctx)
 		c := st.Cams["lobby"]
 		return !st.Overlays && c.FrameSeq > off.Cams["lobby"].FrameSeq && len(c.Boxes) == 0 && c.DrawnSeq == -1 && !c.Overlay
@@ -232,7 +225,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	if !paused.Paused {
 		t.Fatal("the pause button did not pause")
 	}
-	eventually(t, 30*time.Second, "frames to arrive while paused", func() bool {
+	testkit.Eventually(t, 30*time.Second, "frames to arrive while paused", func() bool {
 		return state(t, bctx).Frames >= paused.Frames+8
 	})
 	after := state(t, bctx)
@@ -245,7 +238,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("pause"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "frames shown again after resuming", func() bool {
+	testkit.Eventually(t, 30*time.Second, "frames shown again after resuming", func() bool {
 		return state(t, bctx).Cams["door"].FramesShown > after.Cams["door"].FramesShown+1
 	})
 
@@ -305,7 +298,7 @@ func TestView20CamerasOneWebSocket(t *testing.T) {
 
 	bctx := newBrowser(t)
 	navigate(t, bctx, tv.url)
-	eventually(t, 60*time.Second, "20 tiles showing frames", func() bool {
+	testkit.Eventually(t, 60*time.Second, "20 tiles showing frames", func() bool {
 		if evalInt(t, bctx, `document.querySelectorAll('.tile').length`) != 20 {
 			return false
 		}
@@ -319,7 +312,7 @@ func TestView20CamerasOneWebSocket(t *testing.T) {
 	})
 	first := state(t, bctx)
 	matched := map[string]bool{}
-	eventually(t, 60*time.Second, "every camera's frames to advance with its own boxes", func() bool {
+	testkit.Eventually(t, 60*time.Second, "every camera's frames to advance with its own boxes", func() bool {
 		st := state(t, bctx)
 		for _, id := range cams {
 			c := st.Cams[id]
@@ -338,7 +331,7 @@ func TestView20CamerasOneWebSocket(t *testing.T) {
 		}
 		return len(matched) == 19
 	})
-	eventually(t, 30*time.Second, "no boxes on the camera whose results stopped", func() bool {
+	testkit.Eventually(t, 30*time.Second, "no boxes on the camera whose results stopped", func() bool {
 		c := state(t, bctx).Cams[stale]
 		return c.FrameSeq >= 8 && c.DrawnSeq == -1 && len(c.Boxes) == 0
 	})

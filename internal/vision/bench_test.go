@@ -14,6 +14,7 @@ import (
 // process runs one engine per core.
 
 func benchFrame(b *testing.B) []byte {
+	requireRuntime(b)
 	data, err := os.ReadFile(filepath.Join(paths.TestImages(), samples.Frame640))
 	if err != nil {
 		b.Fatal(err)

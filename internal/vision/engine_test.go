@@ -131,6 +131,7 @@ func TestMaxFacesAndMinScore(t *testing.T) {
 }
 
 func TestOptionsErrors(t *testing.T) {
+	requireRuntime(t)
 	for _, tc := range []struct {
 		o    Options
 		want string

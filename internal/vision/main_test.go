@@ -3,32 +3,31 @@ package vision
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/models"
-	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // The tests run against the real models and ONNX Runtime from the cache
-// that `make setup` fills; without them the package cannot be tested at
-// all, so TestMain fails loudly instead of skipping.
+// that `make setup` fills. Each test that needs them calls requireRuntime
+// (testEngine and loadImage do): without them it is skipped, or fails
+// under `make test` (see testkit.RequireModels); the geometry tests run
+// regardless.
 var paths = models.At("")
 
-func TestMain(m *testing.M) {
-	for _, p := range []string{paths.ORTLib(), paths.Detector(), paths.Emotion(), filepath.Join(paths.TestImages(), samples.Frame640)} {
-		if _, err := os.Stat(p); err != nil {
-			fmt.Fprintf(os.Stderr, "vision tests need %s: run `make setup` first (%v)\n", p, err)
-			os.Exit(1)
-		}
+var initRuntime = sync.OnceValue(func() error { return InitRuntime(paths.ResolveORTLib("")) })
+
+// requireRuntime skips the test without the models and loads ONNX Runtime
+// once.
+func requireRuntime(t testing.TB) {
+	t.Helper()
+	testkit.RequireModels(t)
+	if err := initRuntime(); err != nil {
+		t.Fatal(err)
 	}
-	if err := InitRuntime(paths.ResolveORTLib("")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
 }
 
 var (
@@ -41,6 +40,7 @@ var (
 // the engine is used sequentially.
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
+	requireRuntime(t)
 	engOnce.Do(func() {
 		engine, engErr = New(Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: benchThreads()})
 	})
@@ -52,6 +52,7 @@ func testEngine(t testing.TB) *Engine {
 
 func loadImage(t testing.TB, path string) *imagex.RGB {
 	t.Helper()
+	requireRuntime(t)
 	img, err := imagex.DecodeFile(path, imagex.DefaultLimits())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package samples
+package testkit
 
 import (
 	"bytes"
@@ -7,26 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/framecast/framecast/internal/models"
 )
 
 // videoNeeds returns ffmpeg's path and checks the sample photos are
-// there. Missing tools fail the test: video support is part of the
-// product, and a skipped test hides a broken machine.
+// there.
 func videoNeeds(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatalf("these tests need ffmpeg: apt-get install ffmpeg (%v)", err)
-	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Fatalf("these tests need ffprobe, part of ffmpeg: apt-get install ffmpeg (%v)", err)
-	}
-	if _, err := os.Stat(filepath.Join(models.At("").Samples(), "sample1.jpg")); err != nil {
-		t.Fatalf("needs the sample photos: run `make setup` (%v)", err)
-	}
-	return bin
+	RequireSamples(t)
+	return FFmpeg(t)
 }
 
 // frameHashes returns the MD5 of every decoded frame, in order.
@@ -88,7 +76,7 @@ func TestMakeVideoOptions(t *testing.T) {
 	videoNeeds(t)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "v.mkv")
-	one := filepath.Join(models.At("").Samples(), "sample3.jpg")
+	one := filepath.Join(RequireSamples(t).Samples(), "sample3.jpg")
 	if err := MakeVideo("ffmpeg", p, VideoOptions{Width: 320, Height: 240, FPS: 2.5, Seconds: 2, Samples: []string{one}}); err != nil {
 		t.Fatal(err)
 	}

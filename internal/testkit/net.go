@@ -1,5 +1,4 @@
-// Package testutil holds helpers shared by the tests of several packages.
-package testutil
+package testkit
 
 import (
 	"errors"
@@ -7,8 +6,20 @@ import (
 	"net"
 	"syscall"
 	"testing"
-	"unsafe"
 )
+
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago:
+// for a server the test starts next, or as a camera or broker that is
+// down (nothing listens there). Tests never use the fixed default ports.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
 
 // DialStalled connects with a small receive buffer, sends request and
 // never reads: the server's writes to it soon block. The small MSS keeps
@@ -35,35 +46,4 @@ func DialStalled(t testing.TB, addr, request string) net.Conn {
 		t.Fatal(err)
 	}
 	return conn
-}
-
-// Unread is what the kernel holds for a connection, not yet read
-// (FIONREAD).
-func Unread(t testing.TB, conn net.Conn) int {
-	t.Helper()
-	rc, err := conn.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int32
-	var errno syscall.Errno
-	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-	}); err != nil || errno != 0 {
-		t.Fatalf("FIONREAD: %v %v", err, errno)
-	}
-	return int(n)
-}
-
-// ClosedAddr returns a 127.0.0.1 address nothing listens on (a port that
-// was free a moment ago): a camera or broker that is down.
-func ClosedAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

@@ -1,4 +1,4 @@
-package samples
+package testkit
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/framecast/framecast/internal/models"
 )
@@ -95,6 +96,20 @@ func MakeVideo(ffmpeg, dst string, opt VideoOptions) error {
 		return fmt.Errorf("make video: %w", err)
 	}
 	return nil
+}
+
+// Video makes a test video at dst with MakeVideo and returns dst. The test
+// fails without ffmpeg, and is skipped without the sample photos (see
+// RequireSamples) unless opt names its own.
+func Video(t testing.TB, dst string, opt VideoOptions) string {
+	t.Helper()
+	if len(opt.Samples) == 0 {
+		RequireSamples(t)
+	}
+	if err := MakeVideo(FFmpeg(t), dst, opt); err != nil {
+		t.Fatalf("make a test video: %v", err)
+	}
+	return dst
 }
 
 func (o VideoOptions) withDefaults() (VideoOptions, error) {
