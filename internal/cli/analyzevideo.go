@@ -21,6 +21,7 @@ import (
 
 	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/ratelog"
 	"github.com/framecast/framecast/internal/report"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -431,7 +432,7 @@ func (a *analyzer) video(ctx context.Context, p *videoPlan, path, out string, re
 	// The sources narrate connects, ends and reconnects for cameras; here
 	// a failure is reported once, as this file's error, so their own
 	// account is for --log-level debug.
-	srcLog := slog.New(minLevel{a.env.log.Handler(), slog.LevelError})
+	srcLog := ratelog.AtLeast(a.env.log, slog.LevelError)
 	if a.env.log.Enabled(ctx, slog.LevelDebug) {
 		srcLog = a.env.log
 	}

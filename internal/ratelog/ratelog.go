@@ -3,7 +3,7 @@
 // each make the same warning hundreds of times a second; a Logger passes a
 // few of them on and counts the rest, and the count goes out with the next
 // record it passes, as "suppressed=N", so nothing is hidden without a
-// trace.
+// trace. AtLeast quiets a component run inside another to its warnings.
 package ratelog
 
 import (
