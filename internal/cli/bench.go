@@ -2,45 +2,72 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
-	"text/tabwriter"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/quantile"
-	"github.com/framecast/framecast/internal/vision"
+	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/bench"
+	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/source"
 )
 
-// benchImage is the measurement of one image.
-type benchImage struct {
-	Name       string  `json:"name"`
-	Width      int     `json:"width"`
-	Height     int     `json:"height"`
-	Faces      int     `json:"faces"`
-	DecodeP50  float64 `json:"decode_ms_p50"`
-	DetectP50  float64 `json:"detect_ms_p50"`
-	ClassifyP5 float64 `json:"classify_ms_p50"`
-	AnalyzeP50 float64 `json:"analyze_ms_p50"` // detect + classify: what Human's detect() covers
-	TotalP50   float64 `json:"total_ms_p50"`   // decode + analyze
-	TotalP90   float64 `json:"total_ms_p90"`
-}
+const benchAbout = "Measure the compute-only cost of analysing images: decode, detect, classify, total,\n" +
+	"medians over --iterations runs after --warmup runs, one engine, one frame at a time.\n\n" +
+	"With --pipeline: measure throughput and latency through the embedded broker instead\n" +
+	"(compute only vs through Kafka, real-time latency, broker memory); see\n" +
+	"`framecast bench --pipeline --help`.\n\n" +
+	"With --soak DURATION: run the whole pipeline above the machine's capacity for that\n" +
+	"long and check that every frame is accounted for, no partition stalls and memory\n" +
+	"stays flat; see `framecast bench --soak 1m --help`."
 
-type benchReport struct {
-	Iterations  int          `json:"iterations"`
-	Threads     int          `json:"threads"`
-	CPUs        int          `json:"cpus"`
-	ONNXRuntime string       `json:"onnxruntime"`
-	Images      []benchImage `json:"images"`
-	// Medians over the images of the per-image medians.
-	AnalyzeMedian float64 `json:"analyze_ms_median"`
-	TotalMedian   float64 `json:"total_ms_median"`
-	FramesPerSec  float64 `json:"frames_per_second"`
-}
+const benchPipelineAbout = `Measure the streaming pipeline through the embedded broker, in one run:
 
+  1. the embedded broker starts as a child process (framecast broker on a free
+     127.0.0.1 port, data in a temporary directory), so its memory can be sampled
+     from /proc every second;
+  2. --frames-per-camera synthetic frames per camera are rendered once (the
+     publisher then only reads files, so the CPU goes to the processor);
+  3. compute only: the same frames through decode + analyse on --concurrency
+     engines in parallel for --compute-duration → frames/s;
+  4. saturation: a backlog of --backlog worth of frames at that rate is produced,
+     then an in-process processor (same engines, nothing skipped as stale) drains
+     it → sustained frames/s through Kafka and its ratio to compute only;
+  5. real time: --cameras × --fps for --duration through publish → process →
+     a read_committed results reader: latency from capture to result readable,
+     stale skips, publisher drops, broker and bench process memory.
+
+Narration goes to stderr, the report to stdout (--json for JSON). Ctrl-C stops
+every phase cleanly, the broker too. Targets (issue 3): sustained ≥ 90 % of compute
+only; p50 ≤ 30 ms and p99 ≤ 100 ms at 8 × 10 fps; broker memory < 300 MB.`
+
+const benchSoakAbout = `Run the whole pipeline above the machine's capacity for a long time and check
+that nothing is lost, nothing stalls and memory stops growing:
+
+  1. --frames-per-camera synthetic frames per camera are rendered once;
+  2. capacity: the frames through decode + analyse on --concurrency engines at
+     once for --compute-duration → frames/s;
+  3. the broker (framecast broker) and the processor (framecast process, stale
+     skipping on: --max-age) run as child processes, so that each one's memory
+     can be read from /proc every --sample-interval;
+  4. optionally, --backlog-frames frames are produced on cameras of their own
+     before the processor starts: its peak memory after a backlog;
+  5. --cameras publish for --soak at --soak-load × the capacity, then the
+     processor drains and stops.
+
+Afterwards, from the topics: every camera's frames (the end offset of its
+partition) = its results + dead letters; every partition's committed offset
+reached its end; latency, stale skip rate; processor and broker RSS at 1 min,
+the midpoint and the end, and the slope (MB/min) after --warmup.
+Exit status 1 when a camera's frames are not all accounted for or a partition
+stalled.`
+
+// runBench implements `framecast bench`: the compute-only bench, or the
+// pipeline or soak bench (internal/bench) with --pipeline or --soak.
 func runBench(ctx context.Context, env *environment, args []string) error {
 	if isSoakBench(args) {
 		return runBenchSoak(ctx, env, args)
@@ -48,20 +75,13 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if isPipelineBench(args) {
 		return runBenchPipeline(ctx, env, args)
 	}
-	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]\n       framecast bench --soak DURATION [flags]",
-		"Measure the compute-only cost of analysing images: decode, detect, classify, total,\n"+
-			"medians over --iterations runs after --warmup runs, one engine, one frame at a time.\n\n"+
-			"With --pipeline: measure throughput and latency through the embedded broker instead\n"+
-			"(compute only vs through Kafka, real-time latency, broker memory); see\n"+
-			"`framecast bench --pipeline --help`.\n\n"+
-			"With --soak DURATION: run the whole pipeline above the machine's capacity for that\n"+
-			"long and check that every frame is accounted for, no partition stalls and memory\n"+
-			"stays flat; see `framecast bench --soak 1m --help`.")
+	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]\n       framecast bench --soak DURATION [flags]", benchAbout)
 	fs.Bool("pipeline", false, "measure the whole pipeline through the embedded broker (see `framecast bench --pipeline --help`)")
 	var vf visionFlags
 	vf.register(fs)
-	iters := fs.Int("iterations", 50, "measured runs per image")
-	warmup := fs.Int("warmup", 5, "unmeasured runs per image first")
+	var cfg bench.ComputeConfig
+	fs.IntVar(&cfg.Iterations, "iterations", 50, "measured runs per image")
+	fs.IntVar(&cfg.Warmup, "warmup", 5, "unmeasured runs per image first")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,84 +89,272 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if err := vf.validate(); err != nil {
 		return err
 	}
-	if *iters < 1 || *warmup < 0 {
+	if cfg.Iterations < 1 || cfg.Warmup < 0 {
 		return usageError("--iterations must be ≥ 1 and --warmup ≥ 0")
 	}
 	if fs.NArg() == 0 {
 		return usageError("no images given")
 	}
-	files, err := expandInputs(fs.Args())
+	var err error
+	if cfg.Files, err = expandInputs(fs.Args()); err != nil {
+		return err
+	}
+	cfg.Threads, cfg.Limits, cfg.NewAnalyzer = vf.threads, vf.limits(), vf.analyzer
+	rep, err := bench.RunCompute(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	eng, err := vf.engine()
+	return bench.Write(env.stdout, rep, *jsonOut)
+}
+
+// isPipelineBench reports whether bench's arguments ask for --pipeline.
+// isPipelineBench picks the mode before any flag set parses, because the
+// two modes take different flags: --pipeline on the command line, else
+// FRAMECAST_PIPELINE like every other flag's environment fallback.
+func isPipelineBench(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		switch a {
+		case "-pipeline", "--pipeline", "-pipeline=true", "--pipeline=true", "-pipeline=1", "--pipeline=1":
+			return true
+		case "-pipeline=false", "--pipeline=false", "-pipeline=0", "--pipeline=0":
+			return false
+		}
+	}
+	on, err := strconv.ParseBool(os.Getenv(envName("pipeline")))
+	return err == nil && on
+}
+
+// isSoakBench reports whether bench's arguments ask for --soak (or
+// FRAMECAST_SOAK is set), like isPipelineBench.
+func isSoakBench(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "soak" {
+			return true
+		}
+	}
+	_, ok := os.LookupEnv(envName("soak"))
+	return ok
+}
+
+// modeFlags are the flags bench --pipeline and --soak share: the vision
+// flags, the frames' (same defaults, same help) and --json.
+type modeFlags struct {
+	vf      visionFlags
+	size    string
+	jsonOut bool
+}
+
+func (m *modeFlags) register(fs *flag.FlagSet, c *bench.Common) {
+	m.vf.register(fs)
+	fs.IntVar(&c.Cameras, "cameras", 8, "cameras (synthetic, distinct seeds)")
+	fs.IntVar(&c.FramesPerCamera, "frames-per-camera", 100, "frames rendered per camera (looped)")
+	fs.StringVar(&m.size, "size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size, WIDTHxHEIGHT")
+	fs.IntVar(&c.JPEGQuality, "jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of the rendered frames")
+	fs.BoolVar(&m.jsonOut, "json", false, "print the report as JSON")
+}
+
+// parse parses the flags of bench mode (--pipeline or --soak) and returns
+// the first of its usage errors, for the mode's own to follow: arguments
+// (the modes take only flags) and the vision flags'.
+func (m *modeFlags) parse(fs *flag.FlagSet, args []string, mode string) ([]error, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q: bench %s takes only flags", fs.Args(), mode))
+	}
+	if err := m.vf.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs, nil
+}
+
+// checkFrames validates --frames-per-camera and --size, and sets the
+// frame size.
+func (m *modeFlags) checkFrames(c *bench.Common) []error {
+	var errs []error
+	if c.FramesPerCamera < 1 || c.FramesPerCamera > 10000 {
+		errs = append(errs, fmt.Errorf("--frames-per-camera %d: want 1 to 10000", c.FramesPerCamera))
+	}
+	var ok bool
+	if c.Width, c.Height, ok = source.ParseSize(m.size); !ok {
+		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", m.size))
+	}
+	return errs
+}
+
+// engines completes c from the vision flags: the engines, their limits
+// and threads (one each unless --threads says otherwise, as `framecast
+// process` runs them), and the narration.
+func (m *modeFlags) engines(c *bench.Common, env *environment) {
+	if m.vf.threads == 0 {
+		m.vf.threads = 1
+	}
+	c.Threads, c.Limits, c.NewAnalyzer, c.Log = m.vf.threads, m.vf.limits(), m.vf.analyzer, env.log
+}
+
+func runBenchPipeline(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench", "--pipeline [flags]", benchPipelineAbout)
+	var mf modeFlags
+	var cfg bench.PipelineConfig
+	mf.register(fs, &cfg.Common)
+	fs.Bool("pipeline", true, "measure the pipeline through the embedded broker (this mode)")
+	fs.Float64Var(&cfg.FPS, "fps", 10, "frames per second per camera in the real-time phase")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "length of the real-time phase")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 2, "analysis engines, in the compute-only phase and in the processor")
+	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", 10*time.Second, "length of the compute-only measurement")
+	fs.DurationVar(&cfg.Backlog, "backlog", 20*time.Second, "saturation backlog: this much work at the compute-only rate")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 2*time.Second, "the real-time processor's --max-age (stale frames are skipped); the saturation processor never skips")
+	fs.IntVar(&cfg.Partitions, "partitions", kafka.DefaultPartitions, "partitions of the broker's topics")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "the processors' --max-in-flight (0: its default, 2×concurrency+2)")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a Go CPU profile of this process during the saturation drain to this file (go tool pprof)")
+	errs, err := mf.parse(fs, args, "--pipeline")
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
-	dec := imagex.NewDecoder(vf.limits())
-	defer dec.Close()
-	rep := benchReport{Iterations: *iters, Threads: vf.threads, CPUs: runtime.NumCPU(), ONNXRuntime: vision.RuntimeVersion()}
-	var img imagex.RGB
-	faces := make([]vision.Face, 0, 32)
-	var analyzeAll, totalAll []float64
-	for _, path := range files {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
+	if cfg.Cameras < 1 || cfg.Cameras > 256 {
+		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 256", cfg.Cameras))
+	}
+	if !(cfg.FPS > 0 && cfg.FPS <= 1000) {
+		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 1000", cfg.FPS))
+	}
+	if cfg.Duration < time.Second || cfg.ComputeDuration < 100*time.Millisecond || cfg.Backlog < 100*time.Millisecond {
+		errs = append(errs, errors.New("--duration must be at least 1s, --compute-duration and --backlog at least 100ms"))
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to 64", cfg.Concurrency))
+	}
+	errs = append(errs, mf.checkFrames(&cfg.Common)...)
+	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 {
+		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", cfg.JPEGQuality))
+	}
+	if cfg.MaxAge < 0 {
+		errs = append(errs, errors.New("--max-age must not be negative (0: never skip)"))
+	}
+	if cfg.MaxInFlight < 0 {
+		errs = append(errs, errors.New("--max-in-flight must not be negative"))
+	}
+	if cfg.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("--partitions %d: want at least 1", cfg.Partitions))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError("%v", err)
+	}
+	mf.engines(&cfg.Common, env)
+	rep, err := bench.RunPipeline(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	return writeBenchReport(env, rep, mf.jsonOut, err)
+}
+
+func runBenchSoak(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench", "--soak DURATION [flags]", benchSoakAbout)
+	var mf modeFlags
+	var cfg bench.SoakConfig
+	mf.register(fs, &cfg.Common)
+	fs.Bool("pipeline", true, "(implied by --soak)")
+	fs.DurationVar(&cfg.Duration, "soak", 0, "how long the cameras publish (e.g. 30m)")
+	fs.Float64Var(&cfg.Load, "soak-load", 1.2, "the cameras' total rate, as a multiple of the measured capacity")
+	fs.Float64Var(&cfg.Capacity, "capacity", 0, "the capacity in frames/s instead of measuring it (e.g. the compute-only rate of bench --pipeline on a quiet machine)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "RSS slopes are fitted after this (0: a third of --soak, at most 5m)")
+	fs.DurationVar(&cfg.SampleEvery, "sample-interval", 5*time.Second, "how often the processes' RSS is read")
+	fs.IntVar(&cfg.BacklogFrames, "backlog-frames", 0, "frames produced before the processor starts, on cameras of their own (0: none)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 2, "analysis engines, in the capacity measurement and in the processor")
+	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", 5*time.Second, "length of the capacity measurement")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 2*time.Second, "the processor's --max-age: frames older than this are skipped as stale")
+	fs.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the broker's topics (0: 12, or enough for a partition per camera)")
+	errs, err := mf.parse(fs, args, "--soak")
+	if err != nil {
+		return err
+	}
+	if cfg.Duration < time.Second {
+		errs = append(errs, fmt.Errorf("--soak %v: want a duration of at least 1s, e.g. --soak 30m", cfg.Duration))
+	}
+	if cfg.Capacity < 0 {
+		errs = append(errs, errors.New("--capacity must not be negative (0: measure it)"))
+	}
+	if !(cfg.Load > 0 && cfg.Load <= 100) {
+		errs = append(errs, fmt.Errorf("--soak-load %v: want more than 0 and at most 100", cfg.Load))
+	}
+	if cfg.Warmup < 0 || cfg.Warmup >= max(cfg.Duration, time.Second) || cfg.SampleEvery < 100*time.Millisecond {
+		errs = append(errs, errors.New("--warmup must be shorter than --soak, --sample-interval at least 100ms"))
+	}
+	if cfg.BacklogFrames < 0 {
+		errs = append(errs, errors.New("--backlog-frames must not be negative"))
+	}
+	if cfg.Cameras < 1 || cfg.Cameras > 128 {
+		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 128", cfg.Cameras))
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 64 || cfg.ComputeDuration < 100*time.Millisecond {
+		errs = append(errs, errors.New("--concurrency: want 1 to 64; --compute-duration at least 100ms"))
+	}
+	errs = append(errs, mf.checkFrames(&cfg.Common)...)
+	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 || cfg.MaxAge <= 0 {
+		errs = append(errs, errors.New("--jpeg-quality: want 1 to 100; --max-age must be positive (the soak skips stale frames)"))
+	}
+	// Each camera (and each backlog camera) has a partition of its own,
+	// so that its frames are the partition's end offset.
+	need := cfg.Cameras
+	if cfg.BacklogFrames > 0 {
+		need *= 2
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = max(kafka.DefaultPartitions, need)
+	} else if cfg.Partitions < need {
+		errs = append(errs, fmt.Errorf("--partitions %d: the soak needs one per camera (and per backlog camera): at least %d", cfg.Partitions, need))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError("%v", err)
+	}
+	if cfg.Warmup == 0 {
+		cfg.Warmup = min(5*time.Minute, cfg.Duration/3)
+	}
+	mf.engines(&cfg.Common, env)
+	cfg.ProcessorFlags = processorFlags(mf.vf)
+	rep, err := bench.RunSoak(ctx, cfg)
+	if rep == nil {
+		return err
+	}
+	return writeBenchReport(env, rep, mf.jsonOut, err)
+}
+
+// processorFlags are the vision flags the soak's processor child gets
+// (its --threads comes with the soak's own).
+func processorFlags(vf visionFlags) []string {
+	args := []string{"--home", vf.home, "--provider", vf.provider,
+		"--min-score", strconv.FormatFloat(vf.minScore, 'g', -1, 64), "--max-faces", strconv.Itoa(vf.maxFaces)}
+	for _, f := range []struct{ flag, v string }{{"--onnxruntime-lib", vf.ortLib}, {"--detector-model", vf.detector}, {"--emotion-model", vf.emotion}} {
+		if f.v != "" {
+			args = append(args, f.flag, f.v)
 		}
-		var dm, de, cl, an, to []float64
-		for i := 0; i < *warmup+*iters; i++ {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			t0 := time.Now()
-			if err := dec.Decode(data, &img); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			d := time.Since(t0)
-			var t vision.Timings
-			if faces, t, err = eng.Analyze(&img, faces[:0]); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			total := time.Since(t0)
-			if i < *warmup {
-				continue
-			}
-			dm = append(dm, ms(d))
-			de = append(de, ms(t.Detect))
-			cl = append(cl, ms(t.Classify))
-			an = append(an, ms(t.Detect+t.Classify))
-			to = append(to, ms(total))
-		}
-		bi := benchImage{
-			Name: filepath.Base(path), Width: img.W, Height: img.H, Faces: len(faces),
-			DecodeP50: quantile.Of(dm, 0.5), DetectP50: quantile.Of(de, 0.5), ClassifyP5: quantile.Of(cl, 0.5),
-			AnalyzeP50: quantile.Of(an, 0.5), TotalP50: quantile.Of(to, 0.5), TotalP90: quantile.Of(to, 0.9),
-		}
-		rep.Images = append(rep.Images, bi)
-		analyzeAll = append(analyzeAll, bi.AnalyzeP50)
-		totalAll = append(totalAll, bi.TotalP50)
 	}
-	rep.AnalyzeMedian = quantile.Of(analyzeAll, 0.5)
-	rep.TotalMedian = quantile.Of(totalAll, 0.5)
-	var sum float64
-	for _, v := range totalAll {
-		sum += v
+	return args
+}
+
+// writeBenchReport prints the report of a pipeline or soak run, also a
+// partial one (interrupted) or a failed soak's, and returns the run's
+// error.
+func writeBenchReport(env *environment, rep bench.Report, asJSON bool, runErr error) error {
+	if err := bench.Write(env.stdout, rep, asJSON); err != nil {
+		return err
 	}
-	rep.FramesPerSec = float64(len(totalAll)) * 1000 / sum
-	if *jsonOut {
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	return runErr
+}
+
+// analyzer is vf's engine as the analysis stage takes it.
+func (v *visionFlags) analyzer() (analysis.Analyzer, error) {
+	e, err := v.engine()
+	if err != nil {
+		return nil, err
 	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "IMAGE\tSIZE\tFACES\tDECODE\tDETECT\tCLASSIFY\tTOTAL p50\tTOTAL p90\t")
-	for _, b := range rep.Images {
-		fmt.Fprintf(tw, "%s\t%d×%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", b.Name, b.Width, b.Height, b.Faces, b.DecodeP50, b.DetectP50, b.ClassifyP5, b.TotalP50, b.TotalP90)
-	}
-	tw.Flush()
-	fmt.Fprintf(env.stdout, "\nmilliseconds, medians of %d runs; median image: analyse %.2f ms, with decode %.2f ms; %.1f frames/s on one engine (ONNX Runtime %s, %d intra-op threads, %d CPUs)\n",
-		*iters, rep.AnalyzeMedian, rep.TotalMedian, rep.FramesPerSec, rep.ONNXRuntime, vf.threads, rep.CPUs)
-	return nil
+	return e, nil
 }

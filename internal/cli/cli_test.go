@@ -22,9 +22,6 @@ import (
 // call testkit.RequireModels first: the others run without it.
 var paths = models.At("")
 
-// procBuffer is what benchpipeline_test.go still calls testkit.LockedBuffer.
-type procBuffer = testkit.LockedBuffer
-
 // runCLI calls framecast in-process, as a user would from a shell.
 func runCLI(t *testing.T, stdin []byte, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

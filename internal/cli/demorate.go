@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -126,3 +127,5 @@ func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, cl
 	}
 	return workers, close, nil
 }
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }

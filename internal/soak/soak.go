@@ -3,7 +3,7 @@
 // per camera), no partition stalled (committed offsets at the end), and
 // memory that stops growing after a warm-up (a least-squares slope).
 //
-// The measuring lives in internal/cli (benchsoak.go); this package is the
+// The measuring lives in internal/bench (soak.go); this package is the
 // arithmetic and the text, so that both can be tested without a broker.
 package soak
 

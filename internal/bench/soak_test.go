@@ -1,38 +1,47 @@
-package cli
+package bench_test
 
 import (
-	"encoding/json"
-	"os"
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/framecast/framecast/internal/soak"
+	"github.com/framecast/framecast/internal/bench"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
-// TestBenchSoak runs a few seconds of soak with a backlog and checks the
+// TestSoak runs a few seconds of soak with a backlog and checks the
 // report's invariants: every camera's frames are its results plus dead
 // letters, no partition stalled, samples taken, both children stopped.
-// It asserts nothing about speed.
-func TestBenchSoak(t *testing.T) {
-	if _, err := os.Stat(paths.Detector()); err != nil {
-		t.Skipf("the soak needs the models (%v): run `make setup`", err)
-	}
+// The capacity is measured on fake engines (50 ms a frame: a light load);
+// the processor child analyses with the real ones. It asserts nothing
+// about speed.
+func TestSoak(t *testing.T) {
+	paths := testkit.RequireModels(t)
 	t.Setenv(testMainEnv, "1")
-	code, out, errs := runCLI(t, nil, "--log-format", "text", "bench", "--soak", "8s", "--json", "--cameras", "2",
-		"--compute-duration", "1s", "--frames-per-camera", "5", "--backlog-frames", "40", "--sample-interval", "1s")
-	t.Logf("stderr:\n%s", errs)
-	if code != 0 {
-		t.Fatalf("exit %d", code)
+	var logs testkit.LockedBuffer
+	cfg := bench.SoakConfig{
+		Common: bench.Common{
+			Cameras: 2, FramesPerCamera: 5, Width: 640, Height: 480, JPEGQuality: 80,
+			Concurrency: 2, Threads: 1, ComputeDuration: time.Second, MaxAge: 2 * time.Second,
+			Partitions: 12, NewAnalyzer: fakeAnalyzers(50 * time.Millisecond),
+			Limits: imagex.DefaultLimits(), Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		},
+		Duration: 8 * time.Second, Load: 1.2, Warmup: 2 * time.Second, SampleEvery: time.Second, BacklogFrames: 40,
+		ProcessorFlags: []string{"--home", paths.Home},
 	}
-	var rep soak.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	rep, err := bench.RunSoak(context.Background(), cfg)
+	t.Logf("log:\n%s", logs.String())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !rep.OK || len(rep.Failures) != 0 || rep.Interrupted {
 		t.Errorf("failures: %v", rep.Failures)
 	}
 	st := rep.Settings
-	if rep.Capacity.FPS <= 0 || rep.Capacity.AnalyseMS <= 0 || st.Load != 1.2 || st.Cameras != 2 || st.Partitions != 12 {
+	if rep.Capacity.FPS <= 0 || rep.Capacity.AnalyseMS < 50 || st.Load != 1.2 || st.Cameras != 2 || st.Partitions != 12 {
 		t.Errorf("capacity %+v, settings %+v", rep.Capacity, st)
 	}
 	if want := 1.2 * rep.Capacity.FPS / 2; st.FPS < want-0.01 || st.FPS > want+0.01 {
@@ -50,7 +59,7 @@ func TestBenchSoak(t *testing.T) {
 			t.Errorf("camera %+v", c)
 		}
 		parts[c.Partition] = true
-		if strings.HasPrefix(c.ID, rtPrefix) {
+		if strings.HasPrefix(c.ID, "cam-") {
 			frames += c.Frames
 		}
 	}
@@ -76,41 +85,12 @@ func TestBenchSoak(t *testing.T) {
 	if len(rep.Samples) < 8 || m.Processor.EndMB <= 0 || m.Broker.EndMB <= 0 || m.Processor.FitSamples < 2 || m.Broker.PeakMB <= 0 {
 		t.Errorf("memory %+v from %d samples", m, len(rep.Samples))
 	}
+	if x := rep.Samples[0]; x.AtS != -1 || x.BrokerMB <= 0 || x.BenchMB <= 0 {
+		t.Errorf("first sample %+v: want one before publishing, of the broker and the bench", x)
+	}
 	for _, pid := range []int{st.BrokerPID, st.ProcessorPID} {
 		if pid <= 0 || processAlive(pid) {
 			t.Errorf("child %d still running after the soak", pid)
-		}
-	}
-}
-
-func TestBenchSoakUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"--soak", "0s"},
-		{"--soak", "10s", "--soak-load", "0"},
-		{"--soak", "10s", "--cameras", "8", "--backlog-frames", "10", "--partitions", "12"},
-		{"--soak", "10s", "--max-age", "0s"},
-		{"--soak", "10s", "extra"},
-	} {
-		if code, _, errs := runCLI(t, nil, append([]string{"bench"}, args...)...); code != 2 {
-			t.Errorf("%v: exit %d, want 2: %s", args, code, errs)
-		}
-	}
-	code, _, errs := runCLI(t, nil, "bench", "--pipeline", "--soak", "1m", "--help")
-	if code != 0 || !strings.Contains(errs, "--soak-load") || !strings.Contains(errs, "--backlog-frames") {
-		t.Errorf("--soak --help: exit %d\n%s", code, errs)
-	}
-	for _, tc := range []struct {
-		args []string
-		want bool
-	}{
-		{[]string{"--soak", "1m"}, true},
-		{[]string{"--pipeline", "-soak=30m"}, true},
-		{[]string{"--pipeline"}, false},
-		{[]string{"--", "--soak"}, false},
-		{[]string{"soak.jpg"}, false},
-	} {
-		if got := isSoakBench(tc.args); got != tc.want {
-			t.Errorf("isSoakBench(%v) = %v", tc.args, got)
 		}
 	}
 }
