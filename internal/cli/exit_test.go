@@ -7,8 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestExitStatus: the one rule for exit statuses, interrupts included.
@@ -70,12 +74,17 @@ func TestServicesStopCleanlyWhileConnecting(t *testing.T) {
 		}
 	}()
 	addr := ln.Addr().String()
+	// A directory of one frame: a source that needs no sample photos.
+	frames := t.TempDir()
+	if err := os.WriteFile(filepath.Join(frames, "frame.jpg"), testkit.FlatJPEG(64, 48), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, args := range [][]string{
 		{"results", "--brokers", addr},
 		{"view", "--brokers", addr, "--listen", "127.0.0.1:0"},
-		{"publish", "--brokers", addr, "--source", "lobby=synthetic:"},
+		{"publish", "--brokers", addr, "--source", "lobby=" + frames},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(ctx, args, nil, &out, &errb); code != 0 {
