@@ -2,20 +2,21 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"image/jpeg"
 	"io"
+	"log/slog"
+	"math"
 	"os"
-	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
-	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/offline"
 )
 
 func runAnalyze(ctx context.Context, env *environment, args []string) error {
@@ -31,7 +32,12 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	vf.register(fs)
 	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image and per analysed video frame")
 	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory (videos as NAME.mp4); for a single video, OUT.mp4 names the file")
-	vidf := registerVideoFlags(fs)
+	var every optionalInt
+	var fps optionalFloat
+	fs.Var(&every, "every", "videos: analyse every Nth frame, N ≥ 1 (default: every frame; not with --fps)")
+	fs.Var(&fps, "fps", "videos: analyse this many frames per second of video (default: every frame; not with --every)")
+	report := fs.String("report", "", "videos: write a self-contained HTML report (summary, emotion timeline, faces over time, key frames) to this file")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "the ffmpeg executable for videos; ffprobe is taken from the same directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,16 +47,31 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("no files given; usage: framecast analyze [flags] FILE...")
 	}
-	files, videos, err := splitInputs(fs.Args())
+	// An explicit --every 0 or --fps 0 is a mistake, not "every frame".
+	var bad []string
+	if every.set && every.v < 1 {
+		bad = append(bad, fmt.Sprintf("--every %d: must be 1 or more (1 analyses every frame)", every.v))
+	}
+	if fps.set && !(fps.v > 0 && fps.v <= 1000) {
+		bad = append(bad, fmt.Sprintf("--fps %v: must be above 0 and at most 1000", fps.v))
+	}
+	if len(bad) > 0 {
+		return usageError("%s", strings.Join(bad, "; "))
+	}
+	files, videos, err := offline.SplitInputs(fs.Args())
 	if err != nil {
 		return err
 	}
-	vplan, err := vidf.plan(files, videos, annotateDir)
+	vplan, dir, err := offline.PlanVideos(offline.VideoPlan{Videos: videos, Every: every.v, FPS: fps.v, Report: *report, FFmpeg: *ffmpeg}, files, *annotateDir)
+	var perr *offline.PlanError
+	if errors.As(err, &perr) {
+		return usageError("%v", perr)
+	}
 	if err != nil {
 		return err
 	}
-	if *annotateDir != "" {
-		if err := os.MkdirAll(*annotateDir, 0o755); err != nil {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--annotate: %w", err)
 		}
 	}
@@ -58,35 +79,39 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	a := &analyzer{
-		env: env, stage: analysis.NewStage(eng, vf.limits()), limits: vf.limits(),
-		annotateDir: *annotateDir, used: map[string]bool{}, worker: workerName(),
+	// The sources narrate connects, ends and reconnects for cameras; here
+	// a failure is reported once, as this file's error, so their own
+	// account is for --log-level debug.
+	srcLog := slog.New(minLevel{env.log.Handler(), slog.LevelError})
+	if env.log.Enabled(ctx, slog.LevelDebug) {
+		srcLog = env.log
 	}
-	defer a.stage.Close()
+	a := offline.New(offline.Config{
+		Stage: analysis.NewStage(eng, vf.limits()), Limits: vf.limits(), Worker: workerName(),
+		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog,
+	})
+	defer a.Close()
+	out := &analyzeOutput{env: env, json: *jsonOut}
 	failed := 0
 	for i, path := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := a.one(path, int64(i))
+		res, err := a.Image(path, int64(i))
 		if err != nil {
 			failed++
-			fmt.Fprintf(env.stderr, "framecast analyze: %s: %v\n", path, err)
+			out.Failed(path, err)
 			continue
 		}
 		if *jsonOut {
-			b, err := frame.Marshal(res)
-			if err != nil {
-				return err
-			}
-			if _, err := env.stdout.Write(b); err != nil {
+			if err := out.Result(res); err != nil {
 				return err
 			}
 		} else {
 			printTable(env.stdout, path, res)
 		}
 	}
-	vfailed, err := a.analyzeVideos(ctx, vplan, *jsonOut)
+	vfailed, err := a.Videos(ctx, vplan, out)
 	if err != nil {
 		return err
 	}
@@ -98,142 +123,42 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// imageExts are the file names a directory argument expands to.
-var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true}
-
-// expandInputs replaces directories by the images in them, sorted. Missing
-// paths are kept so they are reported per file like any other failure.
-func expandInputs(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil || !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		ents, err := os.ReadDir(a)
-		if err != nil {
-			return nil, err
-		}
-		var in []string
-		for _, e := range ents {
-			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
-				in = append(in, filepath.Join(a, e.Name()))
-			}
-		}
-		sort.Strings(in)
-		if len(in) == 0 {
-			return nil, fmt.Errorf("%s: no images (.jpg, .jpeg, .png, .gif) in this directory", a)
-		}
-		out = append(out, in...)
-	}
-	return out, nil
+// analyzeOutput prints what offline analysis produces: JSON lines or a
+// summary per video on stdout, progress and failures on stderr.
+type analyzeOutput struct {
+	env  *environment
+	json bool
 }
 
-type analyzer struct {
-	env         *environment
-	stage       *analysis.Stage
-	limits      imagex.Limits
-	annotateDir string
-	used        map[string]bool
-	worker      string
-}
-
-// readInput reads a file or stdin, refusing anything over the byte limit
-// before reading it whole.
-func (a *analyzer) readInput(path string) ([]byte, error) {
-	var r io.Reader
-	if path == "-" {
-		r = a.env.stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if st.IsDir() {
-			return nil, fmt.Errorf("is a directory")
-		}
-		if st.Size() > a.limits.MaxBytes {
-			return nil, fmt.Errorf("%w: file is %d bytes, the limit is %d (raise it with --max-bytes)", imagex.ErrTooLarge, st.Size(), a.limits.MaxBytes)
-		}
-		r = f
+func (o *analyzeOutput) Result(res *frame.Result) error {
+	if !o.json {
+		return nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, a.limits.MaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > a.limits.MaxBytes {
-		return nil, fmt.Errorf("%w: input is over %d bytes (raise it with --max-bytes)", imagex.ErrTooLarge, a.limits.MaxBytes)
-	}
-	return b, nil
-}
-
-func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
-	start := time.Now()
-	data, err := a.readInput(path)
-	if err != nil {
-		return nil, err
-	}
-	read := time.Now()
-	name := filepath.Base(path)
-	if path == "-" {
-		name = "stdin"
-	}
-	// Offline there is no capture clock: the frame counts as captured
-	// when framecast started reading it, so latency is reading and
-	// analysis; the analysis timings count from when it was read, as they
-	// count from the fetch for frames from Kafka.
-	res, err := a.analyzeImage(data, name, path, seq, start, read)
-	if err != nil {
-		return nil, err
-	}
-	if a.annotateDir != "" {
-		if err := a.writeAnnotated(name, res.Faces); err != nil {
-			return nil, fmt.Errorf("--annotate: %w", err)
-		}
-	}
-	return res, nil
-}
-
-// analyzeImage decodes and analyses an encoded image (JPEG, PNG, …) and
-// returns its result; captured and received are as in analysis.Input.
-func (a *analyzer) analyzeImage(data []byte, name, path string, seq int64, captured, received time.Time) (*frame.Result, error) {
-	res := analysis.Begin(analysis.Input{
-		Camera: name, Seq: seq, CapturedAt: captured, Received: received,
-		Frame: frame.FrameInfo{Source: path}, Worker: a.worker,
-	})
-	if err := a.stage.Analyze(data, &res); err != nil {
-		return nil, err
-	}
-	analysis.Finish(&res, received)
-	return &res, nil
-}
-
-func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
-	base := strings.TrimSuffix(name, filepath.Ext(name))
-	out := base + ".jpg"
-	for n := 2; a.used[out]; n++ {
-		out = fmt.Sprintf("%s-%d.jpg", base, n)
-	}
-	a.used[out] = true
-	rgba := a.stage.Image().ToImage()
-	if err := annotate.Draw(rgba, faces); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(a.annotateDir, out))
+	b, err := frame.Marshal(res)
 	if err != nil {
 		return err
 	}
-	if err := jpeg.Encode(f, rgba, &jpeg.Options{Quality: 90}); err != nil {
-		f.Close()
-		return err
+	_, err = o.env.stdout.Write(b)
+	return err
+}
+
+func (o *analyzeOutput) Progress(name string, expected int64) offline.Progress {
+	return newProgressBar(o.env.stderr, isTerminal(o.env.stderr), name, expected)
+}
+
+func (o *analyzeOutput) Done(v offline.VideoSummary) {
+	if !isTerminal(o.env.stderr) {
+		rate := float64(v.Tally.Frames) / max(v.Elapsed.Seconds(), 1e-9)
+		o.env.log.Info("video analysed", "file", v.Path, "frames", v.Tally.Frames, "faces", v.Tally.Faces,
+			"seconds", math.Round(v.Elapsed.Seconds()*100)/100, "fps", math.Round(rate*10)/10)
 	}
-	return f.Close()
+	if !o.json {
+		printVideoSummary(o.env.stdout, v)
+	}
+}
+
+func (o *analyzeOutput) Failed(path string, err error) {
+	fmt.Fprintf(o.env.stderr, "framecast analyze: %s: %v\n", path, err)
 }
 
 func ms(d time.Duration) float64 { return analysis.MS(d) }
@@ -271,4 +196,129 @@ func printTable(w io.Writer, path string, r *frame.Result) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// printVideoSummary writes the table of one video.
+func printVideoSummary(w io.Writer, v offline.VideoSummary) {
+	path, info, s, t, elapsed := v.Path, v.Info, v.Sampling, v.Tally, v.Elapsed
+	head := []string{path}
+	if info.Width > 0 {
+		head = append(head, fmt.Sprintf("%d×%d", info.Width, info.Height))
+	}
+	if info.FPS > 0 {
+		head = append(head, strconv.FormatFloat(math.Round(info.FPS*100)/100, 'f', -1, 64)+" fps")
+	}
+	if info.Duration > 0 {
+		head = append(head, fmt.Sprintf("%.1f s", info.Duration.Seconds()))
+	}
+	if info.Codec != "" {
+		head = append(head, info.Codec)
+	}
+	fmt.Fprintln(w, strings.Join(head, "  "))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	of := ""
+	if info.Frames > 0 {
+		of = fmt.Sprintf(" of %d", info.Frames)
+	}
+	fmt.Fprintf(tw, "  frames analysed\t%d%s (%s)\n", t.Frames, of, s)
+	fmt.Fprintf(tw, "  frames with faces\t%d (%.0f%%)\n", t.FramesWithFaces, 100*float64(t.FramesWithFaces)/float64(max(t.Frames, 1)))
+	fmt.Fprintf(tw, "  faces\t%d (%.2f per frame)\n", t.Faces, float64(t.Faces)/float64(max(t.Frames, 1)))
+	if l, share := t.Dominant(); l != "" {
+		fmt.Fprintf(tw, "  dominant emotion\t%s, %.0f%% of faces\n", l, 100*share)
+		var parts []string
+		order := []int{0, 1, 2, 3, 4, 5, 6}
+		sort.SliceStable(order, func(i, j int) bool { return t.ByEmotion[order[i]] > t.ByEmotion[order[j]] })
+		for _, i := range order {
+			if t.ByEmotion[i] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.0f%%", frame.Labels[i], 100*t.Share(i)))
+			}
+		}
+		fmt.Fprintf(tw, "  emotions\t%s\n", strings.Join(parts, ", "))
+	} else {
+		fmt.Fprintf(tw, "  dominant emotion\tnone (no faces)\n")
+	}
+	fmt.Fprintf(tw, "  analysis\t%.1f frames/s (%.1f s)\n", float64(t.Frames)/max(elapsed.Seconds(), 1e-9), elapsed.Seconds())
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// progressBar shows a video's progress on a terminal, redrawn at most
+// every progressEvery: frames done of the expected total, analysis rate
+// and time left. On anything else it stays silent.
+type progressBar struct {
+	w     io.Writer
+	tty   bool
+	name  string
+	total int64 // expected frames; 0: unknown
+	start time.Time
+	last  time.Time
+	drawn bool
+	now   func() time.Time
+}
+
+const progressEvery = 100 * time.Millisecond
+
+func newProgressBar(w io.Writer, tty bool, name string, total int64) *progressBar {
+	p := &progressBar{w: w, tty: tty, name: name, total: total, now: time.Now}
+	p.start = p.now()
+	return p
+}
+
+func (p *progressBar) Update(done int64) {
+	if !p.tty {
+		return
+	}
+	now := p.now()
+	if p.drawn && now.Sub(p.last) < progressEvery {
+		return
+	}
+	p.last, p.drawn = now, true
+	fmt.Fprintf(p.w, "\r%s\x1b[K", p.line(done, now, false))
+}
+
+// finish draws the final state and ends the line.
+func (p *progressBar) Finish(done int64) {
+	if !p.tty {
+		return
+	}
+	fmt.Fprintf(p.w, "\r%s\x1b[K\n", p.line(done, p.now(), true))
+}
+
+// abort ends a drawn bar's line so that an error message starts afresh.
+func (p *progressBar) Abort() {
+	if p.tty && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progressBar) line(done int64, now time.Time, final bool) string {
+	const width = 24
+	elapsed := now.Sub(p.start)
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(done) / elapsed.Seconds()
+	}
+	total := p.total
+	if final || (total > 0 && done > total) {
+		total = done // the estimate from ffprobe was off
+	}
+	var b strings.Builder
+	b.WriteString(p.name)
+	b.WriteString("  ")
+	if total > 0 {
+		fill := int(float64(width) * float64(done) / float64(total))
+		b.WriteString(strings.Repeat("█", fill) + strings.Repeat("░", width-fill))
+		fmt.Fprintf(&b, "  %d/%d frames", done, total)
+	} else {
+		fmt.Fprintf(&b, "%d frames", done)
+	}
+	fmt.Fprintf(&b, "  %.1f fps", rate)
+	switch {
+	case final:
+		fmt.Fprintf(&b, "  %s", elapsed.Round(100*time.Millisecond))
+	case total > 0 && rate > 0:
+		left := time.Duration(float64(total-done) / rate * float64(time.Second))
+		fmt.Fprintf(&b, "  ETA %s", left.Round(time.Second))
+	}
+	return b.String()
 }

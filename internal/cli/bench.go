@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/offline"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -75,7 +76,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("no images given")
 	}
-	files, err := expandInputs(fs.Args())
+	files, err := offline.ExpandImages(fs.Args())
 	if err != nil {
 		return err
 	}
