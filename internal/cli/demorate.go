@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/capacity"
-	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/source"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 // calibrationBudget is how long the demo analyses sample frames at start.
@@ -97,13 +97,13 @@ func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cam
 	return capacity.Choose(c, len(specs), p), nil
 }
 
-// engineWorkers makes n decode + analyse functions for capacity.Measure,
-// each with its own engine and decoder; close releases them.
+// engineWorkers makes n analysis stages, each with its own engine, as
+// workers for capacity.Measure; close releases them.
 func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, close func(), err error) {
-	var closers []func()
+	var stages []*analysis.Stage
 	close = func() {
-		for _, c := range closers {
-			c()
+		for _, s := range stages {
+			s.Close()
 		}
 	}
 	for range n {
@@ -112,16 +112,11 @@ func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, cl
 			close()
 			return nil, nil, err
 		}
-		dec := imagex.NewDecoder(vf.limits())
-		closers = append(closers, eng.Close, dec.Close)
-		var img imagex.RGB
-		faces := make([]vision.Face, 0, 32)
+		st := analysis.NewStage(eng, vf.limits())
+		stages = append(stages, st)
 		workers = append(workers, func(data []byte) error {
-			if err := dec.Decode(data, &img); err != nil {
-				return err
-			}
-			faces, _, err = eng.Analyze(&img, faces[:0])
-			return err
+			var res frame.Result
+			return st.Analyze(data, &res)
 		})
 	}
 	return workers, close, nil
