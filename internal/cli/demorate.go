@@ -10,6 +10,7 @@ import (
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/capacity"
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -22,7 +23,7 @@ const calibrationBudget = time.Second
 // engines the processor will use. Cameras with their own rate (#fps,
 // ?fps=, the camera file, a video's frame rate) keep it. It returns the
 // attributes for the start-up line.
-func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cameraSpec, engines int) ([]any, error) {
+func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) ([]any, error) {
 	if given(sf.fs, "fps") {
 		return []any{"fps", *sf.fps, "fps_from", "--fps"}, nil
 	}
@@ -51,8 +52,8 @@ func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []came
 // calibrate renders a few synthetic frames at the demo's size and quality
 // (timing the render and encode), analyses them on engines engines at once
 // for calibrationBudget and chooses the rate with capacity.DefaultPolicy.
-func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cameraSpec, engines int) (capacity.Plan, error) {
-	opts, _ := sf.options(cameraSpec{URI: "synthetic:"})
+func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) (capacity.Plan, error) {
+	opts, _ := sf.options(publish.CameraSpec{URI: "synthetic:"})
 	cam, err := source.NewSyntheticURI("synthetic:?seed=1", opts)
 	if err != nil {
 		return capacity.Plan{}, err

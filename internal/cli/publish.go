@@ -50,7 +50,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 			"newest frame, never a backlog.\n\n"+
 			"Camera ids: --source ID=URI, or --camera ID for the sources without one (in order),\n"+
 			"or cam-1, cam-2, … by position. A --camera-file lists cameras in YAML:\n"+
-			indent(cameraFileExample, "  ")+"\n"+
+			indent(publish.CameraFileExample, "  ")+"\n"+
 			"Cameras are spread over the topic's partitions: ids sorted, the i-th on partition i mod partitions.\n\n"+
 			"Examples:\n"+
 			"  framecast publish --source lobby=synthetic: --source door=synthetic:?seed=2 --count 100\n"+
@@ -279,7 +279,7 @@ func statsAttrs(s publish.Stats) []any {
 
 // openCameras opens every camera's source; on an error it closes those
 // already open.
-func openCameras(env *environment, sf *sourceFlags, specs []cameraSpec, count int64) ([]publish.Camera, error) {
+func openCameras(env *environment, sf *sourceFlags, specs []publish.CameraSpec, count int64) ([]publish.Camera, error) {
 	var cams []publish.Camera
 	for _, spec := range specs {
 		opts, fps := sf.options(spec)
