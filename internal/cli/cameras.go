@@ -74,7 +74,7 @@ func (sf *sourceFlags) specs(args []string) ([]publish.CameraSpec, error) {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: want more than 0", *sf.stallTimeout))
 	}
 	sources := append(sf.sources, args...)
-	ids, uris, err := cameraIDs(sources, sf.cameras)
+	ids, uris, err := publish.CameraIDs(sources, sf.cameras)
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -69,4 +71,64 @@ func LoadCameraFile(path string) ([]CameraSpec, error) {
 		}
 	}
 	return f.Cameras, errors.Join(errs...)
+}
+
+// CameraIDs pairs each source (an --source argument) with its camera id: ID=URI, else the next
+// --camera, else cam-N by position (skipping ids already taken).
+func CameraIDs(sources, cameras []string) (ids, uris []string, err error) {
+	taken := map[string]bool{}
+	ids = make([]string, len(sources))
+	uris = make([]string, len(sources))
+	for i, s := range sources {
+		if id, uri, ok := splitSource(s); ok {
+			ids[i], uris[i] = id, uri
+			taken[id] = true
+		} else {
+			uris[i] = s
+		}
+	}
+	next := 0
+	for i := range sources {
+		if ids[i] != "" || next >= len(cameras) {
+			continue
+		}
+		ids[i] = cameras[next]
+		taken[ids[i]] = true
+		next++
+	}
+	if next < len(cameras) {
+		return nil, nil, fmt.Errorf("%d --camera ids for %d sources without ID=: give one --camera per such --source", len(cameras), next)
+	}
+	n := 1
+	for i := range sources {
+		if ids[i] != "" {
+			continue
+		}
+		for n = max(n, i+1); taken["cam-"+strconv.Itoa(n)]; n++ {
+		}
+		ids[i] = "cam-" + strconv.Itoa(n)
+		taken[ids[i]] = true
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return nil, nil, fmt.Errorf("camera id %q given twice", id)
+		}
+		seen[id] = true
+	}
+	return ids, uris, nil
+}
+
+// splitSource splits "ID=URI". The part before '=' is an id only if it
+// cannot be part of a URI or path (no ':', '/', '\', '?', '&') and the
+// whole string is not an existing file.
+func splitSource(s string) (id, uri string, ok bool) {
+	id, uri, found := strings.Cut(s, "=")
+	if !found || id == "" || uri == "" || strings.ContainsAny(id, `:/\?&`) {
+		return "", "", false
+	}
+	if _, err := os.Stat(s); err == nil {
+		return "", "", false
+	}
+	return id, uri, true
 }
