@@ -242,23 +242,16 @@ func (s *jpegSplitter) readFrame(f *splitFrame) error {
 	f.add(soi)
 	s.r.Discard(2)
 	for {
-		p, err := s.r.Peek(4) // a marker and its length field
-		if len(p) < 2 {
-			return splitUnexpected(err)
+		m, p, err := s.peekMarker()
+		if err != nil {
+			return err
 		}
-		m, merr := imagex.ReadJPEGMarker(p)
 		if m.Fill > 0 {
 			// Fill bytes before a marker: taken, then the marker is
 			// read again from its own FF.
 			f.add(p[:m.Fill])
 			s.r.Discard(m.Fill)
 			continue
-		}
-		switch {
-		case merr == imagex.ErrJPEGShort:
-			return splitUnexpected(err)
-		case merr != nil:
-			return errBadJPEG
 		}
 		switch {
 		case m.Code == imagex.JPEGSOI:
@@ -287,6 +280,31 @@ func (s *jpegSplitter) readFrame(f *splitFrame) error {
 				return err
 			}
 		}
+	}
+}
+
+// peekMarker reads the marker the reader stands on, with p the bytes it
+// peeked, which start with the marker's header. It waits for no byte the
+// marker does not need: the EOI that ends what a camera has sent so far
+// ends the frame now, not when the next frame comes. With fill bytes
+// before the marker, m.Fill counts them (some of them) and nothing else
+// is read: the caller takes them and calls again.
+func (s *jpegSplitter) peekMarker() (m imagex.JPEGMarker, p []byte, err error) {
+	for n := 2; ; n = 4 {
+		if p, err = s.r.Peek(n); len(p) < n {
+			return m, p, splitUnexpected(err)
+		}
+		p, _ = s.r.Peek(max(n, min(s.r.Buffered(), 4))) // what is there anyway
+		m, err = imagex.ReadJPEGMarker(p)
+		switch {
+		case m.Fill > 0:
+			return m, p, nil
+		case err == imagex.ErrJPEGShort && n == 2:
+			continue // a length field is due: wait for it
+		case err != nil:
+			return m, p, errBadJPEG
+		}
+		return m, p, nil
 	}
 }
 
