@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/framecast/framecast/internal/imagex"
 )
 
 // HTTP cameras come in three kinds, told apart by the response's
@@ -756,48 +758,26 @@ func mjpegCheck(part []byte, max int) (jpg []byte, w, h int, ok bool) {
 // Segments are skipped by their length, so a thumbnail in an APP1 (EXIF)
 // segment is not mistaken for the image.
 func jpegDims(b []byte) (w, h int, ok bool) {
-	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != imagex.JPEGSOI {
 		return 0, 0, false
 	}
-	i := 2
-	for i < len(b) {
-		if b[i] != 0xFF {
-			return 0, 0, false
-		}
-		for i < len(b) && b[i] == 0xFF { // fill bytes
-			i++
-		}
-		if i >= len(b) {
-			return 0, 0, false
-		}
-		m := b[i]
-		i++
+	for i := 2; i < len(b); {
+		m, err := imagex.ReadJPEGMarker(b[i:])
 		switch {
-		case m == 0x01 || m == 0xD8 || m >= 0xD0 && m <= 0xD7:
-			continue // no length
-		case m == 0x00 || m == 0xD9 || m == 0xDA:
+		case err != nil:
+			return 0, 0, false // garbage between segments, cut short or a bad length
+		case m.Code == 0x00 || m.Code == imagex.JPEGEOI || m.Code == imagex.JPEGSOS:
 			return 0, 0, false // stuffing, end of image or scan before any frame header
-		}
-		if i+2 > len(b) {
+		case i+m.Size() > len(b):
 			return 0, 0, false
-		}
-		n := int(b[i])<<8 | int(b[i+1])
-		if n < 2 || i+n > len(b) {
-			return 0, 0, false
-		}
-		if m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC {
-			// SOFn: length, precision, height, width.
-			if n < 7 {
-				return 0, 0, false
-			}
-			h = int(b[i+3])<<8 | int(b[i+4])
-			w = int(b[i+5])<<8 | int(b[i+6])
-			if w == 0 || h == 0 {
+		case imagex.JPEGIsSOF(m.Code):
+			w, h, ok = imagex.JPEGFrameSize(b[i+m.Header() : i+m.Size()])
+			if !ok || w == 0 || h == 0 {
 				return 0, 0, false // height 0: given by a DNL marker later, which cameras do not use
 			}
 			return w, h, true
 		}
-		i += n
+		i += m.Size() // a segment, or TEM, RSTn and SOI, which have no length
 	}
 	return 0, 0, false
 }
