@@ -29,7 +29,7 @@ import (
 func videoTestClip(t *testing.T, dir string) string {
 	t.Helper()
 	testkit.RequireModels(t)
-	return testkit.Video(t, filepath.Join(dir, "clip.mp4"), testkit.VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 3})
+	return testkit.Video(t, filepath.Join(dir, "clip.mp4"), testkit.VideoConfig{Width: 640, Height: 480, FPS: 10, Seconds: 3})
 }
 
 // videoResults parses and validates JSON lines.
@@ -213,14 +213,14 @@ func TestAnalyzeVideoSourceFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(open func(string, source.VideoInfo, source.Options) (source.Source, error)) {
+	defer func(open func(string, source.VideoInfo, source.Config) (source.Source, error)) {
 		offline.OpenVideoSource = open
 	}(offline.OpenVideoSource)
 	for _, fake := range []*fakeVideo{
 		{jpeg: jpg, n: 3, err: errors.New("ffmpeg: exit status 1: Invalid NAL unit size")},
 		{jpeg: jpg, n: 3, stuck: true},
 	} {
-		offline.OpenVideoSource = func(string, source.VideoInfo, source.Options) (source.Source, error) { return fake, nil }
+		offline.OpenVideoSource = func(string, source.VideoInfo, source.Config) (source.Source, error) { return fake, nil }
 		start := time.Now()
 		code, out, errs := runCLI(t, nil, "analyze", "--json", video)
 		if code != 1 || len(videoResults(t, out)) != 3 {

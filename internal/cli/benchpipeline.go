@@ -527,7 +527,7 @@ func (b *pipelineBench) render(ctx context.Context) error {
 func (b *pipelineBench) renderCamera(ctx context.Context, i int, total *atomic.Int64) error {
 	pf := &b.pf
 	uri := fmt.Sprintf("synthetic:?seed=%d&size=%dx%d", i+1, pf.width, pf.height)
-	src, err := source.NewSyntheticURI(uri, source.Options{FPS: pf.fps, JPEGQuality: pf.quality})
+	src, err := source.NewSyntheticURI(uri, source.Config{FPS: pf.fps, JPEGQuality: pf.quality})
 	if err != nil {
 		return err
 	}
@@ -803,7 +803,7 @@ func (b *pipelineBench) newProcessor(ctx context.Context, maxAge time.Duration) 
 		return nil, err
 	}
 	next := 0
-	return process.New(ctx, process.Options{
+	return process.New(ctx, process.Config{
 		Client:      opts,
 		Group:       benchGroup,
 		Worker:      "bench",
@@ -923,7 +923,7 @@ func (b *pipelineBench) realtime(ctx context.Context) error {
 	defer pub.Close()
 	cams := make([]publish.Camera, 0, pf.cameras)
 	for i := range pf.cameras {
-		src, err := source.Open(b.cameraDir(i), source.Options{})
+		src, err := source.Open(b.cameraDir(i), source.Config{})
 		if err != nil {
 			for _, c := range cams {
 				c.Source.Close()

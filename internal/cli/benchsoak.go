@@ -449,7 +449,7 @@ func (s *soakBench) publish(ctx context.Context) error {
 	defer pub.Close()
 	cams := make([]publish.Camera, 0, s.pf.cameras)
 	for i := range s.pf.cameras {
-		src, err := source.Open(s.cameraDir(i), source.Options{})
+		src, err := source.Open(s.cameraDir(i), source.Config{})
 		if err != nil {
 			for _, c := range cams {
 				c.Source.Close()

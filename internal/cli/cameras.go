@@ -119,8 +119,8 @@ func (sf *sourceFlags) specs(args []string) ([]publish.CameraSpec, error) {
 
 // options returns the source options and the publisher's pace for one
 // camera: its own fps and size win over the flags.
-func (sf *sourceFlags) options(spec publish.CameraSpec) (source.Options, float64) {
-	opts := source.Options{
+func (sf *sourceFlags) options(spec publish.CameraSpec) (source.Config, float64) {
+	opts := source.Config{
 		Width: sf.defaultW, Height: sf.defaultH, FPS: *sf.fps, JPEGQuality: *sf.quality, Once: *sf.once,
 		FFmpeg: *sf.ffmpeg, Unpaced: !*sf.realtime, Loop: *sf.loop, StallTimeout: *sf.stallTimeout,
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // byteSize is the one byte size flag of every command: 1048576, 1MiB, 512KiB, 1GiB (powers of
@@ -93,4 +94,14 @@ func (o *optionalFloat) Set(s string) error {
 	}
 	o.v, o.set = f, true
 	return nil
+}
+
+// offIfZero maps a duration flag's "0: never" onto the packages' one
+// convention: in a Config, a zero field means its documented default and a
+// negative duration means never (off).
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

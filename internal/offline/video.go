@@ -227,7 +227,7 @@ func (a *Analyzer) video(ctx context.Context, p *VideoPlan, path, out string, re
 	if rv != nil {
 		rv.Sampling = s.String()
 	}
-	src, err := OpenVideoSource(path, info, source.Options{Unpaced: true, Every: s.every, VideoFPS: s.fps, FFmpeg: p.FFmpeg,
+	src, err := OpenVideoSource(path, info, source.Config{Unpaced: true, Every: s.every, VideoFPS: s.fps, FFmpeg: p.FFmpeg,
 		Log: a.cfg.SourceLog.With("component", "source")})
 	if err != nil {
 		return err
@@ -356,8 +356,8 @@ func watchSource(ctx context.Context, src source.Source) (context.Context, func(
 // sampling is which frames of one video are analysed, and where they sit
 // in it.
 type sampling struct {
-	every  int     // source.Options.Every: every Nth frame (1: all)
-	fps    float64 // source.Options.VideoFPS: resampled to this rate (0: not)
+	every  int     // source.Config.Every: every Nth frame (1: all)
+	fps    float64 // source.Config.VideoFPS: resampled to this rate (0: not)
 	native float64 // the video's frame rate (0: unknown)
 }
 
