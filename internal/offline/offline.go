@@ -13,8 +13,9 @@
 //     it is decoded (the pixel limit, in the stage).
 //   - Offline there is no capture clock: a frame counts as captured when
 //     framecast started reading it, so latency is reading plus analysis.
-//   - The package prints nothing: results, progress and summaries go to
-//     the caller's Output, narration to the logger.
+//   - The package writes only where the caller says: results, progress and
+//     summaries to its Output (text.go has the forms `framecast analyze`
+//     prints), narration to its logger.
 package offline
 
 import (

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -154,5 +155,38 @@ func TestImage(t *testing.T) {
 	defer a2.Close()
 	if _, err := a2.Image(good, 0); !errors.Is(err, imagex.ErrTooLarge) {
 		t.Errorf("over --max-bytes: %v", err)
+	}
+}
+
+func TestProgressBar(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(0, 0)
+	p := NewProgressBar(&buf, true, "clip.mp4", 100)
+	p.now = func() time.Time { return now }
+	p.start = now
+	for i := range int64(50) {
+		now = now.Add(20 * time.Millisecond) // 50 fps
+		p.Update(i + 1)
+	}
+	// 1 s of updates, at most one redraw per 100 ms.
+	if n := strings.Count(buf.String(), "\r"); n < 9 || n > 11 {
+		t.Errorf("%d redraws in 1 s", n)
+	}
+	last := buf.String()[strings.LastIndex(buf.String(), "\r"):]
+	for _, want := range []string{"clip.mp4", "46/100 frames", "50.0 fps", "ETA 1s", "█"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("bar %q lacks %q", last, want)
+		}
+	}
+	p.Finish(100)
+	if !strings.HasSuffix(buf.String(), "\n") || !strings.Contains(buf.String(), "100/100 frames") {
+		t.Errorf("final bar: %q", buf.String())
+	}
+	buf.Reset()
+	q := NewProgressBar(&buf, false, "clip.mp4", 100)
+	q.Update(1)
+	q.Finish(1)
+	if buf.Len() != 0 {
+		t.Errorf("progress off a terminal: %q", buf.String())
 	}
 }
