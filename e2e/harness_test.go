@@ -5,13 +5,16 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +23,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/frame"
-	"github.com/framecast/framecast/internal/testkit"
 )
 
 var bin string
@@ -42,26 +44,60 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // proc is a framecast process with its output captured.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout testkit.LockedBuffer
-	stderr testkit.LockedBuffer
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
 	done   chan struct{}
 	err    error
 }
 
-func (p *proc) Stdout() string { return p.stdout.String() }
-func (p *proc) Stderr() string { return p.stderr.String() }
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (p *proc) Stdout() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
+func (p *proc) Stderr() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
 
 // start runs framecast with args; the process is killed at the end of the
 // test if still running, and its stderr is logged when the test fails.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	p.cmd.Env = append(os.Environ(), "FRAMECAST_LOG_FORMAT=json")
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,7 +145,7 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 // answers metadata requests.
 func broker(t *testing.T, dataDir string, extra ...string) (*proc, string) {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := start(t, "broker", append([]string{"broker", "--listen", addr, "--data-dir", dataDir}, extra...)...)
 	waitTopics(t, addr)
 	return p, addr
@@ -117,7 +153,7 @@ func broker(t *testing.T, dataDir string, extra ...string) (*proc, string) {
 
 func waitTopics(t *testing.T, addr string) {
 	t.Helper()
-	testkit.Eventually(t, 30*time.Second, "broker topics at "+addr, func() bool {
+	eventually(t, 30*time.Second, "broker topics at "+addr, func() bool {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 		if err != nil {
 			return false
@@ -130,11 +166,29 @@ func waitTopics(t *testing.T, addr string) {
 	})
 }
 
-// readAll reads a topic from the start, as testkit.ReadTopic does, with
-// read_committed isolation.
+// readAll consumes a topic from the beginning until idle for idle, with
+// read_committed isolation, and returns the records.
 func readAll(t *testing.T, addr, topic string, want int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	return testkit.ReadTopic(t, addr, topic, want, timeout, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(timeout)
+	for len(out) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	// Anything beyond want (duplicates) shows up within a short grace period.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	cancel()
+	return out
 }
 
 func decodeResults(t *testing.T, recs []*kgo.Record) []frame.Result {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/samples"
-	"github.com/framecast/framecast/internal/testkit"
 )
 
 type key struct {
@@ -44,7 +44,6 @@ func countResults(t *testing.T, addr string, want int, timeout time.Duration) (m
 // TestThreeTerminals is the README's quick start: broker, processor,
 // publisher with two synthetic cameras, and `framecast results`.
 func TestThreeTerminals(t *testing.T) {
-	testkit.RequireModels(t)
 	_, addr := broker(t, t.TempDir())
 	proc := start(t, "process", "process", "--brokers", addr, "--stats-interval", "1s")
 	const n = 20
@@ -91,13 +90,13 @@ func TestKcat(t *testing.T) {
 	}
 	_, addr := broker(t, t.TempDir())
 	start(t, "process", "process", "--brokers", addr)
-	img := filepath.Join(testkit.RequireModels(t).TestImages(), samples.Frame640)
+	img := filepath.Join(models.At("").TestImages(), samples.Frame640)
 	out, err := exec.Command("kcat", "-P", "-b", addr, "-t", "framecast.frames", "-k", "kcat-cam", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kcat produce: %v\n%s", err, out)
 	}
 	var got string
-	testkit.Eventually(t, 60*time.Second, "kcat to read a result", func() bool {
+	eventually(t, 60*time.Second, "kcat to read a result", func() bool {
 		o, err := exec.Command("kcat", "-C", "-b", addr, "-t", "framecast.results", "-o", "beginning", "-c", "1", "-e", "-q").Output()
 		got = string(o)
 		return err == nil && strings.Contains(got, "kcat-cam")
@@ -126,7 +125,6 @@ func mustUnmarshal(t *testing.T, s string, v any) {
 // works, starts a second one and returns how often each frame's result was
 // seen (read_committed).
 func killAndReplace(t *testing.T, delivery string) (map[key]int, int) {
-	testkit.RequireModels(t)
 	_, addr := broker(t, t.TempDir())
 	args := []string{"process", "--brokers", addr, "--delivery", delivery, "--max-age", "1h"}
 	a := start(t, "process-a", args...)
@@ -136,7 +134,7 @@ func killAndReplace(t *testing.T, delivery string) (map[key]int, int) {
 		srcs = append(srcs, "--source", fmt.Sprintf("cam-%d=synthetic:?seed=%d", i, i))
 	}
 	pub := start(t, "publish", append([]string{"publish", "--brokers", addr, "--fps", "20", "--count", fmt.Sprint(perCam)}, srcs...)...)
-	testkit.Eventually(t, 60*time.Second, "first results", func() bool {
+	eventually(t, 60*time.Second, "first results", func() bool {
 		return len(readAll(t, addr, "framecast.results", 15, 2*time.Second)) >= 15
 	})
 	a.kill(syscall.SIGKILL)
@@ -146,7 +144,7 @@ func killAndReplace(t *testing.T, delivery string) (map[key]int, int) {
 	start(t, "process-b", args...)
 	// The replacement must take over within seconds: the session and
 	// transaction timeouts (6 s and 10 s by default) bound it.
-	testkit.Eventually(t, 20*time.Second, "the replacement's first results", func() bool {
+	eventually(t, 20*time.Second, "the replacement's first results", func() bool {
 		return len(readAll(t, addr, "framecast.results", before+1, time.Second)) > before
 	})
 	t.Logf("%s: replacement produced results %v after the kill", delivery, time.Since(killedAt).Round(100*time.Millisecond))
@@ -182,13 +180,12 @@ func TestSIGKILLAtLeastOnce(t *testing.T) {
 // it again on the same data directory: publisher and processor reconnect
 // and every frame the broker acknowledged gets a result.
 func TestBrokerRestartUnderLoad(t *testing.T) {
-	testkit.RequireModels(t)
 	data := t.TempDir()
 	b, addr := broker(t, data)
 	start(t, "process", "process", "--brokers", addr, "--max-age", "1h")
 	pub := start(t, "publish", "publish", "--brokers", addr, "--fps", "10",
 		"--source", "cam-1=synthetic:?seed=1", "--source", "cam-2=synthetic:?seed=2")
-	testkit.Eventually(t, 60*time.Second, "results before the restart", func() bool {
+	eventually(t, 60*time.Second, "results before the restart", func() bool {
 		return len(readAll(t, addr, "framecast.results", 10, 2*time.Second)) >= 10
 	})
 	b.kill(syscall.SIGTERM)
@@ -197,7 +194,7 @@ func TestBrokerRestartUnderLoad(t *testing.T) {
 	start(t, "broker-2", "broker", "--listen", addr, "--data-dir", data)
 	waitTopics(t, addr)
 	before := len(readAll(t, addr, "framecast.frames", 1<<30, 3*time.Second))
-	testkit.Eventually(t, 60*time.Second, "frames after the restart", func() bool {
+	eventually(t, 60*time.Second, "frames after the restart", func() bool {
 		return len(readAll(t, addr, "framecast.frames", before+20, 2*time.Second)) >= before+20
 	})
 	pub.kill(syscall.SIGTERM)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,8 +20,14 @@ import (
 // ffmpeg test source standing in for a webcam, through a worker, to
 // results with faces.
 func TestVideoAndWebcamSources(t *testing.T) {
-	testkit.RequireModels(t)
-	video := testkit.Video(t, filepath.Join(t.TempDir(), "entrance.mp4"), testkit.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is required (apt-get install ffmpeg)")
+	}
+	video := filepath.Join(t.TempDir(), "entrance.mp4")
+	if err := testkit.MakeVideo(ffmpeg, video, testkit.VideoConfig{Width: 320, Height: 240, FPS: 10, Seconds: 2}); err != nil {
+		t.Fatal(err)
+	}
 	_, addr := broker(t, t.TempDir())
 	start(t, "process", "process", "--brokers", addr)
 	pub := start(t, "publish", "publish", "--brokers", addr, "--count", "20",
@@ -54,7 +61,9 @@ func TestVideoAndWebcamSources(t *testing.T) {
 // until its own 60 s timeout (it never writes, so no broken pipe would
 // stop it).
 func TestSIGKILLLeavesNoFFmpeg(t *testing.T) {
-	testkit.FFmpeg(t)
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is required (apt-get install ffmpeg)")
+	}
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,13 +82,13 @@ func TestSIGKILLLeavesNoFFmpeg(t *testing.T) {
 	pub := start(t, "publish", "publish", "--brokers", addr,
 		"--source", "frozen=tcp://"+silent.Addr().String()+"#stall=60s")
 	var child int
-	testkit.Eventually(t, 30*time.Second, "the publisher's ffmpeg child", func() bool {
+	eventually(t, 30*time.Second, "the publisher's ffmpeg child", func() bool {
 		child = ffmpegChild(pub.cmd.Process.Pid)
 		return child > 0
 	})
 	pub.kill(syscall.SIGKILL)
 	pub.wait(t, 10*time.Second)
-	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("ffmpeg %d to end with its parent", child), func() bool {
+	eventually(t, 5*time.Second, fmt.Sprintf("ffmpeg %d to end with its parent", child), func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
 		// Gone, or a zombie waiting for its new parent to reap it.
 		return err != nil || strings.Contains(string(b), ") Z ")

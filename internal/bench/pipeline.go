@@ -278,7 +278,7 @@ func (b *pipeline) render(ctx context.Context) error {
 func (b *pipeline) renderCamera(ctx context.Context, i int, total *atomic.Int64) error {
 	cfg := &b.cfg
 	uri := fmt.Sprintf("synthetic:?seed=%d&size=%dx%d", i+1, cfg.Width, cfg.Height)
-	src, err := source.NewSyntheticURI(uri, source.Options{FPS: cfg.FPS, JPEGQuality: cfg.JPEGQuality})
+	src, err := source.NewSyntheticURI(uri, source.Config{FPS: cfg.FPS, JPEGQuality: cfg.JPEGQuality})
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (b *pipeline) publisher(ctx context.Context, clientID string) (*publish.Pub
 	}
 	cams := make([]publish.Camera, 0, b.cfg.Cameras)
 	for i := range b.cfg.Cameras {
-		src, err := source.Open(b.cameraDir(i), source.Options{})
+		src, err := source.Open(b.cameraDir(i), source.Config{})
 		if err != nil {
 			for _, c := range cams {
 				c.Source.Close()

@@ -161,7 +161,7 @@ func (b *pipeline) newProcessor(ctx context.Context, maxAge time.Duration) (*pro
 		return nil, err
 	}
 	next := 0
-	return process.New(ctx, process.Options{
+	return process.New(ctx, process.Config{
 		Client:      opts,
 		Group:       benchGroup,
 		Worker:      "bench",

@@ -2,20 +2,18 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"image/jpeg"
-	"io"
+	"log/slog"
+	"math"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
-	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/offline"
+	"github.com/framecast/framecast/internal/ratelog"
 )
 
 func runAnalyze(ctx context.Context, env *environment, args []string) error {
@@ -31,7 +29,12 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	vf.register(fs)
 	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image and per analysed video frame")
 	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory (videos as NAME.mp4); for a single video, OUT.mp4 names the file")
-	vidf := registerVideoFlags(fs)
+	var every optionalInt
+	var fps optionalFloat
+	fs.Var(&every, "every", "videos: analyse every Nth frame, N ≥ 1 (default: every frame; not with --fps)")
+	fs.Var(&fps, "fps", "videos: analyse this many frames per second of video (default: every frame; not with --every)")
+	report := fs.String("report", "", "videos: write a self-contained HTML report (summary, emotion timeline, faces over time, key frames) to this file")
+	ffmpeg := fs.String("ffmpeg", "ffmpeg", "the ffmpeg executable for videos; ffprobe is taken from the same directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,16 +44,31 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("no files given; usage: framecast analyze [flags] FILE...")
 	}
-	files, videos, err := splitInputs(fs.Args())
+	// An explicit --every 0 or --fps 0 is a mistake, not "every frame".
+	var bad []string
+	if every.set && every.v < 1 {
+		bad = append(bad, fmt.Sprintf("--every %d: must be 1 or more (1 analyses every frame)", every.v))
+	}
+	if fps.set && !(fps.v > 0 && fps.v <= 1000) {
+		bad = append(bad, fmt.Sprintf("--fps %v: must be above 0 and at most 1000", fps.v))
+	}
+	if len(bad) > 0 {
+		return usageError("%s", strings.Join(bad, "; "))
+	}
+	files, videos, err := offline.SplitInputs(fs.Args())
 	if err != nil {
 		return err
 	}
-	vplan, err := vidf.plan(files, videos, annotateDir)
+	vplan, dir, err := offline.PlanVideos(offline.VideoPlan{Videos: videos, Every: every.v, FPS: fps.v, Report: *report, FFmpeg: *ffmpeg}, files, *annotateDir)
+	var perr *offline.PlanError
+	if errors.As(err, &perr) {
+		return usageError("%v", perr)
+	}
 	if err != nil {
 		return err
 	}
-	if *annotateDir != "" {
-		if err := os.MkdirAll(*annotateDir, 0o755); err != nil {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--annotate: %w", err)
 		}
 	}
@@ -58,35 +76,39 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	a := &analyzer{
-		env: env, stage: analysis.NewStage(eng, vf.limits()), limits: vf.limits(),
-		annotateDir: *annotateDir, used: map[string]bool{}, worker: workerName(),
+	// The sources narrate connects, ends and reconnects for cameras; here
+	// a failure is reported once, as this file's error, so their own
+	// account is for --log-level debug.
+	srcLog := ratelog.AtLeast(env.log, slog.LevelError)
+	if env.log.Enabled(ctx, slog.LevelDebug) {
+		srcLog = env.log
 	}
-	defer a.stage.Close()
+	a := offline.New(offline.Config{
+		Stage: analysis.NewStage(eng, vf.limits()), Limits: vf.limits(), Worker: workerName(),
+		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog,
+	})
+	defer a.Close()
+	out := &analyzeOutput{env: env, json: *jsonOut}
 	failed := 0
 	for i, path := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := a.one(path, int64(i))
+		res, err := a.Image(path, int64(i))
 		if err != nil {
 			failed++
-			fmt.Fprintf(env.stderr, "framecast analyze: %s: %v\n", path, err)
+			out.Failed(path, err)
 			continue
 		}
 		if *jsonOut {
-			b, err := frame.Marshal(res)
-			if err != nil {
-				return err
-			}
-			if _, err := env.stdout.Write(b); err != nil {
+			if err := out.Result(res); err != nil {
 				return err
 			}
 		} else {
-			printTable(env.stdout, path, res)
+			offline.WriteTable(env.stdout, path, res)
 		}
 	}
-	vfailed, err := a.analyzeVideos(ctx, vplan, *jsonOut)
+	vfailed, err := a.Videos(ctx, vplan, out)
 	if err != nil {
 		return err
 	}
@@ -98,142 +120,42 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// imageExts are the file names a directory argument expands to.
-var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true}
-
-// expandInputs replaces directories by the images in them, sorted. Missing
-// paths are kept so they are reported per file like any other failure.
-func expandInputs(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil || !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		ents, err := os.ReadDir(a)
-		if err != nil {
-			return nil, err
-		}
-		var in []string
-		for _, e := range ents {
-			if !e.IsDir() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
-				in = append(in, filepath.Join(a, e.Name()))
-			}
-		}
-		sort.Strings(in)
-		if len(in) == 0 {
-			return nil, fmt.Errorf("%s: no images (.jpg, .jpeg, .png, .gif) in this directory", a)
-		}
-		out = append(out, in...)
-	}
-	return out, nil
+// analyzeOutput prints what offline analysis produces: JSON lines or a
+// summary per video on stdout, progress and failures on stderr.
+type analyzeOutput struct {
+	env  *environment
+	json bool
 }
 
-type analyzer struct {
-	env         *environment
-	stage       *analysis.Stage
-	limits      imagex.Limits
-	annotateDir string
-	used        map[string]bool
-	worker      string
-}
-
-// readInput reads a file or stdin, refusing anything over the byte limit
-// before reading it whole.
-func (a *analyzer) readInput(path string) ([]byte, error) {
-	var r io.Reader
-	if path == "-" {
-		r = a.env.stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if st.IsDir() {
-			return nil, fmt.Errorf("is a directory")
-		}
-		if st.Size() > a.limits.MaxBytes {
-			return nil, fmt.Errorf("%w: file is %d bytes, the limit is %d (raise it with --max-bytes)", imagex.ErrTooLarge, st.Size(), a.limits.MaxBytes)
-		}
-		r = f
+func (o *analyzeOutput) Result(res *frame.Result) error {
+	if !o.json {
+		return nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, a.limits.MaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > a.limits.MaxBytes {
-		return nil, fmt.Errorf("%w: input is over %d bytes (raise it with --max-bytes)", imagex.ErrTooLarge, a.limits.MaxBytes)
-	}
-	return b, nil
-}
-
-func (a *analyzer) one(path string, seq int64) (*frame.Result, error) {
-	start := time.Now()
-	data, err := a.readInput(path)
-	if err != nil {
-		return nil, err
-	}
-	read := time.Now()
-	name := filepath.Base(path)
-	if path == "-" {
-		name = "stdin"
-	}
-	// Offline there is no capture clock: the frame counts as captured
-	// when framecast started reading it, so latency is reading and
-	// analysis; the analysis timings count from when it was read, as they
-	// count from the fetch for frames from Kafka.
-	res, err := a.analyzeImage(data, name, path, seq, start, read)
-	if err != nil {
-		return nil, err
-	}
-	if a.annotateDir != "" {
-		if err := a.writeAnnotated(name, res.Faces); err != nil {
-			return nil, fmt.Errorf("--annotate: %w", err)
-		}
-	}
-	return res, nil
-}
-
-// analyzeImage decodes and analyses an encoded image (JPEG, PNG, …) and
-// returns its result; captured and received are as in analysis.Input.
-func (a *analyzer) analyzeImage(data []byte, name, path string, seq int64, captured, received time.Time) (*frame.Result, error) {
-	res := analysis.Begin(analysis.Input{
-		Camera: name, Seq: seq, CapturedAt: captured, Received: received,
-		Frame: frame.FrameInfo{Source: path}, Worker: a.worker,
-	})
-	if err := a.stage.Analyze(data, &res); err != nil {
-		return nil, err
-	}
-	analysis.Finish(&res, received)
-	return &res, nil
-}
-
-func (a *analyzer) writeAnnotated(name string, faces []frame.Face) error {
-	base := strings.TrimSuffix(name, filepath.Ext(name))
-	out := base + ".jpg"
-	for n := 2; a.used[out]; n++ {
-		out = fmt.Sprintf("%s-%d.jpg", base, n)
-	}
-	a.used[out] = true
-	rgba := a.stage.Image().ToImage()
-	if err := annotate.Draw(rgba, faces); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(a.annotateDir, out))
+	b, err := frame.Marshal(res)
 	if err != nil {
 		return err
 	}
-	if err := jpeg.Encode(f, rgba, &jpeg.Options{Quality: 90}); err != nil {
-		f.Close()
-		return err
+	_, err = o.env.stdout.Write(b)
+	return err
+}
+
+func (o *analyzeOutput) Progress(name string, expected int64) offline.Progress {
+	return offline.NewProgressBar(o.env.stderr, isTerminal(o.env.stderr), name, expected)
+}
+
+func (o *analyzeOutput) Done(v offline.VideoSummary) {
+	if !isTerminal(o.env.stderr) {
+		rate := float64(v.Tally.Frames) / max(v.Elapsed.Seconds(), 1e-9)
+		o.env.log.Info("video analysed", "file", v.Path, "frames", v.Tally.Frames, "faces", v.Tally.Faces,
+			"seconds", math.Round(v.Elapsed.Seconds()*100)/100, "fps", math.Round(rate*10)/10)
 	}
-	return f.Close()
+	if !o.json {
+		offline.WriteSummary(o.env.stdout, v)
+	}
+}
+
+func (o *analyzeOutput) Failed(path string, err error) {
+	fmt.Fprintf(o.env.stderr, "framecast analyze: %s: %v\n", path, err)
 }
 
 func ms(d time.Duration) float64 { return analysis.MS(d) }
@@ -244,31 +166,4 @@ func workerName() string {
 		h = "unknown"
 	}
 	return fmt.Sprintf("%s-%d", h, os.Getpid())
-}
-
-func printTable(w io.Writer, path string, r *frame.Result) {
-	plural := "s"
-	if len(r.Faces) == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(w, "%s  %d×%d  %d face%s  (decode %.1f ms, detect %.1f ms, classify %.1f ms)\n",
-		path, r.Frame.Width, r.Frame.Height, len(r.Faces), plural, r.TimingsMS.Decode, r.TimingsMS.Detect, r.TimingsMS.Classify)
-	if len(r.Faces) == 0 {
-		fmt.Fprintln(w)
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FACE\tBOX x,y,w,h\tSCORE\tEMOTION\tCONFIDENCE\tRUNNER-UP")
-	for i, f := range r.Faces {
-		second, sp := "", -1.0
-		for _, l := range frame.Labels {
-			if p := f.Emotions[l]; l != f.Emotion && p > sp {
-				second, sp = l, p
-			}
-		}
-		fmt.Fprintf(tw, "  %d\t%.0f,%.0f,%.0f,%.0f\t%.2f\t%s\t%.2f\t%s %.2f\n",
-			i+1, f.Box.X, f.Box.Y, f.Box.W, f.Box.H, f.Score, f.Emotion, f.Emotions[f.Emotion], second, sp)
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
 }

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/offline"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/testkit"
 )
@@ -29,7 +28,7 @@ import (
 func videoTestClip(t *testing.T, dir string) string {
 	t.Helper()
 	testkit.RequireModels(t)
-	return testkit.Video(t, filepath.Join(dir, "clip.mp4"), testkit.VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 3})
+	return testkit.Video(t, filepath.Join(dir, "clip.mp4"), testkit.VideoConfig{Width: 640, Height: 480, FPS: 10, Seconds: 3})
 }
 
 // videoResults parses and validates JSON lines.
@@ -213,14 +212,14 @@ func TestAnalyzeVideoSourceFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(open func(string, source.VideoInfo, source.Options) (source.Source, error)) {
-		openVideoSource = open
-	}(openVideoSource)
+	defer func(open func(string, source.VideoInfo, source.Config) (source.Source, error)) {
+		offline.OpenVideoSource = open
+	}(offline.OpenVideoSource)
 	for _, fake := range []*fakeVideo{
 		{jpeg: jpg, n: 3, err: errors.New("ffmpeg: exit status 1: Invalid NAL unit size")},
 		{jpeg: jpg, n: 3, stuck: true},
 	} {
-		openVideoSource = func(string, source.VideoInfo, source.Options) (source.Source, error) { return fake, nil }
+		offline.OpenVideoSource = func(string, source.VideoInfo, source.Config) (source.Source, error) { return fake, nil }
 		start := time.Now()
 		code, out, errs := runCLI(t, nil, "analyze", "--json", video)
 		if code != 1 || len(videoResults(t, out)) != 3 {
@@ -264,146 +263,6 @@ func TestAnalyzeVideoUsage(t *testing.T) {
 	code, _, errs := runCLI(t, nil, "analyze", "--ffmpeg", filepath.Join(dir, "no-ffmpeg"), a)
 	if code != 1 || !strings.Contains(errs, "apt-get install ffmpeg") {
 		t.Errorf("missing ffmpeg: exit %d, stderr %q", code, errs)
-	}
-}
-
-func TestSplitInputs(t *testing.T) {
-	dir := t.TempDir()
-	files := map[string][]byte{
-		"a.jpg":      {0xff, 0xd8},
-		"b.mp4":      nil,
-		"notes.txt":  []byte("hello"),
-		"c.MKV":      nil,
-		"phone-clip": append([]byte{0, 0, 0, 0x18}, []byte("ftypmp42\x00\x00\x00\x00")...),
-		"cam.ts":     nil,
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	images, videos, err := splitInputs([]string{dir, filepath.Join(dir, "phone-clip"), filepath.Join(dir, "notes.txt"), "-", filepath.Join(dir, "missing.mp4")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j := func(p ...string) string { return strings.Join(p, " ") }
-	wantImages := j(filepath.Join(dir, "a.jpg"), filepath.Join(dir, "notes.txt"), "-", filepath.Join(dir, "missing.mp4"))
-	wantVideos := j(filepath.Join(dir, "b.mp4"), filepath.Join(dir, "c.MKV"), filepath.Join(dir, "cam.ts"), filepath.Join(dir, "phone-clip"))
-	if j(images...) != wantImages || j(videos...) != wantVideos {
-		t.Errorf("images %v\nvideos %v", images, videos)
-	}
-	empty := t.TempDir()
-	if _, _, err := splitInputs([]string{empty}); err == nil || !strings.Contains(err.Error(), "no images") {
-		t.Errorf("empty directory: %v", err)
-	}
-}
-
-func TestVideoSampling(t *testing.T) {
-	flags := func(every int, fps float64) *videoPlan {
-		v := &videoFlags{}
-		if every > 0 {
-			v.every = optionalInt{every, true}
-		}
-		if fps > 0 {
-			v.fps = optionalFloat{fps, true}
-		}
-		return &videoPlan{flags: v}
-	}
-	info := source.VideoInfo{FPS: 30, Frames: 300, Duration: 10 * time.Second}
-	for _, tc := range []struct {
-		name     string
-		plan     *videoPlan
-		every    int
-		fps      float64
-		seq2     int64
-		at2      time.Duration
-		rate     float64
-		expected int64
-		describe string
-	}{
-		{"all", flags(0, 0), 1, 0, 2, 66666666, 30, 300, "every frame"},
-		{"every 4", flags(4, 0), 4, 0, 8, 266666666, 7.5, 75, "every 4th frame"},
-		{"fps dividing the rate", flags(0, 5), 6, 0, 12, 400 * time.Millisecond, 5, 50, "every 6th frame"},
-		{"fps not dividing it", flags(0, 4), 1, 4, 15, 500 * time.Millisecond, 4, 40, "4 frames per second"},
-		{"fps above the rate", flags(0, 60), 1, 0, 2, 66666666, 30, 300, "every frame"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := tc.plan.samplingFor(info)
-			if s.every != tc.every || s.fps != tc.fps {
-				t.Fatalf("sampling %+v", s)
-			}
-			if s.seq(2) != tc.seq2 || s.at(2) != tc.at2 || s.rate() != tc.rate || s.expected(info) != tc.expected || s.String() != tc.describe {
-				t.Errorf("seq(2) %d, at(2) %v, rate %v, expected %d, %q", s.seq(2), s.at(2), s.rate(), s.expected(info), s.String())
-			}
-		})
-	}
-}
-
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	now := time.Unix(0, 0)
-	p := newProgressBar(&buf, true, "clip.mp4", 100)
-	p.now = func() time.Time { return now }
-	p.start = now
-	for i := range int64(50) {
-		now = now.Add(20 * time.Millisecond) // 50 fps
-		p.update(i + 1)
-	}
-	// 1 s of updates, at most one redraw per 100 ms.
-	if n := strings.Count(buf.String(), "\r"); n < 9 || n > 11 {
-		t.Errorf("%d redraws in 1 s", n)
-	}
-	last := buf.String()[strings.LastIndex(buf.String(), "\r"):]
-	for _, want := range []string{"clip.mp4", "46/100 frames", "50.0 fps", "ETA 1s", "█"} {
-		if !strings.Contains(last, want) {
-			t.Errorf("bar %q lacks %q", last, want)
-		}
-	}
-	p.finish(100)
-	if !strings.HasSuffix(buf.String(), "\n") || !strings.Contains(buf.String(), "100/100 frames") {
-		t.Errorf("final bar: %q", buf.String())
-	}
-	buf.Reset()
-	q := newProgressBar(&buf, false, "clip.mp4", 100)
-	q.update(1)
-	q.finish(1)
-	if buf.Len() != 0 {
-		t.Errorf("progress off a terminal: %q", buf.String())
-	}
-}
-
-func TestVideoPlanAnnotate(t *testing.T) {
-	testkit.FFmpeg(t)
-	in := t.TempDir()
-	a, b := filepath.Join(in, "clip.mp4"), filepath.Join(in, "sub", "clip.mkv")
-	out := t.TempDir()
-
-	dir := out
-	p, err := registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan([]string{"photo.jpg"}, []string{a, b}, &dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{filepath.Join(out, "clip.mp4"), filepath.Join(out, "clip-2.mp4")}; strings.Join(p.outputs, " ") != strings.Join(want, " ") || dir != out {
-		t.Errorf("directory: outputs %v, images into %q", p.outputs, dir)
-	}
-
-	file := filepath.Join(out, "annotated.mkv")
-	p, err = registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan(nil, []string{a}, &file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.outputs[0] != filepath.Join(out, "annotated.mkv") || file != "" {
-		t.Errorf("one video: outputs %v, directory %q", p.outputs, file)
-	}
-
-	// Annotating into the input's own directory never overwrites it.
-	dir = in
-	if err := os.WriteFile(a, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err = registerVideoFlags(flag.NewFlagSet("x", flag.ContinueOnError)).plan(nil, []string{a}, &dir)
-	if err != nil || p.outputs[0] != filepath.Join(in, "clip-2.mp4") {
-		t.Errorf("into the input's directory: %v, %v", p, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/bench"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/offline"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -96,7 +97,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		return usageError("no images given")
 	}
 	var err error
-	if cfg.Files, err = expandInputs(fs.Args()); err != nil {
+	if cfg.Files, err = offline.ExpandImages(fs.Args()); err != nil {
 		return err
 	}
 	cfg.Threads, cfg.Limits, cfg.NewAnalyzer = vf.threads, vf.limits(), vf.analyzer

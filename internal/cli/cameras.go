@@ -1,77 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 )
-
-// cameraSpec is one camera of a publisher: from --source or a camera file.
-type cameraSpec struct {
-	ID   string  `yaml:"id"`
-	URI  string  `yaml:"uri"`
-	FPS  float64 `yaml:"fps"`  // 0: the source's own rate, else --fps
-	Size string  `yaml:"size"` // "": the source's own size, else --size
-}
-
-// cameraFileExample is shown in the usage text and in errors.
-const cameraFileExample = `cameras:
-  - id: lobby
-    uri: rtsp://user:pass@192.168.1.20:554/stream1
-    fps: 10
-    size: 640x360
-  - id: desk
-    uri: /dev/video0
-  - id: replay
-    uri: /videos/entrance.mp4#loop=true`
-
-// loadCameraFile reads a YAML camera file. Unknown keys are errors, so
-// that a typo ("fsp: 5") does not silently fall back to a default.
-func loadCameraFile(path string) ([]cameraSpec, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("camera file: %w", err)
-	}
-	var f struct {
-		Cameras []cameraSpec `yaml:"cameras"`
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("camera file %s: %w; the format is:\n%s", path, err, cameraFileExample)
-	}
-	if len(f.Cameras) == 0 {
-		return nil, fmt.Errorf("camera file %s lists no cameras; the format is:\n%s", path, cameraFileExample)
-	}
-	var errs []error
-	for i, c := range f.Cameras {
-		where := fmt.Sprintf("camera file %s: cameras[%d]", path, i)
-		if c.ID != "" {
-			where += fmt.Sprintf(" (%s)", c.ID)
-		}
-		if c.URI == "" {
-			errs = append(errs, fmt.Errorf("%s: no uri", where))
-		}
-		if c.FPS < 0 || c.FPS > 1000 {
-			errs = append(errs, fmt.Errorf("%s: fps %v: want more than 0 and at most 1000", where, c.FPS))
-		}
-		if c.Size != "" {
-			if _, _, ok := source.ParseSize(c.Size); !ok {
-				errs = append(errs, fmt.Errorf("%s: size %q: want WIDTHxHEIGHT, e.g. 640x480", where, c.Size))
-			}
-		}
-	}
-	return f.Cameras, errors.Join(errs...)
-}
 
 // sourceFlags are the flags that choose and tune sources, shared by the
 // commands that open cameras (publish, demo).
@@ -118,7 +57,7 @@ func given(fs *flag.FlagSet, name string) bool {
 
 // specs validates the flags and returns every camera: the --source ones,
 // then the camera file's. Errors are usage errors, all reported together.
-func (sf *sourceFlags) specs(args []string) ([]cameraSpec, error) {
+func (sf *sourceFlags) specs(args []string) ([]publish.CameraSpec, error) {
 	var errs []error
 	if !(*sf.fps > 0 && *sf.fps <= 1000) {
 		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 1000", *sf.fps))
@@ -135,16 +74,16 @@ func (sf *sourceFlags) specs(args []string) ([]cameraSpec, error) {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: want more than 0", *sf.stallTimeout))
 	}
 	sources := append(sf.sources, args...)
-	ids, uris, err := cameraIDs(sources, sf.cameras)
+	ids, uris, err := publish.CameraIDs(sources, sf.cameras)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	var specs []cameraSpec
+	var specs []publish.CameraSpec
 	for i := range ids {
-		specs = append(specs, cameraSpec{ID: ids[i], URI: uris[i]})
+		specs = append(specs, publish.CameraSpec{ID: ids[i], URI: uris[i]})
 	}
 	if sf.cameraFile != "" {
-		fileSpecs, err := loadCameraFile(sf.cameraFile)
+		fileSpecs, err := publish.LoadCameraFile(sf.cameraFile)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -180,8 +119,8 @@ func (sf *sourceFlags) specs(args []string) ([]cameraSpec, error) {
 
 // options returns the source options and the publisher's pace for one
 // camera: its own fps and size win over the flags.
-func (sf *sourceFlags) options(spec cameraSpec) (source.Options, float64) {
-	opts := source.Options{
+func (sf *sourceFlags) options(spec publish.CameraSpec) (source.Config, float64) {
+	opts := source.Config{
 		Width: sf.defaultW, Height: sf.defaultH, FPS: *sf.fps, JPEGQuality: *sf.quality, Once: *sf.once,
 		FFmpeg: *sf.ffmpeg, Unpaced: !*sf.realtime, Loop: *sf.loop, StallTimeout: *sf.stallTimeout,
 	}

@@ -94,9 +94,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	if *stallAlarm < 0 {
 		errs = append(errs, errors.New("--stall-alarm must not be negative"))
-	} else if *stallAlarm == 0 {
-		*stallAlarm = -1 // the package's "never"
 	}
+	*stallAlarm = offIfZero(*stallAlarm)
 	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir}
 	tempData := false
 	if bc.DataDir == "" {
@@ -168,7 +167,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	}
 	// The processor last: once it exists nothing else can fail before
 	// Run, which is what closes its engines.
-	proc, err := process.New(ctx, process.Options{
+	proc, err := process.New(ctx, process.Config{
 		Client: clientOpts, Topics: kc.Topics, Group: "framecast-demo",
 		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
 		NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/capacity"
-	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
-	"github.com/framecast/framecast/internal/vision"
 )
 
 // calibrationBudget is how long the demo analyses sample frames at start.
@@ -23,7 +24,7 @@ const calibrationBudget = time.Second
 // engines the processor will use. Cameras with their own rate (#fps,
 // ?fps=, the camera file, a video's frame rate) keep it. It returns the
 // attributes for the start-up line.
-func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cameraSpec, engines int) ([]any, error) {
+func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) ([]any, error) {
 	if given(sf.fs, "fps") {
 		return []any{"fps", *sf.fps, "fps_from", "--fps"}, nil
 	}
@@ -52,8 +53,8 @@ func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []came
 // calibrate renders a few synthetic frames at the demo's size and quality
 // (timing the render and encode), analyses them on engines engines at once
 // for calibrationBudget and chooses the rate with capacity.DefaultPolicy.
-func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cameraSpec, engines int) (capacity.Plan, error) {
-	opts, _ := sf.options(cameraSpec{URI: "synthetic:"})
+func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) (capacity.Plan, error) {
+	opts, _ := sf.options(publish.CameraSpec{URI: "synthetic:"})
 	cam, err := source.NewSyntheticURI("synthetic:?seed=1", opts)
 	if err != nil {
 		return capacity.Plan{}, err
@@ -98,13 +99,13 @@ func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []cam
 	return capacity.Choose(c, len(specs), p), nil
 }
 
-// engineWorkers makes n decode + analyse functions for capacity.Measure,
-// each with its own engine and decoder; close releases them.
+// engineWorkers makes n analysis stages, each with its own engine, as
+// workers for capacity.Measure; close releases them.
 func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, close func(), err error) {
-	var closers []func()
+	var stages []*analysis.Stage
 	close = func() {
-		for _, c := range closers {
-			c()
+		for _, s := range stages {
+			s.Close()
 		}
 	}
 	for range n {
@@ -113,16 +114,11 @@ func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, cl
 			close()
 			return nil, nil, err
 		}
-		dec := imagex.NewDecoder(vf.limits())
-		closers = append(closers, eng.Close, dec.Close)
-		var img imagex.RGB
-		faces := make([]vision.Face, 0, 32)
+		st := analysis.NewStage(eng, vf.limits())
+		stages = append(stages, st)
 		workers = append(workers, func(data []byte) error {
-			if err := dec.Decode(data, &img); err != nil {
-				return err
-			}
-			faces, _, err = eng.Analyze(&img, faces[:0])
-			return err
+			var res frame.Result
+			return st.Analyze(data, &res)
 		})
 	}
 	return workers, close, nil

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // byteSize is the one byte size flag of every command: 1048576, 1MiB, 512KiB, 1GiB (powers of
@@ -47,4 +49,59 @@ func (b *byteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// optionalInt is an int flag that knows whether it was given, so that an
+// explicit --every 0 is an error rather than the default.
+type optionalInt struct {
+	v   int
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.v)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	o.v, o.set = n, true
+	return nil
+}
+
+// optionalFloat is optionalInt for numbers.
+type optionalFloat struct {
+	v   float64
+	set bool
+}
+
+func (o *optionalFloat) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.FormatFloat(o.v, 'g', -1, 64)
+}
+
+func (o *optionalFloat) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("want a number")
+	}
+	o.v, o.set = f, true
+	return nil
+}
+
+// offIfZero maps a duration flag's "0: never" onto the packages' one
+// convention: in a Config, a zero field means its documented default and a
+// negative duration means never (off).
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

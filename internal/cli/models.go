@@ -38,7 +38,7 @@ func runModels(ctx context.Context, env *environment, args []string) error {
 }
 
 func convertModel(js, bin []byte) ([]byte, error) {
-	m, err := tfjsonnx.Convert(js, bin, tfjsonnx.Options{})
+	m, err := tfjsonnx.Convert(js, bin, tfjsonnx.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -57,13 +57,13 @@ func runModelsFetch(ctx context.Context, env *environment, args []string) error 
 		return usageError("unexpected arguments %q", fs.Args())
 	}
 	p := models.At(*home)
-	if _, err := models.Fetch(ctx, models.FetchOptions{Paths: p, Force: *force, Convert: convertModel, Log: env.log}); err != nil {
+	if _, err := models.Fetch(ctx, models.FetchConfig{Paths: p, Force: *force, Convert: convertModel, Log: env.log}); err != nil {
 		return err
 	}
 	if err := vision.InitRuntime(p.ResolveORTLib(*lib)); err != nil {
 		return err
 	}
-	if err := vision.SelfCheck(vision.Options{DetectorModel: p.Detector(), EmotionModel: p.Emotion(), Threads: 1}); err != nil {
+	if err := vision.SelfCheck(vision.Config{DetectorModel: p.Detector(), EmotionModel: p.Emotion(), Threads: 1}); err != nil {
 		return fmt.Errorf("converted models failed their check: %w", err)
 	}
 	if err := samples.Derive(p.Samples(), p.TestImages()); err != nil {

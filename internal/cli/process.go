@@ -94,21 +94,12 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		// oversubscription of N × one-thread-per-core pools.
 		vf.threads = 1
 	}
-	if *maxAge == 0 {
-		*maxAge = -1 // the package's "never"; its zero means the default
-	}
-	if *statsInterval == 0 {
-		*statsInterval = -1
-	}
-	if *stallAlarm == 0 {
-		*stallAlarm = -1
-	}
 
 	clientOpts, err := kafkaClient(ctx, env.log, &kc, "framecast-process")
 	if err != nil {
 		return err
 	}
-	p, err := process.New(ctx, process.Options{
+	p, err := process.New(ctx, process.Config{
 		Client:           clientOpts,
 		Topics:           kc.Topics,
 		Group:            *group,
@@ -118,15 +109,15 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		NewAnalyzer:      func() (analysis.Analyzer, error) { return vf.engine() },
 		Limits:           vf.limits(),
 		Delivery:         d,
-		MaxAge:           *maxAge,
+		MaxAge:           offIfZero(*maxAge),
 		MaxInFlight:      *maxInFlight,
 		MaxInFlightBytes: int64(inFlightBytes),
 		FetchMaxBytes:    int32(fetchMax),
-		StallAlarm:       *stallAlarm,
+		StallAlarm:       offIfZero(*stallAlarm),
 		SessionTimeout:   *sessionTimeout,
 		TxnTimeout:       *txnTimeout,
 		DrainTimeout:     *drainTimeout,
-		StatsInterval:    *statsInterval,
+		StatsInterval:    offIfZero(*statsInterval),
 		Log:              env.log,
 	})
 	if err != nil {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +12,6 @@ import (
 
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
-	"github.com/framecast/framecast/internal/rungroup"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -50,7 +46,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 			"newest frame, never a backlog.\n\n"+
 			"Camera ids: --source ID=URI, or --camera ID for the sources without one (in order),\n"+
 			"or cam-1, cam-2, … by position. A --camera-file lists cameras in YAML:\n"+
-			indent(cameraFileExample, "  ")+"\n"+
+			indent(publish.CameraFileExample, "  ")+"\n"+
 			"Cameras are spread over the topic's partitions: ids sorted, the i-th on partition i mod partitions.\n\n"+
 			"Examples:\n"+
 			"  framecast publish --source lobby=synthetic: --source door=synthetic:?seed=2 --count 100\n"+
@@ -133,98 +129,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	}
 	defer pub.Close()
 
-	start := time.Now()
-	// The stats loop runs until the publisher ends.
-	g, _ := rungroup.New(ctx)
-	g.Go(func(ctx context.Context) error { return pub.Run(ctx, cams) })
-	g.Go(func(ctx context.Context) error {
-		if *statsInterval <= 0 {
-			<-ctx.Done()
-			return nil
-		}
-		t := time.NewTicker(*statsInterval)
-		defer t.Stop()
-		prev, prevAt := pub.Stats(), time.Now()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case now := <-t.C:
-				s := pub.Stats()
-				secs := now.Sub(prevAt).Seconds()
-				env.log.Info("publish stats", append(append(statsAttrs(s), sourceAttrs(pub.SourceStatus())...),
-					"fps", round1(float64(s.Acked-prev.Acked)/secs),
-					"mb_per_s", round1(float64(s.AckedBytes-prev.AckedBytes)/secs/1e6))...)
-				prev, prevAt = s, now
-			}
-		}
-	})
-	err = g.Wait()
-	s := pub.Stats()
-	secs := time.Since(start).Seconds()
-	env.log.Info("publish finished", append(append(statsAttrs(s), sourceAttrs(pub.SourceStatus())...),
-		"seconds", round1(secs), "fps", round1(float64(s.Acked)/secs))...)
-	return err
-}
-
-// cameraIDs pairs each source with its camera id: ID=URI, else the next
-// --camera, else cam-N by position (skipping ids already taken).
-func cameraIDs(sources, cameras []string) (ids, uris []string, err error) {
-	taken := map[string]bool{}
-	ids = make([]string, len(sources))
-	uris = make([]string, len(sources))
-	for i, s := range sources {
-		if id, uri, ok := splitSource(s); ok {
-			ids[i], uris[i] = id, uri
-			taken[id] = true
-		} else {
-			uris[i] = s
-		}
-	}
-	next := 0
-	for i := range sources {
-		if ids[i] != "" || next >= len(cameras) {
-			continue
-		}
-		ids[i] = cameras[next]
-		taken[ids[i]] = true
-		next++
-	}
-	if next < len(cameras) {
-		return nil, nil, fmt.Errorf("%d --camera ids for %d sources without ID=: give one --camera per such --source", len(cameras), next)
-	}
-	n := 1
-	for i := range sources {
-		if ids[i] != "" {
-			continue
-		}
-		for n = max(n, i+1); taken["cam-"+strconv.Itoa(n)]; n++ {
-		}
-		ids[i] = "cam-" + strconv.Itoa(n)
-		taken[ids[i]] = true
-	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			return nil, nil, fmt.Errorf("camera id %q given twice", id)
-		}
-		seen[id] = true
-	}
-	return ids, uris, nil
-}
-
-// splitSource splits "ID=URI". The part before '=' is an id only if it
-// cannot be part of a URI or path (no ':', '/', '\', '?', '&') and the
-// whole string is not an existing file.
-func splitSource(s string) (id, uri string, ok bool) {
-	id, uri, found := strings.Cut(s, "=")
-	if !found || id == "" || uri == "" || strings.ContainsAny(id, `:/\?&`) {
-		return "", "", false
-	}
-	if _, err := os.Stat(s); err == nil {
-		return "", "", false
-	}
-	return id, uri, true
+	return pub.RunWithStats(ctx, cams, *statsInterval)
 }
 
 // kafkaClient names the client (clientID unless --client-id was given),
@@ -268,18 +173,9 @@ func explainConnect(kc *kafka.Config, err error) error {
 	return err
 }
 
-func statsAttrs(s publish.Stats) []any {
-	return []any{
-		"captured", s.Captured, "acked", s.Acked, "in_flight", s.InFlight(),
-		"dropped_buffer_full", s.Dropped.BufferFull, "dropped_delivery_failed", s.Dropped.DeliveryFailed,
-		"dropped_too_large", s.Dropped.TooLarge, "source_errors", s.Dropped.SourceError,
-		"buffered_bytes", s.BufferedBytes,
-	}
-}
-
 // openCameras opens every camera's source; on an error it closes those
 // already open.
-func openCameras(env *environment, sf *sourceFlags, specs []cameraSpec, count int64) ([]publish.Camera, error) {
+func openCameras(env *environment, sf *sourceFlags, specs []publish.CameraSpec, count int64) ([]publish.Camera, error) {
 	var cams []publish.Camera
 	for _, spec := range specs {
 		opts, fps := sf.options(spec)
@@ -305,38 +201,6 @@ func openCameras(env *environment, sf *sourceFlags, specs []cameraSpec, count in
 		env.log.Info("camera", attrs...)
 	}
 	return cams, nil
-}
-
-// sourceAttrs summarises the supervised sources for the stats lines.
-func sourceAttrs(m map[string]source.Status) []any {
-	if len(m) == 0 {
-		return nil
-	}
-	var up, reconnects, stalls, dropped int64
-	var down, ended []string
-	for id, s := range m {
-		switch {
-		case s.Up:
-			up++
-		case s.Ended:
-			ended = append(ended, id)
-		default:
-			down = append(down, id)
-		}
-		reconnects += s.Reconnects
-		stalls += s.Stalls
-		dropped += s.Dropped
-	}
-	sort.Strings(down)
-	attrs := []any{"sources_up", up, "source_reconnects", reconnects, "source_stalls", stalls, "source_frames_replaced", dropped}
-	if len(down) > 0 {
-		attrs = append(attrs, "sources_down", strings.Join(down, ","))
-	}
-	if len(ended) > 0 {
-		sort.Strings(ended)
-		attrs = append(attrs, "sources_ended", strings.Join(ended, ","))
-	}
-	return attrs
 }
 
 // indent prefixes every line of s.

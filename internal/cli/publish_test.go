@@ -210,26 +210,3 @@ func TestPublishUsage(t *testing.T) {
 		t.Errorf("missing path: %v", err)
 	}
 }
-
-func TestCameraIDs(t *testing.T) {
-	dir := t.TempDir()
-	odd := filepath.Join(dir, "a=b.jpg")
-	if err := os.WriteFile(odd, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		sources, cameras []string
-		ids, uris        []string
-	}{
-		{[]string{"synthetic:", "x.jpg"}, nil, []string{"cam-1", "cam-2"}, []string{"synthetic:", "x.jpg"}},
-		{[]string{"door=synthetic:?seed=2&size=320x240", "synthetic:?size=1x1"}, []string{"hall"},
-			[]string{"door", "hall"}, []string{"synthetic:?seed=2&size=320x240", "synthetic:?size=1x1"}},
-		{[]string{"synthetic:", "cam-1=d"}, nil, []string{"cam-2", "cam-1"}, []string{"synthetic:", "d"}},
-		{[]string{"/data/x=y.jpg", odd}, []string{"p", "q"}, []string{"p", "q"}, []string{"/data/x=y.jpg", odd}},
-	} {
-		ids, uris, err := cameraIDs(tc.sources, tc.cameras)
-		if err != nil || !reflect.DeepEqual(ids, tc.ids) || !reflect.DeepEqual(uris, tc.uris) {
-			t.Errorf("%q %q: ids %q uris %q %v", tc.sources, tc.cameras, ids, uris, err)
-		}
-	}
-}

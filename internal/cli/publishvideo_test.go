@@ -66,7 +66,7 @@ func mjpegCamera(t *testing.T) *httptest.Server {
 // while the dead one is retried and reported, never stopping the others.
 func TestPublishMixedSources(t *testing.T) {
 	c := pubCluster(t)
-	video := testkit.Video(t, filepath.Join(t.TempDir(), "clip.mp4"), testkit.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
+	video := testkit.Video(t, filepath.Join(t.TempDir(), "clip.mp4"), testkit.VideoConfig{Width: 320, Height: 240, FPS: 10, Seconds: 2})
 	cam := mjpegCamera(t)
 	dead := testkit.FreeAddr(t) // nothing listens there
 	env, logs := pubEnv()

@@ -107,7 +107,7 @@ func (v *viewFlags) config() view.Config {
 	}
 	return view.Config{
 		AuthToken: v.authToken, AllowOrigins: v.allowOrigins, AllowHosts: hosts,
-		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: stallAlarmOf(v.stallAlarm),
+		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: offIfZero(v.stallAlarm),
 	}
 }
 
@@ -188,13 +188,4 @@ func dashboardURL(addr net.Addr) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
-}
-
-// stallAlarmOf turns the flag's "0: never" into the view package's
-// negative "never" (its zero means the default).
-func stallAlarmOf(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

@@ -67,7 +67,7 @@ func (v *visionFlags) engine() (*vision.Engine, error) {
 	if err := vision.InitRuntime(p.ResolveORTLib(v.ortLib)); err != nil {
 		return nil, err
 	}
-	o := vision.Options{
+	o := vision.Config{
 		DetectorModel: v.detector, EmotionModel: v.emotion,
 		Threads: v.threads, Provider: v.provider,
 		// 0 would mean "default" to the engine; the user meant "everything".

@@ -1,5 +1,20 @@
-// Package frame holds the records framecast exchanges: the per-frame result
-// (schema framecast.result.v1) and its JSON Schema.
+// Package frame holds the records framecast exchanges through Kafka: the
+// frame record (key, value and framecast-* headers on the frames topic),
+// the per-frame result (schema framecast.result.v1) and its JSON Schema,
+// and the dead-letter headers. It is the wire format, and nothing else:
+// it knows no broker, no network, no analysis.
+//
+// Invariants:
+//   - Field names, units, header names and label order are a public
+//     contract; a change to them is a new schema version, never an edit.
+//   - A frame record's key is its camera id (ValidCamera: at most
+//     MaxCameraLen bytes, no control characters), so every frame of a
+//     camera lands in one partition and keeps its order.
+//   - Decoding outside input never panics and never trusts it: DecodeMeta
+//     bounds every header and falls back (record timestamp, offset) only
+//     where a record from another producer lacks framecast's headers.
+//   - JSONSchema is the contract for readers; the tests validate every
+//     result they make against it.
 package frame
 
 import (

@@ -33,7 +33,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder enforcing l (zero fields take the defaults).
 func NewDecoder(l Limits) *Decoder {
-	d := &Decoder{limits: l.normalize()}
+	d := &Decoder{limits: l.WithDefaults()}
 	d.init()
 	return d
 }
@@ -42,7 +42,7 @@ func (d *Decoder) init() {
 	if d.st != nil {
 		return
 	}
-	d.limits = d.limits.normalize()
+	d.limits = d.limits.WithDefaults()
 	st := C.fc_jpeg_new()
 	if st == nil {
 		panic("imagex: out of C memory creating a libjpeg decompressor")
@@ -133,7 +133,7 @@ func (d *Decoder) decode(data []byte, dst *RGB, denom int) (err error) {
 // Decode can still fail on input that Check accepts (damage inside the
 // compressed data shows only when decoding), never the other way round.
 func (d *Decoder) Check(data []byte) (format string, w, h int, err error) {
-	hd, err := check(data, d.limits.normalize())
+	hd, err := check(data, d.limits.WithDefaults())
 	if err != nil {
 		return hd.format, 0, 0, err
 	}

@@ -95,44 +95,43 @@ func parseJPEG(data []byte) (header, error) {
 	hd := header{format: "jpeg"}
 	i := 2 // after SOI
 	for {
-		// Skip garbage and fill bytes up to the marker code.
-		for i < len(data) && data[i] != 0xFF {
-			i++
+		// Skip garbage up to the next marker.
+		if i < len(data) && data[i] != 0xFF {
+			if k := bytes.IndexByte(data[i:], 0xFF); k >= 0 {
+				i += k
+			} else {
+				i = len(data)
+			}
 		}
-		for i < len(data) && data[i] == 0xFF {
-			i++
-		}
-		if i >= len(data) {
+		m, err := ReadJPEGMarker(data[i:])
+		if err == ErrJPEGShort && i+m.Fill+1 >= len(data) {
 			return hd, truncatedf("JPEG ends before its frame header (%d bytes)", len(data))
 		}
-		m := data[i]
-		i++
-		switch {
-		case m == 0x00, m == 0x01, m >= 0xD0 && m <= 0xD7:
-			continue // stuffed zero, TEM, RSTn: no length field
-		case m == 0xD8:
+		switch m.Code { // read even when its length field is not
+		case JPEGSOI:
 			return hd, corruptf("JPEG has a second start-of-image marker before its frame header")
-		case m == 0xD9:
+		case JPEGEOI:
 			return hd, corruptf("JPEG ends (EOI) before its frame header")
-		case m == 0xDA:
+		case JPEGSOS:
 			return hd, corruptf("JPEG has image data before its frame header")
 		}
-		if i+2 > len(data) {
+		switch err {
+		case ErrJPEGShort:
 			return hd, truncatedf("JPEG ends inside a marker segment header")
+		case ErrJPEGLength:
+			return hd, corruptf("JPEG marker 0x%02X has invalid length %d", m.Code, m.Len)
 		}
-		n := int(binary.BigEndian.Uint16(data[i:]))
-		if n < 2 {
-			return hd, corruptf("JPEG marker 0x%02X has invalid length %d", m, n)
-		}
-		if m&0xF0 == 0xC0 && m != 0xC4 && m != 0xC8 && m != 0xCC {
-			if i+n > len(data) {
+		if JPEGIsSOF(m.Code) {
+			end := i + m.Size()
+			if end > len(data) {
 				return hd, truncatedf("JPEG ends inside its frame header")
 			}
-			hd, err := parseSOF(m, data[i+2:i+n])
-			hd.body = i + n
+			hd, err := parseSOF(m.Code, data[i+m.Header():end])
+			hd.body = end
 			return hd, err
 		}
-		i += n
+		// Stuffed zero, TEM, RSTn: no length; others: skip the payload.
+		i = min(i+m.Size(), len(data))
 	}
 }
 
@@ -141,10 +140,8 @@ func parseSOF(m byte, seg []byte) (header, error) {
 	if len(seg) < 6 {
 		return hd, corruptf("JPEG frame header is %d bytes, too short", len(seg))
 	}
-	prec := seg[0]
-	hd.h = int(binary.BigEndian.Uint16(seg[1:]))
-	hd.w = int(binary.BigEndian.Uint16(seg[3:]))
-	nc := int(seg[5])
+	prec, nc := seg[0], int(seg[5])
+	hd.w, hd.h, _ = JPEGFrameSize(seg)
 	switch m {
 	case 0xC3, 0xC5, 0xC6, 0xC7, 0xCB, 0xCD, 0xCE, 0xCF:
 		return hd, unsupportedf("JPEG uses a lossless or hierarchical process (SOF 0x%02X)", m)

@@ -61,7 +61,8 @@ func DefaultLimits() Limits {
 	return Limits{MaxPixels: DefaultMaxPixels, MaxBytes: DefaultMaxBytes}
 }
 
-func (l Limits) normalize() Limits {
+// WithDefaults fills the fields left zero (or negative) with the defaults.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = DefaultMaxPixels
 	}
@@ -161,7 +162,7 @@ func Info(data []byte) (format string, w, h int, err error) {
 // against l.MaxBytes before reading, so pointing it at a huge file costs
 // nothing. It creates a Decoder per call; loops should keep their own.
 func DecodeFile(path string, l Limits) (*RGB, error) {
-	l = l.normalize()
+	l = l.WithDefaults()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

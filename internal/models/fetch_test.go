@@ -35,7 +35,7 @@ func TestFetchInstallsVerifiesAndIsIdempotent(t *testing.T) {
 	needNPM(t)
 	p := At(t.TempDir())
 	ctx := context.Background()
-	m, err := Fetch(ctx, FetchOptions{Paths: p, Packages: tiny(tinySHA)})
+	m, err := Fetch(ctx, FetchConfig{Paths: p, Packages: tiny(tinySHA)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestFetchInstallsVerifiesAndIsIdempotent(t *testing.T) {
 	}
 	// Second run: no npm on PATH at all, must still succeed from the cache.
 	t.Setenv("PATH", "")
-	if _, err := Fetch(ctx, FetchOptions{Paths: p, Packages: tiny(tinySHA)}); err != nil {
+	if _, err := Fetch(ctx, FetchConfig{Paths: p, Packages: tiny(tinySHA)}); err != nil {
 		t.Fatalf("offline re-fetch: %v", err)
 	}
 	// A modified file is detected and restored from the cached tarball,
@@ -56,7 +56,7 @@ func TestFetchInstallsVerifiesAndIsIdempotent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p.Home, "tiny/index.js"), []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Fetch(ctx, FetchOptions{Paths: p, Packages: tiny(tinySHA)}); err != nil {
+	if _, err := Fetch(ctx, FetchConfig{Paths: p, Packages: tiny(tinySHA)}); err != nil {
 		t.Fatalf("repair: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(p.Home, "tiny/index.js")); string(b) == "tampered" {
@@ -71,7 +71,7 @@ func TestFetchInstallsVerifiesAndIsIdempotent(t *testing.T) {
 func TestFetchChecksumMismatch(t *testing.T) {
 	needNPM(t)
 	p := At(t.TempDir())
-	_, err := Fetch(context.Background(), FetchOptions{Paths: p, Packages: tiny(strings.Repeat("0", 64))})
+	_, err := Fetch(context.Background(), FetchConfig{Paths: p, Packages: tiny(strings.Repeat("0", 64))})
 	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("err = %v, want checksum mismatch", err)
 	}
@@ -82,7 +82,7 @@ func TestFetchChecksumMismatch(t *testing.T) {
 
 func TestFetchWithoutNPM(t *testing.T) {
 	t.Setenv("PATH", "")
-	_, err := Fetch(context.Background(), FetchOptions{Paths: At(t.TempDir()), Packages: tiny(tinySHA)})
+	_, err := Fetch(context.Background(), FetchConfig{Paths: At(t.TempDir()), Packages: tiny(tinySHA)})
 	if !errors.Is(err, ErrNoNPM) {
 		t.Fatalf("err = %v, want ErrNoNPM", err)
 	}
@@ -97,7 +97,7 @@ func TestFetchRegistryUnreachable(t *testing.T) {
 	t.Setenv("npm_config_registry", "http://127.0.0.1:9/")
 	t.Setenv("npm_config_fetch_retries", "0")
 	t.Setenv("npm_config_cache", t.TempDir())
-	_, err := Fetch(context.Background(), FetchOptions{Paths: At(t.TempDir()), Packages: tiny(tinySHA)})
+	_, err := Fetch(context.Background(), FetchConfig{Paths: At(t.TempDir()), Packages: tiny(tinySHA)})
 	if !errors.Is(err, ErrRegistryUnreachable) {
 		t.Fatalf("err = %v, want ErrRegistryUnreachable", err)
 	}
@@ -107,7 +107,7 @@ func TestFetchMissingFileInPackage(t *testing.T) {
 	needNPM(t)
 	pk := tiny(tinySHA)
 	pk[0].Files["package/does-not-exist.js"] = "tiny/x.js"
-	_, err := Fetch(context.Background(), FetchOptions{Paths: At(t.TempDir()), Packages: pk})
+	_, err := Fetch(context.Background(), FetchConfig{Paths: At(t.TempDir()), Packages: pk})
 	if err == nil || !strings.Contains(err.Error(), "does not contain package/does-not-exist.js") {
 		t.Fatalf("err = %v", err)
 	}

@@ -88,8 +88,8 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func (tc *testCluster) options(t testing.TB) Options {
-	o := Options{
+func (tc *testCluster) options(t testing.TB) Config {
+	o := Config{
 		Client: []kgo.Opt{kgo.SeedBrokers(tc.Addr)}, Topics: topics,
 		NewAnalyzer: newAnalyzer, Concurrency: 2, MaxAge: time.Minute,
 		StatsInterval: 500 * time.Millisecond, Log: testLogger(t),
@@ -97,7 +97,7 @@ func (tc *testCluster) options(t testing.TB) Options {
 	return o
 }
 
-func start(t testing.TB, o Options) *running {
+func start(t testing.TB, o Config) *running {
 	t.Helper()
 	p, err := New(context.Background(), o)
 	if err != nil {

@@ -22,7 +22,7 @@ func TestRealModels(t *testing.T) {
 	if err := vision.InitRuntime(paths.ResolveORTLib("")); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := vision.New(vision.Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
+	eng, err := vision.New(vision.Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

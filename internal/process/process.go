@@ -91,16 +91,16 @@ const DefaultGroup = "framecast-processors"
 // keep what a worker holds ahead to a few frames' worth of work while
 // still letting through a single frame of the largest size Kafka takes.
 const (
-	// DefaultFetchMaxBytes is Options.FetchMaxBytes: 4 MiB is about 30
+	// DefaultFetchMaxBytes is Config.FetchMaxBytes: 4 MiB is about 30
 	// camera frames of 60–200 KB, a few hundred milliseconds of work for
 	// a busy worker, so the next fetch (one round trip) is back long
 	// before the workers run dry.
 	DefaultFetchMaxBytes int32 = 4 << 20
-	// DefaultMaxInFlightBytes is Options.MaxInFlightBytes: 16 MiB keeps
+	// DefaultMaxInFlightBytes is Config.MaxInFlightBytes: 16 MiB keeps
 	// MaxInFlight the bound for ordinary frames and holds a few frames of
 	// several MB (4K stills) at once.
 	DefaultMaxInFlightBytes int64 = 16 << 20
-	// DefaultStallAlarm is Options.StallAlarm.
+	// DefaultStallAlarm is Config.StallAlarm.
 	DefaultStallAlarm = 30 * time.Second
 
 	// maxFetchMaxBytes keeps a response (this, or one batch of up to a
@@ -113,9 +113,9 @@ const (
 	maxPartitionFetchBytes = 1 << 20
 )
 
-// Options configure a Processor. The zero value of each field means its
+// Config configure a Processor. The zero value of each field means its
 // documented default.
-type Options struct {
+type Config struct {
 	// Client holds the connection options (seed brokers, TLS, SASL), as
 	// kafka.Config.ClientOpts returns them. The processor adds its own
 	// consumer, producer and group options.
@@ -185,13 +185,13 @@ type Options struct {
 	Log *slog.Logger
 }
 
-func (o *Options) defaults() error {
+func (o *Config) withDefaults() error {
 	var errs []error
 	if o.NewAnalyzer == nil {
-		errs = append(errs, errors.New("process: Options.NewAnalyzer is required"))
+		errs = append(errs, errors.New("process: Config.NewAnalyzer is required"))
 	}
 	if len(o.Client) == 0 {
-		errs = append(errs, errors.New("process: Options.Client (seed brokers) is required"))
+		errs = append(errs, errors.New("process: Config.Client (seed brokers) is required"))
 	}
 	if o.Topics.Frames == "" {
 		o.Topics.Frames = kafka.DefaultFramesTopic
@@ -270,7 +270,7 @@ func (o *Options) defaults() error {
 // Processor is one worker process's consumer-group member. Create it with
 // New and run it once with Run.
 type Processor struct {
-	o       Options
+	o       Config
 	log     *slog.Logger
 	workers []*worker
 	work    chan *job
@@ -309,8 +309,8 @@ type tp struct {
 
 // New checks that the brokers are reachable and the topics exist, and
 // creates the analyzers. It does not join the group yet: Run does.
-func New(ctx context.Context, o Options) (*Processor, error) {
-	if err := o.defaults(); err != nil {
+func New(ctx context.Context, o Config) (*Processor, error) {
+	if err := o.withDefaults(); err != nil {
 		return nil, err
 	}
 	p := &Processor{

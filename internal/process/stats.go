@@ -65,7 +65,7 @@ type Stats struct {
 	// 2 × max(FetchMaxBytes, largest producer batch), whatever the backlog.
 	InFlightBytes, ClientBufferedBytes, BufferedBytes, PeakBufferedBytes int64
 	// StalledPartitions is the number of assigned frames partitions that
-	// lag without progress for Options.StallAlarm or longer, as of the
+	// lag without progress for Config.StallAlarm or longer, as of the
 	// last check; StallAlarms counts the errors logged about them.
 	StalledPartitions int
 	StallAlarms       uint64

@@ -324,7 +324,7 @@ func TestRunValidates(t *testing.T) {
 func TestEveryCameraFailed(t *testing.T) {
 	c := newCluster(t, 4, 1<<20)
 	open := func() source.Source {
-		s, err := source.Open("lavfi:testsrc2", source.Options{FFmpeg: "/nonexistent/ffmpeg"})
+		s, err := source.Open("lavfi:testsrc2", source.Config{FFmpeg: "/nonexistent/ffmpeg"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -223,13 +223,13 @@ func TestFFmpegLavfi(t *testing.T) {
 }
 
 // ffVideo makes a test video of the sample photos.
-func ffVideo(t *testing.T, opt testkit.VideoOptions) string {
+func ffVideo(t *testing.T, opt testkit.VideoConfig) string {
 	t.Helper()
 	return testkit.Video(t, filepath.Join(t.TempDir(), "faces.mp4"), opt)
 }
 
 func TestFFmpegFileToTheEnd(t *testing.T) {
-	video := ffVideo(t, testkit.VideoOptions{Width: 320, Height: 240, FPS: 10, Seconds: 2})
+	video := ffVideo(t, testkit.VideoConfig{Width: 320, Height: 240, FPS: 10, Seconds: 2})
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Quality: 80})
 	frames, err := ffReadAll(t, s, 1000)
 	if !errors.Is(err, ErrEndOfInput) {
@@ -247,7 +247,7 @@ func TestFFmpegFileToTheEnd(t *testing.T) {
 }
 
 func TestFFmpegFilePaced(t *testing.T) {
-	video := ffVideo(t, testkit.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
+	video := ffVideo(t, testkit.VideoConfig{Width: 160, Height: 120, FPS: 10, Seconds: 1})
 	start := time.Now()
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Realtime: true})
 	frames, err := ffReadAll(t, s, 1000)
@@ -261,7 +261,7 @@ func TestFFmpegFilePaced(t *testing.T) {
 }
 
 func TestFFmpegFileLoop(t *testing.T) {
-	video := ffVideo(t, testkit.VideoOptions{Width: 160, Height: 120, FPS: 10, Seconds: 1})
+	video := ffVideo(t, testkit.VideoConfig{Width: 160, Height: 120, FPS: 10, Seconds: 1})
 	s := ffDial(t, ffmpegInput{Kind: inputFile, Target: video}, liveConfig{Loop: true})
 	frames, err := ffReadAll(t, s, 25)
 	if err != nil || len(frames) != 25 {

@@ -41,7 +41,7 @@ type files struct {
 	cacheBytes int
 }
 
-func openPath(path string, opts Options) (Source, error) {
+func openPath(path string, opts Config) (Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -69,7 +69,7 @@ func openPath(path string, opts Options) (Source, error) {
 
 // openGlob plays the images matching a pattern (filepath.Match syntax),
 // in name order, looped like a directory.
-func openGlob(pattern string, opts Options) (Source, error) {
+func openGlob(pattern string, opts Config) (Source, error) {
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("source %q: bad glob pattern: %w", pattern, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+
+	"github.com/framecast/framecast/internal/imagex"
 )
 
 // jpegSplitter cuts a byte stream of concatenated JPEGs into frames: the
@@ -17,6 +19,8 @@ import (
 // two. Marker segments are skipped by their length fields; in entropy-coded
 // data an FF is always followed by 00 (stuffing), a restart marker or the
 // marker that ends the scan, so the next marker is found without decoding.
+// The walking is imagex's (ReadJPEGMarker, JPEGScanLen), on the bytes
+// buffered: it says when it needs more.
 //
 // A splitter is used by one goroutine; Stats may be called from any.
 type jpegSplitter struct {
@@ -238,41 +242,39 @@ func (s *jpegSplitter) readFrame(f *splitFrame) error {
 	f.add(soi)
 	s.r.Discard(2)
 	for {
-		p, err := s.r.Peek(2)
-		if len(p) < 2 {
-			return splitUnexpected(err)
+		m, p, err := s.peekMarker()
+		if err != nil {
+			return err
 		}
-		if p[0] != 0xFF {
-			return errBadJPEG
-		}
-		m := p[1]
-		switch {
-		case m == 0xFF:
-			// Fill byte before a marker.
-			f.add(p[:1])
-			s.r.Discard(1)
+		if m.Fill > 0 {
+			// Fill bytes before a marker: taken, then the marker is
+			// read again from its own FF.
+			f.add(p[:m.Fill])
+			s.r.Discard(m.Fill)
 			continue
-		case m == 0xD8:
+		}
+		switch {
+		case m.Code == imagex.JPEGSOI:
 			return errNewSOI
-		case m == 0xD9:
-			f.add(p)
+		case m.Code == imagex.JPEGEOI:
+			f.add(p[:2])
 			s.r.Discard(2)
 			if !f.sawSOF || !f.sawSOS {
 				return errBadJPEG
 			}
 			return nil
-		case m == 0x00:
+		case m.Code == 0x00:
 			return errBadJPEG
-		case m == 0x01 || m >= 0xD0 && m <= 0xD7:
-			// TEM and RSTn stand alone, without a length.
-			f.add(p)
+		case !imagex.JPEGHasLength(m.Code):
+			// TEM and RSTn stand alone.
+			f.add(p[:2])
 			s.r.Discard(2)
 			continue
 		}
 		if err := s.readSegment(f, m); err != nil {
 			return err
 		}
-		if m == 0xDA {
+		if m.Code == imagex.JPEGSOS {
 			f.sawSOS = true
 			if err := s.skipScan(f); err != nil {
 				return err
@@ -281,39 +283,51 @@ func (s *jpegSplitter) readFrame(f *splitFrame) error {
 	}
 }
 
-// readSegment copies a length-prefixed marker segment and takes the frame
-// size from SOF segments.
-func (s *jpegSplitter) readSegment(f *splitFrame, marker byte) error {
-	p, err := s.r.Peek(4)
-	if len(p) < 4 {
-		return splitUnexpected(err)
-	}
-	n := int(p[2])<<8 | int(p[3])
-	if n < 2 {
-		return errBadJPEG
-	}
-	if jpegIsSOF(marker) {
-		// FF Cn, length, precision, height, width, components.
-		h, err := s.r.Peek(9)
-		if len(h) < 9 {
-			return splitUnexpected(err)
+// peekMarker reads the marker the reader stands on, with p the bytes it
+// peeked, which start with the marker's header. It waits for no byte the
+// marker does not need: the EOI that ends what a camera has sent so far
+// ends the frame now, not when the next frame comes. With fill bytes
+// before the marker, m.Fill counts them (some of them) and nothing else
+// is read: the caller takes them and calls again.
+func (s *jpegSplitter) peekMarker() (m imagex.JPEGMarker, p []byte, err error) {
+	for n := 2; ; n = 4 {
+		if p, err = s.r.Peek(n); len(p) < n {
+			return m, p, splitUnexpected(err)
 		}
-		if n < 8 {
-			return errBadJPEG
+		p, _ = s.r.Peek(max(n, min(s.r.Buffered(), 4))) // what is there anyway
+		m, err = imagex.ReadJPEGMarker(p)
+		switch {
+		case m.Fill > 0:
+			return m, p, nil
+		case err == imagex.ErrJPEGShort && n == 2:
+			continue // a length field is due: wait for it
+		case err != nil:
+			return m, p, errBadJPEG
 		}
-		f.height = int(h[5])<<8 | int(h[6])
-		f.width = int(h[7])<<8 | int(h[8])
-		f.sawSOF = true
+		return m, p, nil
 	}
-	f.add(p)
-	s.r.Discard(4)
-	return s.copyN(f, n-2)
 }
 
-// jpegIsSOF reports the start-of-frame markers: C0-CF except DHT (C4), JPG
-// (C8) and DAC (CC).
-func jpegIsSOF(m byte) bool {
-	return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC
+// readSegment copies a length-prefixed marker segment, the reader standing
+// on it, and takes the frame size from SOF segments.
+func (s *jpegSplitter) readSegment(f *splitFrame, m imagex.JPEGMarker) error {
+	if imagex.JPEGIsSOF(m.Code) {
+		// Precision, height, width; a frame header also has its
+		// component count.
+		h, err := s.r.Peek(m.Header() + 5)
+		if len(h) < m.Header()+5 {
+			return splitUnexpected(err)
+		}
+		if m.Len < 8 {
+			return errBadJPEG
+		}
+		f.width, f.height, _ = imagex.JPEGFrameSize(h[m.Header():])
+		f.sawSOF = true
+	}
+	hdr, _ := s.r.Peek(m.Header())
+	f.add(hdr)
+	s.r.Discard(m.Header())
+	return s.copyN(f, m.Size()-m.Header())
 }
 
 // copyN copies n bytes into the frame.
@@ -331,37 +345,25 @@ func (s *jpegSplitter) copyN(f *splitFrame, n int) error {
 	return nil
 }
 
-// skipScan copies entropy-coded data up to the marker that ends it (any
-// marker but FF 00 stuffing and the RSTn restart markers), leaving the
-// reader on that marker.
+// skipScan copies entropy-coded data up to the marker that ends it,
+// leaving the reader on that marker.
 func (s *jpegSplitter) skipScan(f *splitFrame) error {
 	for {
 		b, err := s.buffered()
 		if len(b) == 0 {
 			return splitUnexpected(err)
 		}
-		i := bytes.IndexByte(b, 0xFF)
-		if i < 0 {
-			f.add(b)
-			s.r.Discard(len(b))
-			continue
-		}
-		f.add(b[:i])
-		s.r.Discard(i)
-		p, err := s.r.Peek(2)
-		if len(p) < 2 {
-			return splitUnexpected(err)
-		}
-		switch m := p[1]; {
-		case m == 0x00 || m >= 0xD0 && m <= 0xD7:
-			f.add(p)
-			s.r.Discard(2)
-		case m == 0xFF:
-			// A fill byte; the FF after it starts the marker.
-			f.add(p[:1])
-			s.r.Discard(1)
-		default:
+		n, done := imagex.JPEGScanLen(b)
+		f.add(b[:n])
+		s.r.Discard(n)
+		if done {
 			return nil
+		}
+		if n == 0 {
+			// An FF is all that is buffered: its next byte decides.
+			if p, err := s.r.Peek(2); len(p) < 2 {
+				return splitUnexpected(err)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // splitTestJPEG encodes a w×h noise image: noise makes the entropy-coded data
@@ -260,5 +261,30 @@ func BenchmarkJPEGSplitter(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// A frame is returned as soon as its EOI is in: a camera sending a frame
+// every few seconds is not held a frame behind.
+func TestJPEGSplitterDoesNotWaitPastEOI(t *testing.T) {
+	frame := splitTestJPEG(t, 16, 8, 1)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(frame) // and then nothing: the next frame is far off
+	got := make(chan error, 1)
+	go func() {
+		fr, _, _, err := newJPEGSplitter(pr, 0).Next()
+		if err == nil && !bytes.Equal(fr, frame) {
+			err = errors.New("not the frame written")
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next waited for bytes after the frame's EOI")
 	}
 }

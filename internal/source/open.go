@@ -33,7 +33,7 @@ var networkSchemes = map[string]bool{
 // Open returns the source a URI names. Video, network and webcam sources
 // connect in the background (see Supervised): Open fails only for what no
 // retry can mend, such as a missing file, bad options or no ffmpeg.
-func Open(uri string, opts Options) (Source, error) {
+func Open(uri string, opts Config) (Source, error) {
 	opts, err := opts.checked()
 	if err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func Open(uri string, opts Options) (Source, error) {
 
 // checked returns the options with their defaults, or the error of one
 // out of range.
-func (o Options) checked() (Options, error) {
+func (o Config) checked() (Config, error) {
 	o = o.withDefaults()
 	if o.JPEGQuality > 100 {
 		return o, fmt.Errorf("JPEG quality %d: use 1 to 100", o.JPEGQuality)
@@ -107,7 +107,7 @@ func (o Options) checked() (Options, error) {
 
 // openLocal opens a path: a directory of images, a glob, an image file, or
 // a video file. path may end in #options (video files).
-func openLocal(uri, path string, opts Options) (Source, error) {
+func openLocal(uri, path string, opts Config) (Source, error) {
 	frag := ""
 	if _, err := os.Stat(path); err != nil {
 		if p, f, ok := strings.Cut(path, "#"); ok {
@@ -154,7 +154,7 @@ func openLocal(uri, path string, opts Options) (Source, error) {
 // but without probing it again (Open probes a video file to refuse one
 // ffmpeg cannot read): analyze probes each video once, for its report,
 // and then reads it.
-func OpenVideo(path string, info VideoInfo, opts Options) (Source, error) {
+func OpenVideo(path string, info VideoInfo, opts Config) (Source, error) {
 	opts, err := opts.checked()
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func fileExists(path string) bool {
 }
 
 // openWebcam opens /dev/videoN or v4l2:///dev/videoN[?options][#options].
-func openWebcam(uri string, opts Options) (Source, error) {
+func openWebcam(uri string, opts Config) (Source, error) {
 	dev := strings.TrimPrefix(uri, "v4l2:")
 	dev = strings.TrimPrefix(dev, "//")
 	dev, frag, _ := strings.Cut(dev, "#")
@@ -210,7 +210,7 @@ func openWebcam(uri string, opts Options) (Source, error) {
 
 // openHTTP reads an HTTP camera: MJPEG and JPEG snapshots in Go, other
 // content (HLS, progressive video) through ffmpeg.
-func openHTTP(u *url.URL, frag string, opts Options) (Source, error) {
+func openHTTP(u *url.URL, frag string, opts Config) (Source, error) {
 	in := ffmpegInput{Kind: inputNetwork, Target: u.String()}
 	cfg, err := liveOptions(opts, frag, in.Kind)
 	if err != nil {
@@ -228,7 +228,7 @@ func openHTTP(u *url.URL, frag string, opts Options) (Source, error) {
 // openFFmpeg starts a supervised ffmpeg source. lossless: every frame in
 // order (files), otherwise the newest frame (live). nativeFPS is the
 // input's frame rate when known (files), else 0.
-func openFFmpeg(name string, in ffmpegInput, frag string, opts Options, lossless bool, nativeFPS float64) (Source, error) {
+func openFFmpeg(name string, in ffmpegInput, frag string, opts Config, lossless bool, nativeFPS float64) (Source, error) {
 	cfg, err := liveOptions(opts, frag, in.Kind)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", redact(name), err)
@@ -267,8 +267,8 @@ type liveOpts struct {
 	inputFormat string
 }
 
-// liveOptions applies the Options and then the URI's #options.
-func liveOptions(opts Options, frag string, kind inputKind) (liveOpts, error) {
+// liveOptions applies the Config and then the URI's #options.
+func liveOptions(opts Config, frag string, kind inputKind) (liveOpts, error) {
 	cfg := liveOpts{liveConfig: liveConfig{
 		FFmpeg: opts.FFmpeg, Width: opts.VideoWidth, Height: opts.VideoHeight, FPS: opts.VideoFPS,
 		Every: opts.Every, Quality: opts.JPEGQuality, Realtime: !opts.Unpaced, Loop: opts.Loop,

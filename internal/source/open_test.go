@@ -30,7 +30,7 @@ func TestOpenDispatch(t *testing.T) {
 	if err := os.Link(video, spaced); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{BackoffMin: time.Hour}
+	opts := Config{BackoffMin: time.Hour}
 	for _, tc := range []struct {
 		uri      string
 		kind     string // files, synthetic, lossless, live
@@ -93,7 +93,7 @@ func TestOpenBadOptions(t *testing.T) {
 	if err := os.WriteFile(notVideo, []byte("not really a video"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(notVideo, Options{FFmpeg: "/nonexistent/ffmpeg"}); !errors.Is(err, ErrNoFFmpeg) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
+	if _, err := Open(notVideo, Config{FFmpeg: "/nonexistent/ffmpeg"}); !errors.Is(err, ErrNoFFmpeg) || !strings.Contains(err.Error(), "apt-get install ffmpeg") {
 		t.Errorf("video without ffmpeg: %v", err)
 	}
 	for _, tc := range []struct{ uri, want string }{
@@ -114,7 +114,7 @@ func TestOpenBadOptions(t *testing.T) {
 		{"gopher://x/y", "not supported"},
 		{notVideo, "neither an image nor a video"},
 	} {
-		s, err := Open(tc.uri, Options{})
+		s, err := Open(tc.uri, Config{})
 		if err == nil {
 			s.Close()
 			t.Errorf("%s: no error", tc.uri)
@@ -127,7 +127,7 @@ func TestOpenBadOptions(t *testing.T) {
 }
 
 func TestOpenLiveOptions(t *testing.T) {
-	cfg, err := liveOptions(Options{VideoFPS: 10, JPEGQuality: 80}.withDefaults(), "fps=2.5&size=320x240&every=3&quality=60&loop=true&realtime=false&stall=4s", inputFile)
+	cfg, err := liveOptions(Config{VideoFPS: 10, JPEGQuality: 80}.withDefaults(), "fps=2.5&size=320x240&every=3&quality=60&loop=true&realtime=false&stall=4s", inputFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +137,11 @@ func TestOpenLiveOptions(t *testing.T) {
 	if cfg.liveConfig != want {
 		t.Errorf("got %+v\nwant %+v", cfg.liveConfig, want)
 	}
-	cfg, err = liveOptions(Options{}.withDefaults(), "format=yuyv422", inputV4L2)
+	cfg, err = liveOptions(Config{}.withDefaults(), "format=yuyv422", inputV4L2)
 	if err != nil || cfg.inputFormat != "yuyv422" || !cfg.Realtime {
 		t.Errorf("v4l2 format: %+v %v", cfg, err)
 	}
-	if _, err := liveOptions(Options{}.withDefaults(), "fps=0&every=x", inputFile); err == nil ||
+	if _, err := liveOptions(Config{}.withDefaults(), "fps=0&every=x", inputFile); err == nil ||
 		!strings.Contains(err.Error(), "fps") || !strings.Contains(err.Error(), "every") {
 		t.Errorf("want both errors reported together: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestOpenLiveOptions(t *testing.T) {
 func TestGlobLoopsInNameOrder(t *testing.T) {
 	dir := t.TempDir()
 	want := writeImages(t, dir)
-	s, err := Open(filepath.Join(dir, "*"), Options{})
+	s, err := Open(filepath.Join(dir, "*"), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestOpenErrorsHidePasswords(t *testing.T) {
 		"srt://127.0.0.1:1?passphrase=hunter2#fps=0",
 		"http://admin:hunter2@cam.local/x#every=0",
 	} {
-		s, err := Open(uri, Options{})
+		s, err := Open(uri, Config{})
 		if err == nil {
 			s.Close()
 			continue // valid after all (p/w0rd parses as a path): nothing printed
@@ -235,7 +235,7 @@ func TestSparseFramesAreNotStalls(t *testing.T) {
 		"-t", "5.5", "-pix_fmt", "yuv420p", video).CombinedOutput(); err != nil {
 		t.Fatalf("making a video: %v\n%s", err, out)
 	}
-	s, err := Open(video+"#every=25&stall=2s", Options{})
+	s, err := Open(video+"#every=25&stall=2s", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

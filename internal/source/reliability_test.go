@@ -121,8 +121,8 @@ func (c *relCamera) restart() {
 	c.serve(l)
 }
 
-func relOpts() Options {
-	return Options{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, StallTimeout: 5 * time.Second,
+func relOpts() Config {
+	return Config{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, StallTimeout: 5 * time.Second,
 		Log: slog.New(slog.DiscardHandler)}
 }
 

@@ -68,8 +68,8 @@ var ErrEndOfInput = errors.New("end of input")
 // ErrUnsupported is wrapped by Open for URIs of unknown schemes.
 var ErrUnsupported = errors.New("unsupported source")
 
-// Options are the defaults a URI may override.
-type Options struct {
+// Config are the defaults a URI may override.
+type Config struct {
 	// Width and Height are the synthetic frame size. Default 640×480.
 	Width, Height int
 	// FPS is the synthetic source's frame rate, which sets how far the
@@ -117,7 +117,7 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Defaults for Options.
+// Defaults for Config.
 const (
 	DefaultWidth       = 640
 	DefaultHeight      = 480
@@ -134,7 +134,7 @@ const (
 	DefaultMaxFrameSize = 32 << 20
 )
 
-func (o Options) withDefaults() Options {
+func (o Config) withDefaults() Config {
 	if o.Width <= 0 || o.Height <= 0 {
 		o.Width, o.Height = DefaultWidth, DefaultHeight
 	}

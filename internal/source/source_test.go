@@ -26,7 +26,7 @@ func samplesDir(tb testing.TB) string {
 func openSynthetic(t *testing.T, uri string) *Synthetic {
 	t.Helper()
 	samplesDir(t)
-	s, err := NewSyntheticURI(uri, Options{})
+	s, err := NewSyntheticURI(uri, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestSyntheticMoves(t *testing.T) {
 
 func TestSyntheticOptions(t *testing.T) {
 	dir := samplesDir(t)
-	s, err := NewSyntheticURI("synthetic:?size=320x200&fps=25&seed=7&faces=sample2,sample5.jpg&quality=55", Options{})
+	s, err := NewSyntheticURI("synthetic:?size=320x200&fps=25&seed=7&faces=sample2,sample5.jpg&quality=55", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,18 +167,18 @@ func TestSyntheticOptions(t *testing.T) {
 		strings.Join(c.Photos, ",") != "sample2,sample5.jpg" {
 		t.Errorf("config %+v", c)
 	}
-	s, err = NewSyntheticURI("synthetic:", Options{Width: 100, Height: 80, FPS: 4, JPEGQuality: 90})
+	s, err = NewSyntheticURI("synthetic:", Config{Width: 100, Height: 80, FPS: 4, JPEGQuality: 90})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := s.Config(); c.Width != 100 || c.Height != 80 || c.FPS != 4 || c.Quality != 90 || c.Seed != 1 || len(c.Photos) != 6 {
-		t.Errorf("defaults from Options: %+v", c)
+		t.Errorf("defaults from Config: %+v", c)
 	}
 	for _, bad := range []string{
 		"synthetic:?size=640", "synthetic:?size=0x0", "synthetic:?fps=0", "synthetic:?fps=x", "synthetic:?seed=-1",
 		"synthetic:?quality=101", "synthetic:?faces=nope", "synthetic:?colour=red", "synthetic:?dir=/nonexistent",
 	} {
-		if _, err := Open(bad, Options{}); err == nil {
+		if _, err := Open(bad, Config{}); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
 	}
@@ -186,12 +186,12 @@ func TestSyntheticOptions(t *testing.T) {
 
 func TestOpenUnknownScheme(t *testing.T) {
 	for _, uri := range []string{"gopher://cam.local/stream", "webcam:0", "ftp://x/y.mjpg"} {
-		_, err := Open(uri, Options{})
+		_, err := Open(uri, Config{})
 		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "synthetic:") || !strings.Contains(err.Error(), "rtsp://") {
 			t.Errorf("%s: %v", uri, err)
 		}
 	}
-	if _, err := Open("", Options{}); !errors.Is(err, ErrUnsupported) {
+	if _, err := Open("", Config{}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("empty: %v", err)
 	}
 }
@@ -231,7 +231,7 @@ func writeImages(t *testing.T, dir string) map[string][]byte {
 func TestDirectoryLoopsSorted(t *testing.T) {
 	dir := t.TempDir()
 	files := writeImages(t, dir)
-	src, err := Open(dir, Options{})
+	src, err := Open(dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestDirectoryLoopsSorted(t *testing.T) {
 func TestDirectoryOnce(t *testing.T) {
 	dir := t.TempDir()
 	writeImages(t, dir)
-	src, err := Open("file://"+dir, Options{Once: true})
+	src, err := Open("file://"+dir, Config{Once: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestDirectoryOnce(t *testing.T) {
 func TestSingleFileLoops(t *testing.T) {
 	dir := t.TempDir()
 	files := writeImages(t, dir)
-	src, err := Open(filepath.Join(dir, "a.jpg"), Options{})
+	src, err := Open(filepath.Join(dir, "a.jpg"), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +304,11 @@ func TestBadPaths(t *testing.T) {
 		filepath.Join(dir, "notes.txt"), // not an image
 		empty,                           // no images
 	} {
-		if _, err := Open(p, Options{}); err == nil {
+		if _, err := Open(p, Config{}); err == nil {
 			t.Errorf("%s: no error", p)
 		}
 	}
-	_, err := Open(filepath.Join(dir, "missing.jpg"), Options{})
+	_, err := Open(filepath.Join(dir, "missing.jpg"), Config{})
 	if !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -319,7 +319,7 @@ func TestBadPaths(t *testing.T) {
 // 25 ms.
 func BenchmarkSynthetic640(b *testing.B) {
 	samplesDir(b)
-	s, err := NewSyntheticURI("synthetic:?size=640x480&seed=1", Options{})
+	s, err := NewSyntheticURI("synthetic:?size=640x480&seed=1", Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func BenchmarkSynthetic640(b *testing.B) {
 // BenchmarkSyntheticRenderOnly is the resampling alone, without JPEG.
 func BenchmarkSyntheticRenderOnly(b *testing.B) {
 	samplesDir(b)
-	s, err := NewSyntheticURI("synthetic:?size=640x480&seed=1", Options{})
+	s, err := NewSyntheticURI("synthetic:?size=640x480&seed=1", Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,7 +34,7 @@ var errPermanent = errors.New("permanent")
 var ErrNoFFmpeg = errors.New("ffmpeg not found")
 
 // liveConfig holds the options of video, network and webcam sources (the
-// Options fields below, with defaults applied).
+// Config fields below, with defaults applied).
 type liveConfig struct {
 	FFmpeg       string        // ffmpeg executable (path or name in PATH)
 	Width        int           // output width, 0: as the input

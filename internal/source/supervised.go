@@ -30,7 +30,7 @@ import (
 //     are replaced and counted (Status.Dropped) instead of queueing, so
 //     latency never grows. Video files are read losslessly instead, each
 //     frame in order, paced by ffmpeg at the native frame rate unless
-//     Options.Unpaced.
+//     Config.Unpaced.
 //
 // Status reports the connection state and counters, for logs and metrics
 // (framecast_source_up, framecast_source_reconnects_total).

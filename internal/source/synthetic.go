@@ -22,7 +22,7 @@ import (
 )
 
 // SyntheticConfig describes a synthetic camera. Zero fields take the
-// defaults of Options.
+// defaults of Config.
 type SyntheticConfig struct {
 	Width, Height int
 	// FPS sets how far the scene moves from one frame to the next: frame
@@ -93,7 +93,7 @@ type Synthetic struct {
 //	dir=PATH        film the images of another directory instead of the samples
 //
 // Example: synthetic:?size=1280x720&fps=15&seed=3&faces=sample2,sample4
-func NewSyntheticURI(uri string, opts Options) (*Synthetic, error) {
+func NewSyntheticURI(uri string, opts Config) (*Synthetic, error) {
 	opts = opts.withDefaults()
 	u, err := url.Parse(uri)
 	if err != nil {
@@ -163,7 +163,7 @@ func ParseSize(s string) (w, h int, ok bool) {
 // NewSynthetic returns a synthetic camera. The photos are decoded here (or
 // taken from the process-wide cache), so errors about them come now.
 func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
-	d := Options{Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, JPEGQuality: cfg.Quality, SamplesDir: cfg.Dir}.withDefaults()
+	d := Config{Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, JPEGQuality: cfg.Quality, SamplesDir: cfg.Dir}.withDefaults()
 	cfg.Width, cfg.Height, cfg.FPS, cfg.Quality, cfg.Dir = d.Width, d.Height, d.FPS, d.JPEGQuality, d.SamplesDir
 	if cfg.Quality > 100 {
 		return nil, fmt.Errorf("synthetic source: JPEG quality %d: use 1 to 100", cfg.Quality)

@@ -15,8 +15,8 @@ import (
 	"github.com/framecast/framecast/internal/models"
 )
 
-// VideoOptions describe a test video. Zero fields take the defaults.
-type VideoOptions struct {
+// VideoConfig describe a test video. Zero fields take the defaults.
+type VideoConfig struct {
 	// Width and Height are the frame size, even numbers (4:2:0 video).
 	// Default 640×480.
 	Width, Height int
@@ -54,7 +54,7 @@ const videoZoom = 1.3
 // encoding, bit-exact flags, no metadata), so tests may compare results
 // between runs. dst is written atomically: through a temporary file in
 // its directory, renamed when complete.
-func MakeVideo(ffmpeg, dst string, opt VideoOptions) error {
+func MakeVideo(ffmpeg, dst string, opt VideoConfig) error {
 	opt, err := opt.withDefaults()
 	if err != nil {
 		return fmt.Errorf("make video %s: %w", dst, err)
@@ -101,7 +101,7 @@ func MakeVideo(ffmpeg, dst string, opt VideoOptions) error {
 // Video makes a test video at dst with MakeVideo and returns dst. The test
 // fails without ffmpeg, and is skipped without the sample photos (see
 // RequireSamples) unless opt names its own.
-func Video(t testing.TB, dst string, opt VideoOptions) string {
+func Video(t testing.TB, dst string, opt VideoConfig) string {
 	t.Helper()
 	if len(opt.Samples) == 0 {
 		RequireSamples(t)
@@ -112,7 +112,7 @@ func Video(t testing.TB, dst string, opt VideoOptions) string {
 	return dst
 }
 
-func (o VideoOptions) withDefaults() (VideoOptions, error) {
+func (o VideoConfig) withDefaults() (VideoConfig, error) {
 	if o.Width == 0 && o.Height == 0 {
 		o.Width, o.Height = 640, 480
 	}
@@ -142,13 +142,13 @@ func (o VideoOptions) withDefaults() (VideoOptions, error) {
 }
 
 // videoFrames is the number of frames of a video.
-func (o VideoOptions) videoFrames() int {
+func (o VideoConfig) videoFrames() int {
 	return max(1, int(math.Round(o.Seconds*o.FPS)))
 }
 
 // videoArgs builds the ffmpeg command line: one looped-image input per
 // sample, each panned and trimmed to its share of the frames, concatenated.
-func videoArgs(o VideoOptions, ext string, mpeg4 bool, out string) []string {
+func videoArgs(o VideoConfig, ext string, mpeg4 bool, out string) []string {
 	fps := strconv.FormatFloat(o.FPS, 'f', -1, 64)
 	total := o.videoFrames()
 	// Scaled to cover the frame videoZoom times (aspect kept), then a

@@ -37,7 +37,7 @@ func TestMakeVideo(t *testing.T) {
 	ffmpeg := videoNeeds(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.mp4"), filepath.Join(dir, "b.mp4")
-	opt := VideoOptions{Width: 640, Height: 480, FPS: 10, Seconds: 2}
+	opt := VideoConfig{Width: 640, Height: 480, FPS: 10, Seconds: 2}
 	for _, p := range []string{a, b} {
 		if err := MakeVideo("", p, opt); err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ func TestMakeVideoOptions(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "v.mkv")
 	one := filepath.Join(RequireSamples(t).Samples(), "sample3.jpg")
-	if err := MakeVideo("ffmpeg", p, VideoOptions{Width: 320, Height: 240, FPS: 2.5, Seconds: 2, Samples: []string{one}}); err != nil {
+	if err := MakeVideo("ffmpeg", p, VideoConfig{Width: 320, Height: 240, FPS: 2.5, Seconds: 2, Samples: []string{one}}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
@@ -94,13 +94,13 @@ func TestMakeVideoErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		name, ffmpeg string
-		opt          VideoOptions
+		opt          VideoConfig
 		want         string
 	}{
-		{"no ffmpeg", filepath.Join(dir, "no-ffmpeg"), VideoOptions{Samples: []string{"x.jpg"}}, "apt-get install ffmpeg"},
-		{"odd size", "", VideoOptions{Width: 641, Height: 480, Samples: []string{"x.jpg"}}, "even numbers"},
-		{"bad rate", "", VideoOptions{FPS: -1, Samples: []string{"x.jpg"}}, "frame rate"},
-		{"missing photo", "", VideoOptions{Samples: []string{filepath.Join(dir, "nope.jpg")}}, "framecast models fetch"},
+		{"no ffmpeg", filepath.Join(dir, "no-ffmpeg"), VideoConfig{Samples: []string{"x.jpg"}}, "apt-get install ffmpeg"},
+		{"odd size", "", VideoConfig{Width: 641, Height: 480, Samples: []string{"x.jpg"}}, "even numbers"},
+		{"bad rate", "", VideoConfig{FPS: -1, Samples: []string{"x.jpg"}}, "frame rate"},
+		{"missing photo", "", VideoConfig{Samples: []string{filepath.Join(dir, "nope.jpg")}}, "framecast models fetch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

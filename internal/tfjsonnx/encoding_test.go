@@ -113,7 +113,7 @@ func TestEncodingHeader(t *testing.T) {
 	for _, tc := range []struct {
 		opset, ir int64
 	}{{13, 7}, {15, 8}, {18, 8}, {19, 9}, {21, 10}} {
-		m, err := Convert(j, w, Options{Opset: int(tc.opset), ProducerName: "p"})
+		m, err := Convert(j, w, Config{Opset: int(tc.opset), ProducerName: "p"})
 		if err != nil {
 			t.Fatal(err)
 		}

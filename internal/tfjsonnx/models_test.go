@@ -67,7 +67,7 @@ func TestRealModels(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.model, func(t *testing.T) {
 			j, b := loadCachedModel(t, tc.model)
-			m, err := Convert(j, b, Options{})
+			m, err := Convert(j, b, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -86,7 +86,7 @@ func TestSyntheticGraphMatchesReference(t *testing.T) {
 
 	for _, opset := range []int{13, 18, 21} {
 		t.Run("opset"+strconv.Itoa(opset), func(t *testing.T) {
-			m, err := Convert(j, w, Options{Opset: opset})
+			m, err := Convert(j, w, Config{Opset: opset})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestSyntheticGraphMatchesReference(t *testing.T) {
 // NHWC where needed (Reshape input and 4-D outputs), not around every op.
 func TestSyntheticGraphTransposeCount(t *testing.T) {
 	j, w, _ := syntheticModel()
-	m, err := Convert(j, w, Options{})
+	m, err := Convert(j, w, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

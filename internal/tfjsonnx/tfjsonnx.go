@@ -25,7 +25,7 @@ import (
 	"strings"
 )
 
-// DefaultOpset is the ONNX opset used when Options.Opset is zero. Opset 13
+// DefaultOpset is the ONNX opset used when Config.Opset is zero. Opset 13
 // is the oldest with the semantics we rely on (Softmax over one axis, Pad
 // taking pads as an input) and is supported by every current runtime.
 const DefaultOpset = 13
@@ -36,8 +36,8 @@ const (
 	maxOpset = 21
 )
 
-// Options tunes the emitted ONNX model. The zero value is valid.
-type Options struct {
+// Config tunes the emitted ONNX model. The zero value is valid.
+type Config struct {
 	// ProducerName and ProducerVersion are recorded in the ModelProto so a
 	// converted file says what made it; defaults "framecast-tfjsonnx", "1".
 	ProducerName    string
@@ -71,7 +71,7 @@ type Model struct {
 // content; weights is the concatenation of all files listed in its
 // weightsManifest, in manifest order (for single-shard models, simply the
 // .bin file). Only nodes reachable from the outputs are converted.
-func Convert(modelJSON, weights []byte, opts Options) (*Model, error) {
+func Convert(modelJSON, weights []byte, opts Config) (*Model, error) {
 	if opts.Opset == 0 {
 		opts.Opset = DefaultOpset
 	}

@@ -150,7 +150,7 @@ type Config struct {
 	Log *slog.Logger
 }
 
-func (c *Config) defaults() error {
+func (c *Config) withDefaults() error {
 	if len(c.Client) == 0 {
 		return errors.New("view: Config.Client (seed brokers) is required")
 	}
@@ -241,7 +241,7 @@ type Server struct {
 
 // New creates the server and its Kafka clients; nothing runs before Run.
 func New(cfg Config) (*Server, error) {
-	if err := cfg.defaults(); err != nil {
+	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	s := &Server{

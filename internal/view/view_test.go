@@ -111,10 +111,10 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	clientOpts := []kgo.Opt{kgo.SeedBrokers(addr)}
 	ctx := context.Background()
 
-	proc, err := process.New(ctx, process.Options{
+	proc, err := process.New(ctx, process.Config{
 		Client: clientOpts, Group: "view-test", Concurrency: 1, MaxAge: 5 * time.Second,
 		NewAnalyzer: func() (analysis.Analyzer, error) {
-			return vision.New(vision.Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
+			return vision.New(vision.Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
 		},
 		StatsInterval: -1, DrainTimeout: 10 * time.Second, Log: testLogger(t).With("role", "process"),
 	})
@@ -140,7 +140,7 @@ func TestViewBrowserRealPipeline(t *testing.T) {
 	}
 	var cams []publish.Camera
 	for i, id := range []string{"lobby", "door"} {
-		src, err := source.Open(fmt.Sprintf("synthetic:?seed=%d", i+1), source.Options{Width: 320, Height: 240, FPS: 4})
+		src, err := source.Open(fmt.Sprintf("synthetic:?seed=%d", i+1), source.Config{Width: 320, Height: 240, FPS: 4})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 // checking output shapes, finiteness and that the emotion output is a
 // probability distribution. It catches a broken conversion or an
 // incompatible ONNX Runtime before the first real frame does.
-func SelfCheck(o Options) error {
+func SelfCheck(o Config) error {
 	e, err := New(o)
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ type emotionBatch struct {
 	bind *ort.IoBinding
 }
 
-func newClassifier(path string, o Options) (*classifier, error) {
+func newClassifier(path string, o Config) (*classifier, error) {
 	ins, outs, err := ort.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("read emotion model %s: %w (run `framecast models fetch`)", path, err)

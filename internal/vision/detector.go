@@ -26,7 +26,7 @@ type detector struct {
 	keep  []candidate
 }
 
-func newDetector(path string, o Options) (*detector, error) {
+func newDetector(path string, o Config) (*detector, error) {
 	ins, outs, err := ort.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("read detector model %s: %w (run `framecast models fetch`)", path, err)
@@ -124,7 +124,7 @@ func logit(p float64) float64 {
 
 // decode turns the model outputs into faces in frame pixels: anchors,
 // sigmoid, threshold, NMS, then scaling by (W/256, H/256).
-func (d *detector) decode(w, h int, o *Options, faces []Face) []Face {
+func (d *detector) decode(w, h int, o *Config, faces []Face) []Face {
 	minLogit := float32(logit(o.MinScore))
 	d.cands = d.cands[:0]
 	grids := [2]struct {

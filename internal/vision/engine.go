@@ -8,9 +8,9 @@ import (
 	"github.com/framecast/framecast/internal/imagex"
 )
 
-// Options configures an Engine. The zero value of each field means its
+// Config configures an Engine. The zero value of each field means its
 // documented default.
-type Options struct {
+type Config struct {
 	// DetectorModel and EmotionModel are ONNX files (see models.Paths).
 	DetectorModel string
 	EmotionModel  string
@@ -30,7 +30,7 @@ type Options struct {
 	CropScale float64
 }
 
-func (o *Options) defaults() error {
+func (o *Config) withDefaults() error {
 	if o.MinScore == 0 {
 		o.MinScore = 0.5
 	}
@@ -102,14 +102,14 @@ type Timings struct {
 // Engine analyses frames. It is not safe for concurrent use: give each
 // worker goroutine its own Engine (sessions and buffers are per engine).
 type Engine struct {
-	opts Options
+	opts Config
 	det  *detector
 	cls  *classifier
 }
 
 // New loads both models. InitRuntime must have been called.
-func New(o Options) (*Engine, error) {
-	if err := o.defaults(); err != nil {
+func New(o Config) (*Engine, error) {
+	if err := o.withDefaults(); err != nil {
 		return nil, err
 	}
 	det, err := newDetector(o.DetectorModel, o)
@@ -124,8 +124,8 @@ func New(o Options) (*Engine, error) {
 	return &Engine{opts: o, det: det, cls: cls}, nil
 }
 
-// Options returns the effective options, defaults applied.
-func (e *Engine) Options() Options { return e.opts }
+// Config returns the effective options, defaults applied.
+func (e *Engine) Config() Config { return e.opts }
 
 // Close releases the sessions and tensors.
 func (e *Engine) Close() {

@@ -105,11 +105,11 @@ func TestMaxFacesAndMinScore(t *testing.T) {
 	img := loadImage(t, filepath.Join(paths.TestImages(), samples.Frame640))
 	for _, tc := range []struct {
 		name string
-		o    Options
+		o    Config
 		max  int
 	}{
-		{"max faces 2", Options{MaxFaces: 2}, 2},
-		{"min score 0.99", Options{MinScore: 0.99}, 0},
+		{"max faces 2", Config{MaxFaces: 2}, 2},
+		{"min score 0.99", Config{MinScore: 0.99}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o
@@ -133,16 +133,16 @@ func TestMaxFacesAndMinScore(t *testing.T) {
 func TestOptionsErrors(t *testing.T) {
 	requireRuntime(t)
 	for _, tc := range []struct {
-		o    Options
+		o    Config
 		want string
 	}{
-		{Options{MinScore: 2}, "min score"},
-		{Options{IoU: -1}, "IoU"},
-		{Options{MaxFaces: -3}, "max faces"},
-		{Options{Threads: -1}, "threads"},
-		{Options{DetectorModel: "/nonexistent.onnx", EmotionModel: paths.Emotion()}, "models fetch"},
-		{Options{DetectorModel: paths.Emotion(), EmotionModel: paths.Emotion()}, "want 1 input and 4 outputs"},
-		{Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Provider: "tpu"}, "unknown execution provider"},
+		{Config{MinScore: 2}, "min score"},
+		{Config{IoU: -1}, "IoU"},
+		{Config{MaxFaces: -3}, "max faces"},
+		{Config{Threads: -1}, "threads"},
+		{Config{DetectorModel: "/nonexistent.onnx", EmotionModel: paths.Emotion()}, "models fetch"},
+		{Config{DetectorModel: paths.Emotion(), EmotionModel: paths.Emotion()}, "want 1 input and 4 outputs"},
+		{Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Provider: "tpu"}, "unknown execution provider"},
 	} {
 		_, err := New(tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -42,7 +42,7 @@ func testEngine(t testing.TB) *Engine {
 	t.Helper()
 	requireRuntime(t)
 	engOnce.Do(func() {
-		engine, engErr = New(Options{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: benchThreads()})
+		engine, engErr = New(Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: benchThreads()})
 	})
 	if engErr != nil {
 		t.Fatal(engErr)

@@ -58,7 +58,7 @@ func RuntimeVersion() string {
 }
 
 // sessionOptions applies the thread and execution-provider settings.
-func sessionOptions(o Options) (*ort.SessionOptions, error) {
+func sessionOptions(o Config) (*ort.SessionOptions, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
