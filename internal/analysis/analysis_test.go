@@ -100,3 +100,43 @@ func TestFaceResult(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+func TestWorkers(t *testing.T) {
+	var fakes []*Fake
+	newFake := func() (Analyzer, error) {
+		f := &Fake{}
+		fakes = append(fakes, f)
+		return f, nil
+	}
+	workers, closeAll, err := Workers(newFake, 2, imagex.DefaultLimits())
+	if err != nil || len(workers) != 2 {
+		t.Fatalf("%d workers, %v", len(workers), err)
+	}
+	jpeg := testJPEG(t, 320, 240)
+	for _, w := range workers {
+		if err := w(jpeg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := workers[0]([]byte("not an image")); err == nil {
+		t.Error("a bad frame passed")
+	}
+	closeAll()
+	for i, f := range fakes {
+		if f.Calls.Load() < 1 || !f.Closed.Load() {
+			t.Errorf("analyzer %d: %d calls, closed %v", i, f.Calls.Load(), f.Closed.Load())
+		}
+	}
+
+	failing := errors.New("no engine")
+	n := 0
+	_, _, err = Workers(func() (Analyzer, error) {
+		if n++; n == 2 {
+			return nil, failing
+		}
+		return newFake()
+	}, 3, imagex.DefaultLimits())
+	if !errors.Is(err, failing) || !fakes[len(fakes)-1].Closed.Load() {
+		t.Errorf("err %v; the first analyzer closed: %v", err, fakes[len(fakes)-1].Closed.Load())
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/capacity"
 	"github.com/framecast/framecast/internal/childproc"
-	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/procstat"
 	"github.com/framecast/framecast/internal/publish"
@@ -149,7 +148,7 @@ func (s *soakRun) run(ctx context.Context) (_ *soak.Report, err error) {
 // the processor child has its own.
 func (s *soakRun) measureCapacity(ctx context.Context) error {
 	b, cfg := &s.pipeline, &s.pipeline.cfg
-	workers, closeWorkers, err := stageWorkers(cfg.NewAnalyzer, cfg.Concurrency, cfg.Limits)
+	workers, closeWorkers, err := analysis.Workers(cfg.NewAnalyzer, cfg.Concurrency, cfg.Limits)
 	if err != nil {
 		return err
 	}
@@ -179,31 +178,6 @@ func (s *soakRun) measureCapacity(ctx context.Context) error {
 	s.rep.Settings.FPS = cfg.FPS
 	b.log.Info("capacity", "fps", c.FPS, "analyse_ms", c.AnalyseMS, "load", s.sc.Load, "cameras", cfg.Cameras, "fps_per_camera", cfg.FPS)
 	return nil
-}
-
-// stageWorkers makes n decode + analyse functions for capacity.Measure,
-// each on a stage with an analyzer of its own; closeAll releases them.
-func stageWorkers(newAnalyzer NewAnalyzer, n int, lim imagex.Limits) (workers []func(jpeg []byte) error, closeAll func(), err error) {
-	var stages []*analysis.Stage
-	closeAll = func() {
-		for _, st := range stages {
-			st.Close()
-		}
-	}
-	for range n {
-		an, err := newAnalyzer()
-		if err != nil {
-			closeAll()
-			return nil, nil, err
-		}
-		st := analysis.NewStage(an, lim)
-		stages = append(stages, st)
-		workers = append(workers, func(data []byte) error {
-			_, err := analyse(st, data)
-			return err
-		})
-	}
-	return workers, closeAll, nil
 }
 
 func (s *soakRun) processorPID() int {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/bench"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/offline"
@@ -349,13 +348,4 @@ func writeBenchReport(env *environment, rep bench.Report, asJSON bool, runErr er
 		return err
 	}
 	return runErr
-}
-
-// analyzer is vf's engine as the analysis stage takes it.
-func (v *visionFlags) analyzer() (analysis.Analyzer, error) {
-	e, err := v.engine()
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
 }

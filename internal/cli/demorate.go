@@ -10,7 +10,6 @@ import (
 
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/capacity"
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -78,7 +77,7 @@ func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []pub
 		}
 	}
 
-	workers, closeWorkers, err := engineWorkers(vf, engines)
+	workers, closeWorkers, err := analysis.Workers(vf.analyzer, engines, vf.limits())
 	if err != nil {
 		return capacity.Plan{}, err
 	}
@@ -97,31 +96,6 @@ func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []pub
 	p := capacity.DefaultPolicy
 	p.MaxFPS = sf.defaultFPS
 	return capacity.Choose(c, len(specs), p), nil
-}
-
-// engineWorkers makes n analysis stages, each with its own engine, as
-// workers for capacity.Measure; close releases them.
-func engineWorkers(vf visionFlags, n int) (workers []func(jpeg []byte) error, close func(), err error) {
-	var stages []*analysis.Stage
-	close = func() {
-		for _, s := range stages {
-			s.Close()
-		}
-	}
-	for range n {
-		eng, err := vf.engine()
-		if err != nil {
-			close()
-			return nil, nil, err
-		}
-		st := analysis.NewStage(eng, vf.limits())
-		stages = append(stages, st)
-		workers = append(workers, func(data []byte) error {
-			var res frame.Result
-			return st.Analyze(data, &res)
-		})
-	}
-	return workers, close, nil
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/vision"
@@ -82,6 +83,16 @@ func (v *visionFlags) engine() (*vision.Engine, error) {
 	e, err := vision.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("%w", err)
+	}
+	return e, nil
+}
+
+// analyzer is the engine as the analysis stage takes it (a nil interface,
+// not a nil *vision.Engine, on error).
+func (v *visionFlags) analyzer() (analysis.Analyzer, error) {
+	e, err := v.engine()
+	if err != nil {
+		return nil, err
 	}
 	return e, nil
 }
