@@ -10,24 +10,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/vision"
 )
-
-// ComputeConfig configures RunCompute. The cli package validates it.
-type ComputeConfig struct {
-	// Files are the images, each measured on its own.
-	Files []string
-	// Iterations are the measured runs per image (at least 1), after
-	// Warmup unmeasured ones.
-	Iterations, Warmup int
-	// Threads is the engine's intra-op threads per model (0: one per
-	// core), as the report states it; NewAnalyzer applies it.
-	Threads     int
-	NewAnalyzer NewAnalyzer
-	Limits      imagex.Limits
-}
 
 // ComputeReport is the result of `framecast bench FILE…`.
 type ComputeReport struct {
@@ -59,6 +44,9 @@ type Image struct {
 // RunCompute analyses each file Warmup + Iterations times, one frame at a
 // time on one engine, and reports the medians.
 func RunCompute(ctx context.Context, cfg ComputeConfig) (*ComputeReport, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
 	an, err := cfg.NewAnalyzer()
 	if err != nil {
 		return nil, err

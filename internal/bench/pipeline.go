@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/childproc"
-	"github.com/framecast/framecast/internal/imagex"
-	"github.com/framecast/framecast/internal/procstat"
+	"github.com/framecast/framecast/internal/bench/childproc"
+	"github.com/framecast/framecast/internal/bench/procstat"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/vision"
@@ -40,53 +39,15 @@ const (
 	benchGroup = "framecast-bench"
 )
 
-// Common are the settings the pipeline and soak benchmarks share. The cli
-// package validates them.
-type Common struct {
-	// Cameras are synthetic, with distinct seeds; each renders
-	// FramesPerCamera frames of Width×Height at JPEGQuality once, looped
-	// by every phase.
-	Cameras                    int
-	FramesPerCamera            int
-	Width, Height, JPEGQuality int
-	// Concurrency is the number of analysis engines (NewAnalyzer), with
-	// Threads intra-op threads each, in the compute-only phase and in the
-	// processor.
-	Concurrency, Threads int
-	// ComputeDuration is the length of the compute-only measurement.
-	ComputeDuration time.Duration
-	// MaxAge is the real-time processor's --max-age (0: never skip).
-	MaxAge time.Duration
-	// Partitions of the broker's topics.
-	Partitions  int
-	NewAnalyzer NewAnalyzer
-	Limits      imagex.Limits
-	// Log narrates the phases (stderr in framecast).
-	Log *slog.Logger
-}
-
-// PipelineConfig configures RunPipeline.
-type PipelineConfig struct {
-	Common
-	// FPS per camera and Duration of the real-time phase.
-	FPS      float64
-	Duration time.Duration
-	// Backlog is the saturation backlog: this much work at the
-	// compute-only rate.
-	Backlog time.Duration
-	// MaxInFlight is the processors' --max-in-flight (0: its default).
-	MaxInFlight int
-	// CPUProfile, when set, is where a Go CPU profile of the saturation
-	// drain is written.
-	CPUProfile string
-}
-
 // RunPipeline measures the pipeline through the embedded broker, run as a
 // child process: compute only, saturation, compute only again, real time.
 // It returns the report, also when interrupted (then partial, marked so)
 // together with ctx's error; a nil report when it failed before there
 // was anything to report.
 func RunPipeline(ctx context.Context, cfg PipelineConfig) (*PipelineReport, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
 	b := &pipeline{cfg: cfg, log: cfg.Log}
 	return b.run(ctx)
 }
@@ -117,7 +78,7 @@ func (b *pipeline) run(ctx context.Context) (_ *PipelineReport, err error) {
 	b.rep.Settings = PipelineSettings{
 		Cameras: cfg.Cameras, FPS: cfg.FPS, DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Threads: cfg.Threads,
 		Width: cfg.Width, Height: cfg.Height, FramesPerCamera: cfg.FramesPerCamera, Partitions: cfg.Partitions,
-		MaxAgeS: cfg.MaxAge.Seconds(), MaxInFlight: cfg.MaxInFlight, ComputeS: cfg.ComputeDuration.Seconds(), BacklogS: cfg.Backlog.Seconds(),
+		MaxAgeS: cfg.maxAgeFlag().Seconds(), MaxInFlight: cfg.MaxInFlight, ComputeS: cfg.ComputeDuration.Seconds(), BacklogS: cfg.Backlog.Seconds(),
 	}
 
 	b.dir, err = os.MkdirTemp("", "framecast-bench-")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/framecast/framecast/internal/childproc"
+	"github.com/framecast/framecast/internal/bench/childproc"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/quantile"

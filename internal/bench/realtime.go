@@ -16,11 +16,7 @@ import (
 func (b *pipeline) realtime(ctx context.Context) error {
 	cfg := &b.cfg
 	r := &b.rep.Realtime
-	maxAge := cfg.MaxAge
-	if maxAge == 0 {
-		maxAge = -1 // the package's "never"
-	}
-	proc, err := b.newProcessor(ctx, maxAge)
+	proc, err := b.newProcessor(ctx, cfg.MaxAge)
 	if err != nil {
 		return err
 	}
@@ -40,7 +36,7 @@ func (b *pipeline) realtime(ctx context.Context) error {
 		return err
 	}
 	defer pub.Close()
-	b.log.Info("real time: publishing", "cameras", cfg.Cameras, "fps", cfg.FPS, "duration", cfg.Duration.String(), "max_age", cfg.MaxAge.String())
+	b.log.Info("real time: publishing", "cameras", cfg.Cameras, "fps", cfg.FPS, "duration", cfg.Duration.String(), "max_age", cfg.maxAgeFlag().String())
 	start := time.Now()
 	b.reader.setRealtimeStart(start)
 	pubErr := publishFor(ctx, pub, cams, cfg.Duration, func(ctx context.Context) { b.progress(ctx, pub, start) })
@@ -54,7 +50,7 @@ func (b *pipeline) realtime(ctx context.Context) error {
 		return err
 	}
 	b.log.Info("real time: publishing done; waiting for the last results", "published", ps.Acked, "dropped", ps.Dropped.Total())
-	done, err := b.waitResults(ctx, rp, max(60*time.Second, 3*cfg.MaxAge+30*time.Second), 10*time.Second, func() (bool, []any) {
+	done, err := b.waitResults(ctx, rp, max(60*time.Second, 3*cfg.maxAgeFlag()+30*time.Second), 10*time.Second, func() (bool, []any) {
 		c := b.reader.counts(rtPrefix)
 		return int64(c.unique) >= ps.Acked, []any{"results", c.unique, "of", ps.Acked}
 	})

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/framecast/framecast/internal/procstat"
+	"github.com/framecast/framecast/internal/bench/procstat"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/soak"

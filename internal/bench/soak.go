@@ -15,35 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/bench/childproc"
+	"github.com/framecast/framecast/internal/bench/procstat"
 	"github.com/framecast/framecast/internal/capacity"
-	"github.com/framecast/framecast/internal/childproc"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/procstat"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/soak"
 )
-
-// SoakConfig configures RunSoak. Common.MaxAge must be positive (the soak
-// skips stale frames) and Partitions at least one per camera, and per
-// backlog camera when there is a backlog.
-type SoakConfig struct {
-	Common
-	// Duration is how long the cameras publish, at Load × the capacity
-	// (measured for ComputeDuration, or Capacity frames/s when given).
-	Duration time.Duration
-	Load     float64
-	Capacity float64
-	// Warmup is how long after the start the RSS slopes are fitted from;
-	// SampleEvery how often the processes' RSS is read.
-	Warmup, SampleEvery time.Duration
-	// BacklogFrames are produced before the processor starts, on cameras
-	// of their own (0: none).
-	BacklogFrames int
-	// ProcessorFlags are the processor child's engine flags, as
-	// `framecast process` takes them (--home, --provider, …); the soak
-	// adds the broker, group, concurrency, threads and --max-age.
-	ProcessorFlags []string
-}
 
 // soakGroup is the processor child's consumer group.
 const soakGroup = "framecast-soak"
@@ -52,6 +30,9 @@ const soakGroup = "framecast-soak"
 // ended (the report is then partial, marked so) or a check failed; a nil
 // report when it failed before there was anything to report.
 func RunSoak(ctx context.Context, cfg SoakConfig) (*soak.Report, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
 	s := &soakRun{pipeline: pipeline{cfg: PipelineConfig{Common: cfg.Common, FPS: publish.DefaultFPS}, log: cfg.Log}, sc: cfg}
 	return s.run(ctx)
 }

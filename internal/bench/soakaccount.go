@@ -7,8 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/framecast/framecast/internal/bench/procstat"
 	"github.com/framecast/framecast/internal/kafka"
-	"github.com/framecast/framecast/internal/procstat"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/soak"
 )

@@ -4,7 +4,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/framecast/framecast/internal/procstat"
+	"github.com/framecast/framecast/internal/bench/procstat"
 )
 
 // CPUUse is how the machine's cores were used during a phase, in cores

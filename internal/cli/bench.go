@@ -80,7 +80,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	var vf visionFlags
 	vf.register(fs)
 	var cfg bench.ComputeConfig
-	fs.IntVar(&cfg.Iterations, "iterations", 50, "measured runs per image")
+	fs.IntVar(&cfg.Iterations, "iterations", bench.DefaultIterations, "measured runs per image")
 	fs.IntVar(&cfg.Warmup, "warmup", 5, "unmeasured runs per image first")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -153,8 +153,8 @@ type modeFlags struct {
 
 func (m *modeFlags) register(fs *flag.FlagSet, c *bench.Common) {
 	m.vf.register(fs)
-	fs.IntVar(&c.Cameras, "cameras", 8, "cameras (synthetic, distinct seeds)")
-	fs.IntVar(&c.FramesPerCamera, "frames-per-camera", 100, "frames rendered per camera (looped)")
+	fs.IntVar(&c.Cameras, "cameras", bench.DefaultCameras, "cameras (synthetic, distinct seeds)")
+	fs.IntVar(&c.FramesPerCamera, "frames-per-camera", bench.DefaultFramesPerCamera, "frames rendered per camera (looped)")
 	fs.StringVar(&m.size, "size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size, WIDTHxHEIGHT")
 	fs.IntVar(&c.JPEGQuality, "jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of the rendered frames")
 	fs.BoolVar(&m.jsonOut, "json", false, "print the report as JSON")
@@ -207,12 +207,12 @@ func runBenchPipeline(ctx context.Context, env *environment, args []string) erro
 	var cfg bench.PipelineConfig
 	mf.register(fs, &cfg.Common)
 	fs.Bool("pipeline", true, "measure the pipeline through the embedded broker (this mode)")
-	fs.Float64Var(&cfg.FPS, "fps", 10, "frames per second per camera in the real-time phase")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Minute, "length of the real-time phase")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 2, "analysis engines, in the compute-only phase and in the processor")
-	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", 10*time.Second, "length of the compute-only measurement")
-	fs.DurationVar(&cfg.Backlog, "backlog", 20*time.Second, "saturation backlog: this much work at the compute-only rate")
-	fs.DurationVar(&cfg.MaxAge, "max-age", 2*time.Second, "the real-time processor's --max-age (stale frames are skipped); the saturation processor never skips")
+	fs.Float64Var(&cfg.FPS, "fps", bench.DefaultFPS, "frames per second per camera in the real-time phase")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "length of the real-time phase")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "analysis engines, in the compute-only phase and in the processor")
+	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", bench.DefaultComputeDuration, "length of the compute-only measurement")
+	fs.DurationVar(&cfg.Backlog, "backlog", bench.DefaultBacklog, "saturation backlog: this much work at the compute-only rate")
+	fs.DurationVar(&cfg.MaxAge, "max-age", bench.DefaultMaxAge, "the real-time processor's --max-age (stale frames are skipped); the saturation processor never skips")
 	fs.IntVar(&cfg.Partitions, "partitions", kafka.DefaultPartitions, "partitions of the broker's topics")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "the processors' --max-in-flight (0: its default, 2×concurrency+2)")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a Go CPU profile of this process during the saturation drain to this file (go tool pprof)")
@@ -248,6 +248,7 @@ func runBenchPipeline(ctx context.Context, env *environment, args []string) erro
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
+	cfg.MaxAge = offIfZero(cfg.MaxAge)
 	mf.engines(&cfg.Common, env)
 	rep, err := bench.RunPipeline(ctx, cfg)
 	if rep == nil {
@@ -263,14 +264,14 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 	mf.register(fs, &cfg.Common)
 	fs.Bool("pipeline", true, "(implied by --soak)")
 	fs.DurationVar(&cfg.Duration, "soak", 0, "how long the cameras publish (e.g. 30m)")
-	fs.Float64Var(&cfg.Load, "soak-load", 1.2, "the cameras' total rate, as a multiple of the measured capacity")
+	fs.Float64Var(&cfg.Load, "soak-load", bench.DefaultSoakLoad, "the cameras' total rate, as a multiple of the measured capacity")
 	fs.Float64Var(&cfg.Capacity, "capacity", 0, "the capacity in frames/s instead of measuring it (e.g. the compute-only rate of bench --pipeline on a quiet machine)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 0, "RSS slopes are fitted after this (0: a third of --soak, at most 5m)")
-	fs.DurationVar(&cfg.SampleEvery, "sample-interval", 5*time.Second, "how often the processes' RSS is read")
+	fs.DurationVar(&cfg.SampleEvery, "sample-interval", bench.DefaultSampleInterval, "how often the processes' RSS is read")
 	fs.IntVar(&cfg.BacklogFrames, "backlog-frames", 0, "frames produced before the processor starts, on cameras of their own (0: none)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", 2, "analysis engines, in the capacity measurement and in the processor")
-	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", 5*time.Second, "length of the capacity measurement")
-	fs.DurationVar(&cfg.MaxAge, "max-age", 2*time.Second, "the processor's --max-age: frames older than this are skipped as stale")
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "analysis engines, in the capacity measurement and in the processor")
+	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", bench.DefaultCapacityTime, "length of the capacity measurement")
+	fs.DurationVar(&cfg.MaxAge, "max-age", bench.DefaultMaxAge, "the processor's --max-age: frames older than this are skipped as stale")
 	fs.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the broker's topics (0: 12, or enough for a partition per camera)")
 	errs, err := mf.parse(fs, args, "--soak")
 	if err != nil {
@@ -301,22 +302,11 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 || cfg.MaxAge <= 0 {
 		errs = append(errs, errors.New("--jpeg-quality: want 1 to 100; --max-age must be positive (the soak skips stale frames)"))
 	}
-	// Each camera (and each backlog camera) has a partition of its own,
-	// so that its frames are the partition's end offset.
-	need := cfg.Cameras
-	if cfg.BacklogFrames > 0 {
-		need *= 2
-	}
-	if cfg.Partitions == 0 {
-		cfg.Partitions = max(kafka.DefaultPartitions, need)
-	} else if cfg.Partitions < need {
+	if need := cfg.PartitionsNeeded(); cfg.Partitions != 0 && cfg.Partitions < need {
 		errs = append(errs, fmt.Errorf("--partitions %d: the soak needs one per camera (and per backlog camera): at least %d", cfg.Partitions, need))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
-	}
-	if cfg.Warmup == 0 {
-		cfg.Warmup = min(5*time.Minute, cfg.Duration/3)
 	}
 	mf.engines(&cfg.Common, env)
 	cfg.ProcessorFlags = processorFlags(mf.vf)
