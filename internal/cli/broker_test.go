@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/broker"
+	"github.com/framecast/framecast/internal/demo"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/testkit"
 )
@@ -240,9 +241,9 @@ func TestDemoDataDir(t *testing.T) {
 		{"127.0.0.1:9093", "h/demo/broker-9093", false},
 		{"127.0.0.1:0", "h/demo/broker-run-*", true},
 	} {
-		dir, temp := demoDataDir(home, tt.listen)
+		dir, temp := demo.DataDir(home, tt.listen)
 		if dir != tt.dir || temp != tt.temp {
-			t.Errorf("demoDataDir(%q) = %q, %v; want %q, %v", tt.listen, dir, temp, tt.dir, tt.temp)
+			t.Errorf("demo.DataDir(%q) = %q, %v; want %q, %v", tt.listen, dir, temp, tt.dir, tt.temp)
 		}
 	}
 }

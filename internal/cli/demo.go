@@ -5,19 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/broker"
+	"github.com/framecast/framecast/internal/demo"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
-	"github.com/framecast/framecast/internal/rungroup"
+	"github.com/framecast/framecast/internal/view"
 )
 
 const demoAbout = `The whole pipeline in one process: the embedded development broker, synthetic cameras
@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir}
 	tempData := false
 	if bc.DataDir == "" {
-		bc.DataDir, tempData = demoDataDir(models.At(vf.home).Home, *brokerListen)
+		bc.DataDir, tempData = demo.DataDir(models.At(vf.home).Home, *brokerListen)
 	}
 	if err := bc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--broker-listen/--data-dir: %w", err))
@@ -110,9 +110,6 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if vf.threads == 0 && *concurrency > 1 {
 		vf.threads = 1 // N engines × one thread each, as `framecast process` runs them
 	}
-
-	d := &demo{env: env}
-	defer d.close()
 	start := time.Now()
 
 	// The default rate fits this machine: measured before the cameras
@@ -121,155 +118,28 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return nil // interrupted
 	}
-
 	// Sources first: a wrong path is reported before anything starts.
-	if d.cams, err = openCameras(env, &sf, specs, 0); err != nil {
-		return err
-	}
-
-	bc.Logger = env.log.With("role", "broker")
-	if tempData {
-		if err := os.MkdirAll(filepath.Dir(bc.DataDir), 0o700); err != nil {
-			return fmt.Errorf("broker data directory: %w", err)
-		}
-		if bc.DataDir, err = os.MkdirTemp(filepath.Dir(bc.DataDir), filepath.Base(bc.DataDir)); err != nil {
-			return fmt.Errorf("broker data directory: %w", err)
-		}
-		d.tempDir = bc.DataDir
-	}
-	if d.broker, err = broker.Start(ctx, bc); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("%w\n(is `framecast broker` or another demo running? Stop it, or give the demo its own broker port "+
-				"with --broker-listen 127.0.0.1:0: it then keeps its broker's data in a directory of its own)", err)
-		}
-		return err
-	}
-	kc := kafka.Config{Brokers: d.broker.Addr(), ClientID: "framecast-demo"}
-	kc.Topics = kafka.Topics{Frames: kafka.DefaultFramesTopic, Results: kafka.DefaultResultsTopic, DLQ: kafka.DefaultDLQTopic}
-	clientOpts, err := kc.ClientOpts(env.log)
+	cams, err := openCameras(env, &sf, specs, 0)
 	if err != nil {
 		return err
-	}
-
-	d.pub, err = publish.New(ctx, publish.Config{
-		Topic: kc.Topics.Frames, FlushTimeout: 2 * time.Second, Log: env.log.With("role", "publish"),
-	}, clientOpts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("publisher: %w", err)
 	}
 	wf.stallAlarm = *stallAlarm // the dashboard's readers raise the same alarm (-1 here: never)
-	srv, ln, err := startView(env, wf, kc.Topics, clientOpts)
-	if err != nil {
-		return err
-	}
-	// The processor last: once it exists nothing else can fail before
-	// Run, which is what closes its engines.
-	proc, err := process.New(ctx, process.Config{
-		Client: clientOpts, Topics: kc.Topics, Group: "framecast-demo",
-		Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
-		NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },
-		DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
-		Log: env.log.With("role", "process"),
+	return demo.Run(ctx, demo.Config{
+		Broker: bc, TempDataDir: tempData, Cameras: cams,
+		Process: process.Config{
+			Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
+			NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },
+			DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
+		},
+		StartView: func(topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {
+			return startView(env, wf, topics, clientOpts)
+		},
+		Ready: func(ln net.Listener, brokerAddr, dataDir string) {
+			fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
+			env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
+				append([]any{"cameras", len(cams), "broker", brokerAddr, "data_dir", dataDir,
+					"startup", time.Since(start).Round(time.Millisecond)}, rate...)...)
+		},
+		Log: env.log,
 	})
-	if err != nil {
-		srv.Close()
-		ln.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("processor: %w (the models come with `framecast models fetch`, or `make setup`)", err)
-	}
-	fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
-	env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
-		append([]any{"cameras", len(d.cams), "broker", d.broker.Addr(), "data_dir", bc.DataDir,
-			"startup", time.Since(start).Round(time.Millisecond)}, rate...)...)
-
-	// One run group: the first part to end (with an error or not) stops
-	// the others; Ctrl-C stops them all.
-	g, runCtx := rungroup.New(ctx)
-	part := func(name string, run func(context.Context) error) {
-		g.Go(func(ctx context.Context) error {
-			err := run(ctx)
-			if ctx.Err() == nil {
-				env.log.Warn("a part of the demo stopped; stopping the rest", "part", name, "err", err)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
-	cams := d.cams
-	d.cams = nil // Run closes the sources
-	part("publisher", func(ctx context.Context) error { return d.pub.Run(ctx, cams) })
-	part("processor", proc.Run)
-	part("dashboard", func(ctx context.Context) error { return srv.Run(ctx, ln) })
-	<-runCtx.Done()
-	stopAt := time.Now()
-	if ctx.Err() != nil {
-		env.log.Info("stopping the demo: cameras, processor, dashboard, then the broker")
-	}
-	err = g.Wait()
-	d.close()
-	env.log.Info("demo stopped", "shutdown", time.Since(stopAt).Round(time.Millisecond))
-	return err
-}
-
-// demo holds what runDemo started, for closing on every path.
-type demo struct {
-	env    *environment
-	cams   []publish.Camera
-	broker *broker.Broker
-	pub    *publish.Publisher
-	// tempDir is the broker's data directory when it is the demo's own
-	// for one run (--broker-listen with port 0); removed on close.
-	tempDir string
-}
-
-// demoDataDir is where the demo's broker keeps its data when --data-dir
-// is not given. Two brokers must never share a directory (kfake would
-// interleave their segments; the broker's lock refuses the second), so
-// a demo on another port than the default gets a directory of its own:
-// <home>/demo/broker-PORT for a fixed port, and for port 0 a fresh one
-// for this run (temp is then true: the name is a pattern for
-// os.MkdirTemp, and the directory is removed at the end).
-func demoDataDir(home, listen string) (dir string, temp bool) {
-	base := filepath.Join(home, "demo", "broker")
-	if listen == kafka.DefaultBrokers {
-		return base, false
-	}
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return base, false // the listen address is refused later
-	}
-	if port == "0" {
-		return base + "-run-*", true
-	}
-	return base + "-" + port, false
-}
-
-func (d *demo) close() {
-	for _, c := range d.cams {
-		c.Source.Close()
-	}
-	d.cams = nil
-	if d.pub != nil {
-		d.pub.Close()
-		d.pub = nil
-	}
-	if d.broker != nil {
-		if err := d.broker.Close(); err != nil {
-			d.env.log.Warn("closing the broker", "err", err)
-		}
-		d.broker = nil
-	}
-	if d.tempDir != "" {
-		if err := os.RemoveAll(d.tempDir); err != nil {
-			d.env.log.Warn("removing the demo's broker data", "err", err)
-		}
-		d.tempDir = ""
-	}
 }
