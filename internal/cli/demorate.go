@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/capacity"
+	"github.com/framecast/framecast/internal/demo"
 	"github.com/framecast/framecast/internal/publish"
-	"github.com/framecast/framecast/internal/source"
 )
 
 // calibrationBudget is how long the demo analyses sample frames at start.
@@ -27,7 +24,18 @@ func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publ
 	if given(sf.fs, "fps") {
 		return []any{"fps", *sf.fps, "fps_from", "--fps"}, nil
 	}
-	pl, err := calibrate(ctx, sf, vf, specs, engines)
+	synth, _ := sf.options(publish.CameraSpec{URI: "synthetic:"})
+	synthetic := 0
+	for _, s := range specs {
+		if strings.HasPrefix(s.URI, "synthetic:") {
+			synthetic++
+		}
+	}
+	pl, err := demo.Calibrate(ctx, demo.Calibration{
+		Synthetic: synth, Cameras: len(specs), SyntheticCameras: synthetic,
+		NewAnalyzer: vf.analyzer, Engines: engines, Limits: vf.limits(),
+		Budget: calibrationBudget, MaxFPS: sf.defaultFPS,
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -47,55 +55,6 @@ func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publ
 		attrs = append(attrs, "fps_limit", fmt.Sprintf("the minimum: %d cameras are more than this machine can analyse; stale frames will be skipped", pl.Cameras))
 	}
 	return attrs, nil
-}
-
-// calibrate renders a few synthetic frames at the demo's size and quality
-// (timing the render and encode), analyses them on engines engines at once
-// for calibrationBudget and chooses the rate with capacity.DefaultPolicy.
-func calibrate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) (capacity.Plan, error) {
-	opts, _ := sf.options(publish.CameraSpec{URI: "synthetic:"})
-	cam, err := source.NewSyntheticURI("synthetic:?seed=1", opts)
-	if err != nil {
-		return capacity.Plan{}, err
-	}
-	defer cam.Close()
-	// Frames a few seconds apart: different shots, different faces.
-	var frames [][]byte
-	t0 := time.Now()
-	for i := range 6 {
-		data, err := cam.Render(int64(i) * int64(3*opts.FPS+1))
-		if err != nil {
-			return capacity.Plan{}, err
-		}
-		frames = append(frames, data)
-	}
-	renderMS := ms(time.Since(t0)) / float64(len(frames))
-	synthetic := 0
-	for _, s := range specs {
-		if strings.HasPrefix(s.URI, "synthetic:") {
-			synthetic++
-		}
-	}
-
-	workers, closeWorkers, err := analysis.Workers(vf.analyzer, engines, vf.limits())
-	if err != nil {
-		return capacity.Plan{}, err
-	}
-	defer closeWorkers()
-	analyseMS, _, err := capacity.Measure(ctx, workers, frames, calibrationBudget)
-	if err != nil {
-		return capacity.Plan{}, err
-	}
-	c := capacity.Costs{
-		AnalyseMS: analyseMS,
-		// Only the synthetic cameras render; the others deliver JPEG.
-		RenderMS:   renderMS * float64(synthetic) / float64(max(1, len(specs))),
-		OverheadMS: capacity.DefaultOverheadMS,
-		Engines:    engines, Cores: runtime.GOMAXPROCS(0),
-	}
-	p := capacity.DefaultPolicy
-	p.MaxFPS = sf.defaultFPS
-	return capacity.Choose(c, len(specs), p), nil
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
