@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -55,8 +54,9 @@ func given(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// specs validates the flags and returns every camera: the --source ones,
-// then the camera file's. Errors are usage errors, all reported together.
+// specs validates the flags and returns every camera (publish.Cameras):
+// the --source ones, then the camera file's. Errors are usage errors, all
+// reported together.
 func (sf *sourceFlags) specs(args []string) ([]publish.CameraSpec, error) {
 	var errs []error
 	if !(*sf.fps > 0 && *sf.fps <= 1000) {
@@ -73,48 +73,8 @@ func (sf *sourceFlags) specs(args []string) ([]publish.CameraSpec, error) {
 	if *sf.stallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: want more than 0", *sf.stallTimeout))
 	}
-	sources := append(sf.sources, args...)
-	ids, uris, err := publish.CameraIDs(sources, sf.cameras)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	var specs []publish.CameraSpec
-	for i := range ids {
-		specs = append(specs, publish.CameraSpec{ID: ids[i], URI: uris[i]})
-	}
-	if sf.cameraFile != "" {
-		fileSpecs, err := publish.LoadCameraFile(sf.cameraFile)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		taken := map[string]bool{}
-		for _, s := range specs {
-			taken[s.ID] = true
-		}
-		n := 1
-		for _, s := range fileSpecs {
-			for s.ID == "" {
-				if id := fmt.Sprintf("cam-%d", len(specs)+n); !taken[id] {
-					s.ID = id
-				}
-				n++
-			}
-			if taken[s.ID] {
-				errs = append(errs, fmt.Errorf("camera id %q given twice", s.ID))
-			}
-			taken[s.ID] = true
-			specs = append(specs, s)
-		}
-	}
-	for _, s := range specs {
-		if err := frame.CheckCamera(s.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(specs) == 0 && len(errs) == 0 {
-		errs = append(errs, errors.New("no --source given, e.g. --source synthetic: (or --camera-file FILE)"))
-	}
-	return specs, errors.Join(errs...)
+	specs, err := publish.Cameras(append(sf.sources, args...), sf.cameras, sf.cameraFile)
+	return specs, errors.Join(append(errs, err)...)
 }
 
 // options returns the source options and the publisher's pace for one

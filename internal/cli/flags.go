@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,6 +50,13 @@ func (b *byteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// sizeVar defines a byteSize flag that sets *p, with default def: the
+// Configs hold sizes as int64 bytes.
+func sizeVar(fs *flag.FlagSet, p *int64, name string, def int64, usage string) {
+	*p = def
+	fs.Var((*byteSize)(p), name, usage)
 }
 
 // optionalInt is an int flag that knows whether it was given, so that an

@@ -12,7 +12,6 @@ import (
 
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
-	"github.com/framecast/framecast/internal/source"
 )
 
 // stringList is a flag that may be repeated; each use appends a value.
@@ -56,12 +55,11 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	var sf sourceFlags
 	sf.register(fs, publish.DefaultFPS)
 	count := fs.Int64("count", 0, "stop each camera after this many frames, flush and exit (0: run until interrupted)")
-	maxBuffered := byteSize(publish.DefaultMaxBufferedBytes)
-	fs.Var(&maxBuffered, "max-buffered-bytes", "`size` bound of the producer buffer (e.g. 64MiB); frames that do not fit are dropped (buffer_full)")
-	batchMax := byteSize(publish.DefaultBatchMaxBytes)
-	fs.Var(&batchMax, "batch-max-bytes", "`size` of the largest produce batch, and so frame (at most 64MiB); the topic's max.message.bytes must be at least this")
-	deliveryTimeout := fs.Duration("delivery-timeout", publish.DefaultDeliveryTimeout, "drop a frame Kafka has not acknowledged within this time (delivery_failed)")
-	flushTimeout := fs.Duration("flush-timeout", publish.DefaultFlushTimeout, "at exit, wait at most this long for buffered frames")
+	var cfg publish.Config
+	sizeVar(fs, &cfg.MaxBufferedBytes, "max-buffered-bytes", publish.DefaultMaxBufferedBytes, "`size` bound of the producer buffer (e.g. 64MiB); frames that do not fit are dropped (buffer_full)")
+	sizeVar(fs, &cfg.BatchMaxBytes, "batch-max-bytes", publish.DefaultBatchMaxBytes, "`size` of the largest produce batch, and so frame (at most 64MiB); the topic's max.message.bytes must be at least this")
+	fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", publish.DefaultDeliveryTimeout, "drop a frame Kafka has not acknowledged within this time (delivery_failed)")
+	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", publish.DefaultFlushTimeout, "at exit, wait at most this long for buffered frames")
 	statsInterval := fs.Duration("stats-interval", 5*time.Second, "log a stats line this often (0: only at exit)")
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
@@ -70,24 +68,14 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	}
 
 	specs, err := sf.specs(fs.Args())
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
+	errs := []error{err, cfg.Validate(), kc.Validate()}
 	if *count < 0 {
 		errs = append(errs, fmt.Errorf("--count %d: want 0 (no limit) or more", *count))
 	}
-	if maxBuffered <= 0 || maxBuffered > 1<<40 {
-		errs = append(errs, fmt.Errorf("--max-buffered-bytes %v: want more than 0 and at most 1TiB", &maxBuffered))
-	}
-	if batchMax <= 0 || batchMax > 64<<20 {
-		errs = append(errs, fmt.Errorf("--batch-max-bytes %v: want 1 to 64MiB", &batchMax))
-	}
-	if *deliveryTimeout <= 0 || *flushTimeout <= 0 || *statsInterval < 0 {
+	// Zero means the default in publish.Config: on the command line it
+	// is a mistake. (--stats-interval is the command's own.)
+	if cfg.DeliveryTimeout == 0 || cfg.FlushTimeout == 0 || *statsInterval < 0 {
 		errs = append(errs, errors.New("--delivery-timeout and --flush-timeout must be positive, --stats-interval not negative"))
-	}
-	if err := kc.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
@@ -112,20 +100,14 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		closeAll()
 		return err
 	}
-	pub, err := publish.New(ctx, publish.Config{
-		Topic:            kc.Topics.Frames,
-		MaxBufferedBytes: int(maxBuffered),
-		BatchMaxBytes:    int32(batchMax),
-		DeliveryTimeout:  *deliveryTimeout,
-		FlushTimeout:     *flushTimeout,
-		Log:              env.log,
-	}, clientOpts...)
+	cfg.Topic, cfg.Log = kc.Topics.Frames, env.log
+	pub, err := publish.New(ctx, cfg, clientOpts...)
 	if err != nil {
 		closeAll()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return explainConnect(&kc, err)
+		return kc.ExplainConnect(err)
 	}
 	defer pub.Close()
 
@@ -154,53 +136,10 @@ func kafkaClient(ctx context.Context, log *slog.Logger, kc *kafka.Config, client
 	return opts, nil
 }
 
-// explainConnect turns a connection failure into what to do next. The
-// topic check's errors say it already (kafka.TopicError); an unreachable
-// broker may also be a SASL or TLS mismatch.
-func explainConnect(kc *kafka.Config, err error) error {
-	var te *kafka.TopicError
-	if !errors.As(err, &te) {
-		return fmt.Errorf("Kafka at %s: %w", kc.Brokers, err)
-	}
-	if errors.Is(err, publish.ErrNoBroker) {
-		if kc.SASLMechanism != "" {
-			err = fmt.Errorf("%w; with SASL, a wrong user or password also looks like this", err)
-		}
-		if kc.UsesTLS() {
-			err = fmt.Errorf("%w; check that the address is a TLS listener", err)
-		}
-	}
-	return err
-}
-
-// openCameras opens every camera's source; on an error it closes those
-// already open.
+// openCameras opens every camera's source (publish.OpenCameras) with the
+// options of the source flags.
 func openCameras(env *environment, sf *sourceFlags, specs []publish.CameraSpec, count int64) ([]publish.Camera, error) {
-	var cams []publish.Camera
-	for _, spec := range specs {
-		opts, fps := sf.options(spec)
-		opts.Log = env.log.With("camera", spec.ID)
-		src, err := source.Open(spec.URI, opts)
-		if err != nil {
-			for _, c := range cams {
-				c.Source.Close()
-			}
-			return nil, fmt.Errorf("camera %s: %w", spec.ID, err)
-		}
-		c := publish.Camera{ID: spec.ID, Source: src, FPS: fps, Count: count}
-		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 {
-			c.FPS = r.FPS()
-		}
-		cams = append(cams, c)
-		attrs := []any{"id", c.ID, "source", source.Redact(spec.URI)}
-		if sp, ok := src.(source.SelfPaced); ok && sp.SelfPaced() {
-			attrs = append(attrs, "fps", "the source's own")
-		} else {
-			attrs = append(attrs, "fps", c.FPS)
-		}
-		env.log.Info("camera", attrs...)
-	}
-	return cams, nil
+	return publish.OpenCameras(specs, sf.options, count, env.log)
 }
 
 // indent prefixes every line of s.

@@ -34,6 +34,26 @@ var (
 	ErrTLS = errors.New("kafka TLS failure")
 )
 
+// ExplainConnect turns the failure of a client of c to start into what
+// to do next. CheckTopics' errors (TopicError) say it already, but an
+// unreachable broker may also be a SASL or TLS mismatch, which they
+// cannot tell; other errors get the brokers' address.
+func (c *Config) ExplainConnect(err error) error {
+	var te *TopicError
+	if !errors.As(err, &te) {
+		return fmt.Errorf("Kafka at %s: %w", c.Brokers, err)
+	}
+	if errors.Is(err, ErrUnreachable) {
+		if c.SASLMechanism != "" {
+			err = fmt.Errorf("%w; with SASL, a wrong user or password also looks like this", err)
+		}
+		if c.UsesTLS() {
+			err = fmt.Errorf("%w; check that the address is a TLS listener", err)
+		}
+	}
+	return err
+}
+
 // DefaultCheckTimeout is Check's budget when given none.
 const DefaultCheckTimeout = 10 * time.Second
 

@@ -53,4 +53,13 @@ func TestCheckTopicsUnreachable(t *testing.T) {
 			t.Errorf("message lacks %q: %v", s, err)
 		}
 	}
+	// With SASL and TLS, an unreachable broker may be a mismatch of either.
+	c := Config{Brokers: addr, TLS: true, SASLMechanism: "plain"}
+	got := c.ExplainConnect(err)
+	if !errors.Is(got, ErrUnreachable) || !strings.Contains(got.Error(), "wrong user or password") || !strings.Contains(got.Error(), "TLS listener") {
+		t.Errorf("explained: %v", got)
+	}
+	if got := c.ExplainConnect(errors.New("boom")); got.Error() != "Kafka at "+addr+": boom" {
+		t.Errorf("other error: %v", got)
+	}
 }

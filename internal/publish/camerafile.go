@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/source"
 )
 
@@ -71,6 +72,57 @@ func LoadCameraFile(path string) ([]CameraSpec, error) {
 		}
 	}
 	return f.Cameras, errors.Join(errs...)
+}
+
+// Cameras is the camera list of a publisher: the sources (--source
+// values, [ID=]URI) with their ids from CameraIDs, then the cameras of
+// cameraFile ("" for none), those without an id named cam-N after their
+// position in the whole list, skipping the ids already taken. Every error
+// is reported at once: ids given twice or invalid (frame.CheckCamera), the
+// camera file's, and an empty list.
+func Cameras(sources, ids []string, cameraFile string) ([]CameraSpec, error) {
+	var errs []error
+	named, uris, err := CameraIDs(sources, ids)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var specs []CameraSpec
+	for i := range named {
+		specs = append(specs, CameraSpec{ID: named[i], URI: uris[i]})
+	}
+	if cameraFile != "" {
+		fileSpecs, err := LoadCameraFile(cameraFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		taken := map[string]bool{}
+		for _, s := range specs {
+			taken[s.ID] = true
+		}
+		n := 1
+		for _, s := range fileSpecs {
+			for s.ID == "" {
+				if id := fmt.Sprintf("cam-%d", len(specs)+n); !taken[id] {
+					s.ID = id
+				}
+				n++
+			}
+			if taken[s.ID] {
+				errs = append(errs, fmt.Errorf("camera id %q given twice", s.ID))
+			}
+			taken[s.ID] = true
+			specs = append(specs, s)
+		}
+	}
+	for _, s := range specs {
+		if err := frame.CheckCamera(s.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(specs) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no --source given, e.g. --source synthetic: (or --camera-file FILE)"))
+	}
+	return specs, errors.Join(errs...)
 }
 
 // CameraIDs pairs each source (an --source argument) with its camera id: ID=URI, else the next

@@ -71,3 +71,37 @@ func TestCameraIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestCameras: --source cameras first, then the camera file's, whose
+// cameras without an id are named after their place in the whole list;
+// every error at once.
+func TestCameras(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cams.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - uri: \"synthetic:\"\n    fps: 4\n    size: 320x240\n  - id: door\n    uri: rtsp://127.0.0.1:1/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := Cameras([]string{"lobby=synthetic:", "lavfi:testsrc2"}, nil, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CameraSpec{{ID: "lobby", URI: "synthetic:"}, {ID: "cam-2", URI: "lavfi:testsrc2"},
+		{ID: "cam-3", URI: "synthetic:", FPS: 4, Size: "320x240"}, {ID: "door", URI: "rtsp://127.0.0.1:1/x"}}
+	if !reflect.DeepEqual(specs, want) {
+		t.Errorf("cameras %+v, want %+v", specs, want)
+	}
+	for _, tc := range []struct {
+		sources, ids []string
+		file, want   string
+	}{
+		{nil, nil, "", "no --source"},
+		{[]string{"a=synthetic:", "door=synthetic:"}, nil, file, "twice"},
+		{nil, nil, filepath.Join(dir, "nope.yaml"), "camera file"},
+		{[]string{strings.Repeat("x", 129) + "=synthetic:"}, nil, "", "want 1 to 128 bytes of UTF-8"},
+		{[]string{"synthetic:"}, []string{"a", "b"}, "", "2 --camera ids for 1 sources"},
+	} {
+		if _, err := Cameras(tc.sources, tc.ids, tc.file); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q %q %q: %v, want an error about %s", tc.sources, tc.ids, tc.file, err, tc.want)
+		}
+	}
+}

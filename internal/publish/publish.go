@@ -81,21 +81,39 @@ type Config struct {
 	// Topic is the frames topic. Default DefaultTopic.
 	Topic string
 	// MaxBufferedBytes bounds the producer's buffer; a frame that does
-	// not fit is dropped (reason buffer_full). Default 64 MiB.
-	MaxBufferedBytes int
+	// not fit is dropped (reason buffer_full). Default 64 MiB, at most
+	// 1 TiB.
+	MaxBufferedBytes int64
 	// BatchMaxBytes is the producer's batch limit (ProducerBatchMaxBytes),
 	// which bounds the frame size; larger frames are dropped (reason
 	// too_large). Default 16 MiB, at most 64 MiB.
-	BatchMaxBytes int32
+	BatchMaxBytes int64
 	// DeliveryTimeout drops frames Kafka has not acknowledged in time
-	// (reason delivery_failed). Default 5 s.
+	// (reason delivery_failed). Default 5 s; never negative.
 	DeliveryTimeout time.Duration
-	// FlushTimeout bounds the final flush. Default 10 s.
+	// FlushTimeout bounds the final flush. Default 10 s; never negative.
 	FlushTimeout time.Duration
 	// ConnectTimeout bounds the metadata request of New. Default 10 s.
 	ConnectTimeout time.Duration
 	// Log receives narration; default: discarded.
 	Log *slog.Logger
+}
+
+// Validate reports every error of c at once, each field named by its flag
+// of `framecast publish`, as kafka.Config's errors are. Zero fields are
+// valid: they mean the defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBufferedBytes < 0 || c.MaxBufferedBytes > 1<<40 {
+		errs = append(errs, fmt.Errorf("--max-buffered-bytes %d: want more than 0 and at most 1TiB", c.MaxBufferedBytes))
+	}
+	if c.BatchMaxBytes < 0 || c.BatchMaxBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("--batch-max-bytes %d: want 1 to 64MiB", c.BatchMaxBytes))
+	}
+	if c.DeliveryTimeout < 0 || c.FlushTimeout < 0 {
+		errs = append(errs, errors.New("--delivery-timeout and --flush-timeout must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 func (c Config) withDefaults() Config {
@@ -136,6 +154,43 @@ type Camera struct {
 	Count int64
 }
 
+// OpenCameras opens the source of every camera: options gives a camera's
+// source options and its pace (Camera.FPS; a source's own frame rate,
+// source.FrameRater, wins), and each gets count (Camera.Count). Every
+// camera is logged to log (nil: discarded), and its source logs with the
+// camera's id. On an error it closes the sources already open; the error
+// names the camera.
+func OpenCameras(specs []CameraSpec, options func(CameraSpec) (source.Config, float64), count int64, log *slog.Logger) ([]Camera, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var cams []Camera
+	for _, spec := range specs {
+		opts, fps := options(spec)
+		opts.Log = log.With("camera", spec.ID)
+		src, err := source.Open(spec.URI, opts)
+		if err != nil {
+			for _, c := range cams {
+				c.Source.Close()
+			}
+			return nil, fmt.Errorf("camera %s: %w", spec.ID, err)
+		}
+		c := Camera{ID: spec.ID, Source: src, FPS: fps, Count: count}
+		if r, ok := src.(source.FrameRater); ok && r.FPS() > 0 {
+			c.FPS = r.FPS()
+		}
+		cams = append(cams, c)
+		attrs := []any{"id", c.ID, "source", source.Redact(spec.URI)}
+		if sp, ok := src.(source.SelfPaced); ok && sp.SelfPaced() {
+			attrs = append(attrs, "fps", "the source's own")
+		} else {
+			attrs = append(attrs, "fps", c.FPS)
+		}
+		log.Info("camera", attrs...)
+	}
+	return cams, nil
+}
+
 // ErrNoBroker is matched by New's error when no broker answered: New's
 // topic check (kafka.CheckTopics) failed with kafka.ErrUnreachable.
 var ErrNoBroker = kafka.ErrUnreachable
@@ -172,17 +227,17 @@ type counters struct {
 // and buffer limits, the delivery timeout, acks from all in-sync
 // replicas, idempotence (franz-go's default) and the manual partitioner.
 func New(ctx context.Context, cfg Config, clientOpts ...kgo.Opt) (*Publisher, error) {
-	cfg = cfg.withDefaults()
-	if cfg.BatchMaxBytes > 64<<20 {
-		return nil, fmt.Errorf("batch max bytes %d: at most 64 MiB", cfg.BatchMaxBytes)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	opts := append(slices.Clip(clientOpts),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
-		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
+		kgo.ProducerBatchMaxBytes(int32(cfg.BatchMaxBytes)), // at most 64 MiB (Validate)
+		kgo.MaxBufferedBytes(int(cfg.MaxBufferedBytes)),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	)

@@ -2,11 +2,15 @@ package publish
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,5 +344,56 @@ func TestEveryCameraFailed(t *testing.T) {
 	err = p.Run(context.Background(), []Camera{{ID: "a", Source: open()}, {ID: "b", Source: newFake(t, 100), Count: 5}})
 	if err != nil || p.Stats().Acked != 5 {
 		t.Fatalf("one camera of two failing: %v, stats %+v", err, p.Stats())
+	}
+}
+
+// TestConfigValidate: zero fields are the defaults; the errors name the
+// flags of `framecast publish`, and New refuses what Validate does.
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxBufferedBytes: 1<<40 + 1}, "--max-buffered-bytes"},
+		{Config{BatchMaxBytes: 64<<20 + 1}, "--batch-max-bytes 67108865: want 1 to 64MiB"},
+		{Config{FlushTimeout: -time.Second}, "--flush-timeout must be positive"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error about %s", tc.cfg, err, tc.want)
+		}
+		if _, err := New(context.Background(), tc.cfg, kgo.SeedBrokers("127.0.0.1:1")); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v): %v, want an error about %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestOpenCameras: each camera gets its options, pace and count; a source
+// that cannot be opened names its camera.
+func TestOpenCameras(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "frame.jpg")
+	if err := os.WriteFile(img, newFake(t, 0).jpeg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	options := func(spec CameraSpec) (source.Config, float64) {
+		return source.Config{Once: true}, cmp.Or(spec.FPS, 10)
+	}
+	cams, err := OpenCameras([]CameraSpec{{ID: "a", URI: img}, {ID: "b", URI: img, FPS: 4}}, options, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range cams {
+			c.Source.Close()
+		}
+	}()
+	if len(cams) != 2 || cams[0].ID != "a" || cams[0].FPS != 10 || cams[1].FPS != 4 || cams[1].Count != 7 {
+		t.Errorf("cameras %+v", cams)
+	}
+	_, err = OpenCameras([]CameraSpec{{ID: "a", URI: img}, {ID: "gone", URI: filepath.Join(t.TempDir(), "none.jpg")}}, options, 0, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "camera gone: ") {
+		t.Errorf("missing file: %v", err)
 	}
 }
