@@ -95,7 +95,7 @@ const (
 	// camera frames of 60–200 KB, a few hundred milliseconds of work for
 	// a busy worker, so the next fetch (one round trip) is back long
 	// before the workers run dry.
-	DefaultFetchMaxBytes int32 = 4 << 20
+	DefaultFetchMaxBytes int64 = 4 << 20
 	// DefaultMaxInFlightBytes is Config.MaxInFlightBytes: 16 MiB keeps
 	// MaxInFlight the bound for ordinary frames and holds a few frames of
 	// several MB (4K stills) at once.
@@ -134,7 +134,7 @@ type Config struct {
 	// Worker is the results' "worker" field (default host name-pid).
 	Worker string
 	// Concurrency is the number of analysis goroutines, each with its own
-	// analyzer and decoder (default 1).
+	// analyzer and decoder (default 1, at most 256).
 	Concurrency int
 	// NewAnalyzer creates one analyzer per goroutine; it is called
 	// Concurrency times by New. Required.
@@ -162,7 +162,7 @@ type Config struct {
 	// than this (a single frame of up to the topic's max.message.bytes,
 	// or a batch the publisher packed while the broker was busy) still
 	// comes whole, alone in its response.
-	FetchMaxBytes int32
+	FetchMaxBytes int64
 	// StallAlarm is how long an assigned frames partition may lag (its
 	// end offset above the offset this worker is at) without progress
 	// before an error is logged, naming the partition, its offset and its
@@ -171,7 +171,7 @@ type Config struct {
 	StallAlarm time.Duration
 	// SessionTimeout is the group session timeout: how long a dead
 	// worker keeps its partitions (default 6 s, the brokers' usual
-	// minimum).
+	// minimum). It, TxnTimeout and DrainTimeout are never negative.
 	SessionTimeout time.Duration
 	// TxnTimeout is the transaction timeout (exactly-once; default 10 s).
 	TxnTimeout time.Duration
@@ -185,8 +185,33 @@ type Config struct {
 	Log *slog.Logger
 }
 
-func (o *Config) withDefaults() error {
+// Validate reports every error of o at once, each field named by its flag
+// of `framecast process`, as kafka.Config's errors are. Zero fields are
+// valid: they mean the defaults. New validates too.
+func (o Config) Validate() error {
 	var errs []error
+	if o.Concurrency < 0 || o.Concurrency > 256 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to 256", o.Concurrency))
+	}
+	if o.Delivery != "" {
+		if _, err := ParseDelivery(string(o.Delivery)); err != nil {
+			errs = append(errs, fmt.Errorf("--%w", err))
+		}
+	}
+	if o.MaxInFlight < 0 || o.MaxInFlightBytes < 0 {
+		errs = append(errs, errors.New("--max-in-flight and --max-in-flight-bytes must not be negative"))
+	}
+	if o.FetchMaxBytes < 0 || o.FetchMaxBytes > maxFetchMaxBytes {
+		errs = append(errs, fmt.Errorf("--fetch-max-bytes %d: at most 64MiB", o.FetchMaxBytes))
+	}
+	if o.SessionTimeout < 0 || o.TxnTimeout < 0 || o.DrainTimeout < 0 {
+		errs = append(errs, errors.New("--session-timeout, --txn-timeout and --drain-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Config) withDefaults() error {
+	errs := []error{o.Validate()}
 	if o.NewAnalyzer == nil {
 		errs = append(errs, errors.New("process: Config.NewAnalyzer is required"))
 	}
@@ -221,15 +246,10 @@ func (o *Config) withDefaults() error {
 	if o.Concurrency == 0 {
 		o.Concurrency = 1
 	}
-	if o.Concurrency < 0 || o.Concurrency > 256 {
-		errs = append(errs, fmt.Errorf("concurrency %d: must be between 1 and 256", o.Concurrency))
-	}
-	switch o.Delivery {
-	case "":
+	if o.Delivery == "" {
 		o.Delivery = AtLeastOnce
-	case AtLeastOnce, ExactlyOnce:
-	default:
-		errs = append(errs, fmt.Errorf("delivery %q: use at-least-once or exactly-once", o.Delivery))
+	} else if d, err := ParseDelivery(string(o.Delivery)); err == nil {
+		o.Delivery = d
 	}
 	if o.MaxAge == 0 {
 		o.MaxAge = 2 * time.Second
@@ -240,11 +260,8 @@ func (o *Config) withDefaults() error {
 	if o.MaxInFlightBytes <= 0 {
 		o.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
-	if o.FetchMaxBytes <= 0 {
+	if o.FetchMaxBytes == 0 {
 		o.FetchMaxBytes = DefaultFetchMaxBytes
-	}
-	if o.FetchMaxBytes > maxFetchMaxBytes {
-		errs = append(errs, fmt.Errorf("fetch max bytes %d: at most %d (64 MiB)", o.FetchMaxBytes, maxFetchMaxBytes))
 	}
 	if o.StallAlarm == 0 {
 		o.StallAlarm = DefaultStallAlarm
@@ -501,8 +518,8 @@ func (p *Processor) newClient() error {
 		// assigned while an empty long poll waits wait for it to end:
 		// keep that short (default 5 s) for a quick start and takeover.
 		kgo.FetchMaxWait(500*time.Millisecond),
-		kgo.FetchMaxBytes(p.o.FetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(min(maxPartitionFetchBytes, p.o.FetchMaxBytes)),
+		kgo.FetchMaxBytes(int32(p.o.FetchMaxBytes)), // at most 64 MiB (Validate)
+		kgo.FetchMaxPartitionBytes(int32(min(maxPartitionFetchBytes, p.o.FetchMaxBytes))),
 		// A response holds a few partitions' frames, so which come
 		// first decides who starves. In a fetch session a request
 		// names only the partitions whose offsets moved, and the

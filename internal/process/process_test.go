@@ -433,6 +433,32 @@ func TestParseDelivery(t *testing.T) {
 	}
 }
 
+// TestConfigValidate: zero fields are the defaults (a delivery in any
+// case is one); the errors name the flags of `framecast process`.
+func TestConfigValidate(t *testing.T) {
+	for _, ok := range []Config{{}, {Delivery: "Exactly-Once", Concurrency: 256, FetchMaxBytes: 64 << 20, MaxAge: -1, StallAlarm: -1}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Concurrency: 257}, "--concurrency 257: want 1 to 256"},
+		{Config{Concurrency: -1}, "--concurrency -1"},
+		{Config{Delivery: "at-most-once"}, `--delivery "at-most-once": use at-least-once or exactly-once`},
+		{Config{MaxInFlight: -1}, "--max-in-flight"},
+		{Config{MaxInFlightBytes: -1}, "--max-in-flight-bytes"},
+		{Config{FetchMaxBytes: 64<<20 + 1}, "--fetch-max-bytes 67108865: at most 64MiB"},
+		{Config{DrainTimeout: -time.Second}, "--drain-timeout must be positive"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error about %s", tc.cfg, err, tc.want)
+		}
+	}
+}
+
 func TestMissingTopic(t *testing.T) {
 	tc := newCluster(t, 1)
 	o := tc.options(t)
