@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
-	"slices"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,25 +47,19 @@ Example: framecast view --listen 127.0.0.1:8080`
 
 // viewFlags are the dashboard flags `view` and `demo` share.
 type viewFlags struct {
-	listen         string
-	authToken      string
-	insecureNoAuth bool
-	allowOrigins   stringList
-	allowHosts     stringList
-	emotionWindow  time.Duration
-	writeTimeout   time.Duration
-	stallAlarm     time.Duration // 0: the view package's default
+	cfg        view.Config
+	stallAlarm time.Duration // 0: the view package's default
 }
 
 func (v *viewFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&v.listen, "listen", view.DefaultListen, "host:port of the dashboard (port 0: any free port); other than loopback it needs --auth-token")
-	fs.StringVar(&v.authToken, "auth-token", "", "require this secret on the page, the WebSocket and the streams (prefer FRAMECAST_AUTH_TOKEN: command lines are visible to other users)")
-	fs.BoolVar(&v.insecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --listen without --auth-token (only on a trusted network: anyone who reaches it sees every camera)")
-	fs.Var(&v.allowOrigins, "allow-origin", "also accept WebSocket connections from pages of these origin host patterns, comma-separated, repeatable (path.Match syntax, e.g. "+
+	fs.StringVar(&v.cfg.Listen, "listen", view.DefaultListen, "host:port of the dashboard (port 0: any free port); other than loopback it needs --auth-token")
+	fs.StringVar(&v.cfg.AuthToken, "auth-token", "", "require this secret on the page, the WebSocket and the streams (prefer FRAMECAST_AUTH_TOKEN: command lines are visible to other users)")
+	fs.BoolVar(&v.cfg.InsecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --listen without --auth-token (only on a trusted network: anyone who reaches it sees every camera)")
+	fs.Var((*stringList)(&v.cfg.AllowOrigins), "allow-origin", "also accept WebSocket connections from pages of these origin host patterns, comma-separated, repeatable (path.Match syntax, e.g. "+
 		view.OriginPatternExample+"; a pattern without a port matches any port, one with a port (dash.example.com:8443) only that port)")
-	fs.Var(&v.allowHosts, "allow-host", "without --auth-token, also answer requests for these host names, comma-separated, repeatable (a reverse proxy's name; localhost, loopback addresses and the --listen host always work)")
-	fs.DurationVar(&v.emotionWindow, "emotion-window", view.DefaultEmotionWindow, "span of the emotion distribution charts")
-	fs.DurationVar(&v.writeTimeout, "write-timeout", view.DefaultWriteTimeout, "close a viewer that accepts nothing for this long")
+	fs.Var((*stringList)(&v.cfg.AllowHosts), "allow-host", "without --auth-token, also answer requests for these host names, comma-separated, repeatable (a reverse proxy's name; localhost, loopback addresses and the --listen host always work)")
+	fs.DurationVar(&v.cfg.EmotionWindow, "emotion-window", view.DefaultEmotionWindow, "span of the emotion distribution charts")
+	fs.DurationVar(&v.cfg.WriteTimeout, "write-timeout", view.DefaultWriteTimeout, "close a viewer that accepts nothing for this long")
 }
 
 // registerStallAlarm adds --stall-alarm. Not in register: demo defines
@@ -79,36 +70,29 @@ func (v *viewFlags) registerStallAlarm(fs *flag.FlagSet) {
 
 func (v *viewFlags) validate() []error {
 	var errs []error
+	if err := v.config().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	// Zero means the default in view.Config (and a negative duration
+	// never); on the command line 0 is never or a mistake.
 	if v.stallAlarm < 0 {
 		errs = append(errs, errors.New("--stall-alarm must not be negative (0: never)"))
 	}
-	if err := view.CheckListen(v.listen, v.authToken, v.insecureNoAuth); err != nil {
-		errs = append(errs, err)
+	if v.cfg.Listen == "" {
+		errs = append(errs, view.CheckListen("", "", false)) // not host:port
 	}
-	if v.emotionWindow < time.Second || v.writeTimeout <= 0 {
+	if v.cfg.EmotionWindow == 0 || v.cfg.WriteTimeout == 0 {
 		errs = append(errs, errors.New("--emotion-window must be at least 1s and --write-timeout positive"))
-	}
-	if _, err := view.OriginPatterns(v.allowOrigins); err != nil {
-		errs = append(errs, fmt.Errorf("--allow-origin: %w", err))
-	}
-	if _, err := view.HostNames(v.allowHosts); err != nil {
-		errs = append(errs, fmt.Errorf("--allow-host: %w", err))
 	}
 	return errs
 }
 
 // config is the dashboard's configuration from the flags (validate
-// first). The --listen host is one the dashboard answers to without a
-// token, whatever it is (a name the machine has).
+// first).
 func (v *viewFlags) config() view.Config {
-	hosts := slices.Clone([]string(v.allowHosts))
-	if h, _, err := net.SplitHostPort(v.listen); err == nil && h != "" {
-		hosts = append(hosts, h)
-	}
-	return view.Config{
-		AuthToken: v.authToken, AllowOrigins: v.allowOrigins, AllowHosts: hosts,
-		EmotionWindow: v.emotionWindow, WriteTimeout: v.writeTimeout, StallAlarm: offIfZero(v.stallAlarm),
-	}
+	cfg := v.cfg
+	cfg.StallAlarm = offIfZero(v.stallAlarm)
+	return cfg
 }
 
 func runView(ctx context.Context, env *environment, args []string) error {
@@ -156,36 +140,13 @@ func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts [
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", vf.listen)
+	ln, err := srv.Listen()
 	if err != nil {
 		srv.Close()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("dashboard: %s is in use (another dashboard or demo?): pick another --listen, e.g. 127.0.0.1:0 for any free port: %w", vf.listen, err)
-		}
-		return nil, nil, fmt.Errorf("dashboard: listening on %s: %w", vf.listen, err)
-	}
-	url := dashboardURL(ln.Addr())
-	if vf.authToken != "" {
-		env.log.Info("the dashboard needs its token: open " + url + "?token=<token> once (the browser keeps it), or send Authorization: Bearer <token>")
-	} else if !view.IsLoopback(vf.listen) {
-		env.log.Warn("the dashboard is reachable from other machines WITHOUT authentication (--insecure-no-auth)", "addr", ln.Addr().String())
+		return nil, nil, err
 	}
 	return srv, ln, nil
 }
 
-// dashboardURL is the address to open: the listener's, with the host name
-// instead of a wildcard address.
-func dashboardURL(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "http://" + addr.String() + "/"
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			host = h
-		} else {
-			host = "127.0.0.1"
-		}
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
-}
+// dashboardURL is the address to open (view.URL).
+func dashboardURL(addr net.Addr) string { return view.URL(addr) }

@@ -288,7 +288,7 @@ func TestViewEvictedCameraConnections(t *testing.T) {
 // WebSocket. Health endpoints answer whatever the Host. With a token,
 // every Host is answered (the token protects).
 func TestViewHostCheck(t *testing.T) {
-	s, ts := offline(t, Config{AllowHosts: []string{"Dash.Example.com:443, proxy.lan."}})
+	s, ts := offline(t, Config{AllowHosts: []string{"Dash.Example.com:443, proxy.lan."}, Listen: "Dash.LAN:8080", InsecureNoAuth: true})
 	s.onFrame(frameRecord("cam-1", 0, testJPEG(t, 64, 48, 1), 64, 48))
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ts.URL, "http://"))
 	get := func(host, path string) int {
@@ -313,7 +313,7 @@ func TestViewHostCheck(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"localhost:" + port, "LOCALHOST", "localhost.:" + port, "127.0.0.1:" + port, "127.0.0.2", "[::1]:" + port,
-		"dash.example.com:" + port, "proxy.lan"} {
+		"dash.example.com:" + port, "proxy.lan", "dash.lan:" + port} {
 		if code := get(host, "api/cameras"); code != http.StatusOK {
 			t.Errorf("Host %s: /api/cameras %d, want 200", host, code)
 		}

@@ -39,6 +39,7 @@
 package view
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -48,8 +49,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -85,9 +88,17 @@ type Config struct {
 	// Topics names the frames and results topics (default the kafka
 	// package's defaults).
 	Topics kafka.Topics
+	// Listen is the host:port Listen listens on (default DefaultListen;
+	// port 0: any free port). Its host is one the dashboard answers to
+	// without a token, whatever it is (a name the machine has). Other
+	// than loopback, it needs an AuthToken or InsecureNoAuth (Validate).
+	Listen string
 	// AuthToken, when set, is required on the page, the WebSocket and the
 	// streams. Empty: no authentication (see CheckListen).
 	AuthToken string
+	// InsecureNoAuth allows a Listen address other than loopback without
+	// an AuthToken: anyone who reaches it sees every camera.
+	InsecureNoAuth bool
 	// AllowOrigins are extra Origin host patterns (path.Match, e.g.
 	// OriginPatternExample) whose pages may open the WebSocket; the
 	// dashboard's own host always may. A pattern is matched against the
@@ -150,9 +161,35 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// Validate reports every error of c at once, each field named by its flag
+// of `framecast view`, as kafka.Config's errors are. Zero fields are
+// valid: they mean the defaults. New validates too.
+func (c Config) Validate() error {
+	var errs []error
+	if err := CheckListen(cmp.Or(c.Listen, DefaultListen), c.AuthToken, c.InsecureNoAuth); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.EmotionWindow != 0 && c.EmotionWindow < time.Second) || c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("--emotion-window must be at least 1s and --write-timeout positive"))
+	}
+	if _, err := OriginPatterns(c.AllowOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("--allow-origin: %w", err))
+	}
+	if _, err := HostNames(c.AllowHosts); err != nil {
+		errs = append(errs, fmt.Errorf("--allow-host: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Config) withDefaults() error {
 	if len(c.Client) == 0 {
 		return errors.New("view: Config.Client (seed brokers) is required")
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
 	}
 	if c.Topics.Frames == "" {
 		c.Topics.Frames = kafka.DefaultFramesTopic
@@ -195,12 +232,10 @@ func (c *Config) withDefaults() error {
 	if c.MatchBytes <= 0 {
 		c.MatchBytes = DefaultMatchBytes
 	}
-	var err error
-	if c.AllowOrigins, err = OriginPatterns(c.AllowOrigins); err != nil {
-		return fmt.Errorf("view: Config.AllowOrigins: %w", err)
-	}
-	if c.AllowHosts, err = HostNames(c.AllowHosts); err != nil {
-		return fmt.Errorf("view: Config.AllowHosts: %w", err)
+	c.AllowOrigins, _ = OriginPatterns(c.AllowOrigins) // checked by Validate
+	c.AllowHosts, _ = HostNames(c.AllowHosts)
+	if h := hostName(c.Listen); h != "" {
+		c.AllowHosts = append(c.AllowHosts, h)
 	}
 	if c.JPEGQuality <= 0 || c.JPEGQuality > 100 {
 		c.JPEGQuality = DefaultJPEGQuality
@@ -432,6 +467,42 @@ func (s *Server) Stats() Stats {
 // stallView is both readers' partitions with lag.
 func (s *Server) stallView(now time.Time) stallView {
 	return stallView{frames: s.frames.health(now), results: s.results.health(now)}
+}
+
+// Listen listens on Config.Listen for Run, and logs how to open the
+// dashboard: with its token, or, without one on an address other than
+// loopback, a warning that anyone who reaches it sees every camera.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("dashboard: %s is in use (another dashboard or demo?): pick another --listen, e.g. 127.0.0.1:0 for any free port: %w", s.cfg.Listen, err)
+		}
+		return nil, fmt.Errorf("dashboard: listening on %s: %w", s.cfg.Listen, err)
+	}
+	if s.cfg.AuthToken != "" {
+		s.log.Info("the dashboard needs its token: open " + URL(ln.Addr()) + "?token=<token> once (the browser keeps it), or send Authorization: Bearer <token>")
+	} else if !IsLoopback(s.cfg.Listen) {
+		s.log.Warn("the dashboard is reachable from other machines WITHOUT authentication (--insecure-no-auth)", "addr", ln.Addr().String())
+	}
+	return ln, nil
+}
+
+// URL is the address to open the dashboard at: the listener's, with the
+// host name instead of a wildcard address.
+func URL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // Run serves on ln and reads Kafka until ctx ends, then stops: readiness
