@@ -100,6 +100,10 @@ type Config struct {
 	RetentionRecords int64
 	// TLS, when set, makes the listener TLS-only (it needs Certificates).
 	TLS *tls.Config
+	// CertFile and KeyFile, the PEM certificate (chain) and private key
+	// of the listener, are the other way to make it TLS-only: Validate
+	// and Start load them into TLS (which must then be nil).
+	CertFile, KeyFile string
 	// SASL, when non-empty, requires every client to authenticate as one
 	// of these users. They replace any users from previous runs on the
 	// same data directory.
@@ -109,6 +113,9 @@ type Config struct {
 	// refusing to start. A torn tail left by a killed broker is cut
 	// without it.
 	Repair bool
+	// StatsInterval is how often the broker logs what its topics hold
+	// (records and bytes). Zero or negative: never.
+	StatsInterval time.Duration
 	// Logger receives the broker's narration; nil discards it.
 	Logger *slog.Logger
 }
@@ -257,7 +264,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	// (frames that expired while the broker was down go at once) and then
 	// on a ticker.
 	b.ApplyRetention()
-	go b.retain(cfg.RetentionInterval)
+	go b.retain(cfg.RetentionInterval, cfg.StatsInterval)
 	started = true
 
 	users := make([]string, 0, len(cfg.SASL))
@@ -304,7 +311,18 @@ func (cfg Config) normalize() (Config, string, int, error) {
 	if cfg.RetentionRecords < -1 {
 		errs = append(errs, errors.New("retention records must be positive (or -1: unbounded)"))
 	}
-	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
+	switch {
+	case (cfg.CertFile == "") != (cfg.KeyFile == ""):
+		errs = append(errs, errors.New("--server-tls-cert and --server-tls-key go together"))
+	case cfg.CertFile != "" && cfg.TLS != nil:
+		errs = append(errs, errors.New("broker TLS: give TLS or CertFile and KeyFile, not both"))
+	case cfg.CertFile != "":
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--server-tls-cert/--server-tls-key: %w", err))
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil:
 		errs = append(errs, errors.New("broker TLS needs a certificate and key"))
 	}
 	for i, u := range cfg.SASL {
@@ -418,17 +436,31 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// retain enforces retention every interval until Close.
-func (b *Broker) retain(every time.Duration) {
+// retain enforces retention every interval, and logs what the topics
+// hold every statsEvery (if positive), until Close.
+func (b *Broker) retain(every, statsEvery time.Duration) {
 	defer close(b.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var stats <-chan time.Time
+	if statsEvery > 0 {
+		st := time.NewTicker(statsEvery)
+		defer st.Stop()
+		stats = st.C
+	}
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
 			b.ApplyRetention()
+		case <-stats:
+			st := b.Stats()
+			attrs := make([]any, 0, len(st))
+			for _, s := range st {
+				attrs = append(attrs, slog.Group(s.Topic, "records", s.Records, "bytes", s.Bytes))
+			}
+			b.log.Info("broker holds", attrs...)
 		}
 	}
 }

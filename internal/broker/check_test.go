@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +34,36 @@ func securedBroker(t *testing.T) (*Broker, string) {
 		},
 	})
 	return b, caFile
+}
+
+// TestCertFilesAndStats: a listener made TLS-only from PEM files, and the
+// periodic line of what the topics hold.
+func TestCertFilesAndStats(t *testing.T) {
+	dir := t.TempDir()
+	_, caFile := selfSigned(t, dir)
+	var logs testkit.LockedBuffer
+	b := startBroker(t, Config{
+		CertFile: caFile, KeyFile: filepath.Join(dir, "key.pem"),
+		StatsInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err := kafka.Check(context.Background(), kafka.Config{Brokers: b.Addr(), CAFile: caFile}, 5*time.Second); err != nil {
+		t.Fatalf("kafka.Check over TLS: %v", err)
+	}
+	testkit.Eventually(t, 5*time.Second, "a stats line", func() bool {
+		return strings.Contains(logs.String(), "msg=\"broker holds\" "+kafka.DefaultFramesTopic+".records=0")
+	})
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{DataDir: dir, CertFile: caFile}, "--server-tls-cert and --server-tls-key go together"},
+		{Config{DataDir: dir, CertFile: caFile, KeyFile: caFile}, "--server-tls-cert/--server-tls-key: "},
+		{Config{DataDir: dir, CertFile: caFile, KeyFile: caFile, TLS: tlsServer(tls.Certificate{})}, "not both"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error about %s", tc.cfg, err, tc.want)
+		}
+	}
 }
 
 func TestTLSAndSCRAM(t *testing.T) {

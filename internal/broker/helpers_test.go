@@ -99,7 +99,8 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 }
 
 // selfSigned makes a CA-less self-signed certificate for 127.0.0.1 and
-// localhost and writes it (PEM) to dir/cert.pem for clients' --tls-ca.
+// localhost and writes it (PEM) to dir/cert.pem for clients' --tls-ca,
+// and its key to dir/key.pem.
 func selfSigned(t testing.TB, dir string) (tls.Certificate, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -134,6 +135,9 @@ func selfSigned(t testing.TB, dir string) (tls.Certificate, string) {
 	}
 	path := filepath.Join(dir, "cert.pem")
 	if err := os.WriteFile(path, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return cert, path

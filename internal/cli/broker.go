@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,20 +41,17 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	def := kafka.DefaultTopicSettings()
 	var (
 		cfg                        broker.Config
-		framesBytes, resultsBytes  = byteSize(def.FramesRetentionBytes), byteSize(def.ResultsRetentionBytes)
-		segmentBytes, maxMsgBytes  = byteSize(def.SegmentBytes), byteSize(def.MaxMessageBytes)
+		maxMsgBytes                = byteSize(def.MaxMessageBytes)
 		saslMech, saslUser, saslPw string
-		certFile, keyFile          string
-		statsEvery                 time.Duration
 	)
 	fs.StringVar(&cfg.Listen, "listen", kafka.DefaultBrokers, "host:port to listen on and advertise to clients (not 0.0.0.0: clients are told this address)")
 	fs.StringVar(&cfg.DataDir, "data-dir", filepath.Join(models.Home(), "broker"), "directory of the broker's data: segments, topics, committed offsets (one broker per directory)")
 	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of each topic the broker creates (existing topics keep theirs)")
 	fs.DurationVar(&cfg.FramesRetention, "frames-retention", def.FramesRetention, "how long frames are kept")
-	fs.Var(&framesBytes, "frames-retention-bytes", "`size` bound of each frames and DLQ partition (e.g. 256MiB, 1GiB)")
+	sizeVar(fs, &cfg.FramesRetentionBytes, "frames-retention-bytes", def.FramesRetentionBytes, "`size` bound of each frames and DLQ partition (e.g. 256MiB, 1GiB)")
 	fs.DurationVar(&cfg.ResultsRetention, "results-retention", def.ResultsRetention, "how long results and DLQ records are kept")
-	fs.Var(&resultsBytes, "results-retention-bytes", "`size` bound of each results partition")
-	fs.Var(&segmentBytes, "segment-bytes", "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
+	sizeVar(fs, &cfg.ResultsRetentionBytes, "results-retention-bytes", def.ResultsRetentionBytes, "`size` bound of each results partition")
+	sizeVar(fs, &cfg.SegmentBytes, "segment-bytes", def.SegmentBytes, "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
 	fs.Var(&maxMsgBytes, "max-message-bytes", "largest record batch (`size`) the topics accept (keep it above the largest frame)")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-check", broker.DefaultRetentionInterval, "how often expired records are deleted")
 	fs.Int64Var(&cfg.RetentionRecords, "retention-records", broker.DefaultRetentionRecords,
@@ -70,9 +65,9 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&saslUser, "sasl-user", "", "the user clients must authenticate as")
 	fs.StringVar(&saslPw, "sasl-password", "", "that user's password (prefer FRAMECAST_SASL_PASSWORD: command lines are visible to other users)")
 	// The TLS flags do not: a client's --tls-cert is its own certificate.
-	fs.StringVar(&certFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
-	fs.StringVar(&keyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
-	fs.DurationVar(&statsEvery, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
+	fs.StringVar(&cfg.CertFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
+	fs.StringVar(&cfg.KeyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
+	fs.DurationVar(&cfg.StatsInterval, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
 	fs.BoolVar(&cfg.Repair, "repair", false, "cut each damaged partition of --data-dir at its first bad batch (a copy of what is removed goes to <data-dir>/repaired/), then start")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -80,9 +75,6 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	cfg.FramesRetentionBytes = int64(framesBytes)
-	cfg.ResultsRetentionBytes = int64(resultsBytes)
-	cfg.SegmentBytes = int64(segmentBytes)
 	cfg.MaxMessageBytes = int(maxMsgBytes)
 	cfg.Logger = env.log
 
@@ -95,15 +87,6 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	case saslMech != "":
 		cfg.SASL = []broker.SASLUser{{Mechanism: saslMech, User: saslUser, Password: saslPw}}
 	}
-	if (certFile == "") != (keyFile == "") {
-		errs = append(errs, errors.New("--server-tls-cert and --server-tls-key go together"))
-	} else if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--server-tls-cert/--server-tls-key: %w", err))
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	// Zero means "default" in broker.Config; on the command line it
 	// is a mistake.
 	if cfg.Partitions < 1 {
@@ -115,7 +98,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	if cfg.FramesRetention <= 0 || cfg.ResultsRetention <= 0 || cfg.RetentionInterval <= 0 {
 		errs = append(errs, errors.New("--frames-retention, --results-retention and --retention-check must be positive"))
 	}
-	if statsEvery < 0 {
+	if cfg.StatsInterval < 0 {
 		errs = append(errs, errors.New("--stats-interval must not be negative"))
 	}
 	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
@@ -127,29 +110,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	env.log.Info("clients connect with --brokers " + b.Addr() + " (the default when it is 127.0.0.1:9092)")
-
-	var tick <-chan time.Time
-	if statsEvery > 0 {
-		t := time.NewTicker(statsEvery)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			// SIGINT/SIGTERM is how a broker is meant to stop: not
-			// an error.
-			return b.Close()
-		case <-tick:
-			logBrokerStats(env.log, b.Stats())
-		}
-	}
-}
-
-func logBrokerStats(log *slog.Logger, stats []broker.TopicStats) {
-	attrs := make([]any, 0, len(stats))
-	for _, s := range stats {
-		attrs = append(attrs, slog.Group(s.Topic, "records", s.Records, "bytes", s.Bytes))
-	}
-	log.Info("broker holds", attrs...)
+	<-ctx.Done()
+	// SIGINT/SIGTERM is how a broker is meant to stop: not an error.
+	return b.Close()
 }
