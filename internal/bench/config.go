@@ -88,6 +88,8 @@ type Common struct {
 	Limits imagex.Limits
 	// Log narrates the phases (default: nowhere).
 	Log *slog.Logger
+
+	sizeFlag string // --size, parsed into Width and Height by checkFlags
 }
 
 func (c *Common) withDefaults(computeDuration time.Duration) error {

@@ -8,12 +8,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/framecast/framecast/internal/bench"
-	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/offline"
-	"github.com/framecast/framecast/internal/source"
 )
 
 const benchAbout = "Measure the compute-only cost of analysing images: decode, detect, classify, total,\n" +
@@ -143,20 +140,15 @@ func isSoakBench(args []string) bool {
 	return ok
 }
 
-// modeFlags are the flags bench --pipeline and --soak share: the vision
-// flags, the frames' (same defaults, same help) and --json.
+// modeFlags are the flags bench --pipeline and --soak add to the
+// benchmark's own (bench registers those): the vision flags and --json.
 type modeFlags struct {
 	vf      visionFlags
-	size    string
 	jsonOut bool
 }
 
-func (m *modeFlags) register(fs *flag.FlagSet, c *bench.Common) {
+func (m *modeFlags) register(fs *flag.FlagSet) {
 	m.vf.register(fs)
-	fs.IntVar(&c.Cameras, "cameras", bench.DefaultCameras, "cameras (synthetic, distinct seeds)")
-	fs.IntVar(&c.FramesPerCamera, "frames-per-camera", bench.DefaultFramesPerCamera, "frames rendered per camera (looped)")
-	fs.StringVar(&m.size, "size", fmt.Sprintf("%dx%d", source.DefaultWidth, source.DefaultHeight), "frame size, WIDTHxHEIGHT")
-	fs.IntVar(&c.JPEGQuality, "jpeg-quality", source.DefaultJPEGQuality, "JPEG quality of the rendered frames")
 	fs.BoolVar(&m.jsonOut, "json", false, "print the report as JSON")
 }
 
@@ -177,20 +169,6 @@ func (m *modeFlags) parse(fs *flag.FlagSet, args []string, mode string) ([]error
 	return errs, nil
 }
 
-// checkFrames validates --frames-per-camera and --size, and sets the
-// frame size.
-func (m *modeFlags) checkFrames(c *bench.Common) []error {
-	var errs []error
-	if c.FramesPerCamera < 1 || c.FramesPerCamera > 10000 {
-		errs = append(errs, fmt.Errorf("--frames-per-camera %d: want 1 to 10000", c.FramesPerCamera))
-	}
-	var ok bool
-	if c.Width, c.Height, ok = source.ParseSize(m.size); !ok {
-		errs = append(errs, fmt.Errorf("--size %q: want WIDTHxHEIGHT, e.g. 640x480", m.size))
-	}
-	return errs
-}
-
 // engines completes c from the vision flags: the engines, their limits
 // and threads (one each unless --threads says otherwise, as `framecast
 // process` runs them), and the narration.
@@ -205,50 +183,16 @@ func runBenchPipeline(ctx context.Context, env *environment, args []string) erro
 	fs := newFlagSet(env, "bench", "--pipeline [flags]", benchPipelineAbout)
 	var mf modeFlags
 	var cfg bench.PipelineConfig
-	mf.register(fs, &cfg.Common)
+	mf.register(fs)
+	cfg.RegisterFlags(fs)
 	fs.Bool("pipeline", true, "measure the pipeline through the embedded broker (this mode)")
-	fs.Float64Var(&cfg.FPS, "fps", bench.DefaultFPS, "frames per second per camera in the real-time phase")
-	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "length of the real-time phase")
-	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "analysis engines, in the compute-only phase and in the processor")
-	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", bench.DefaultComputeDuration, "length of the compute-only measurement")
-	fs.DurationVar(&cfg.Backlog, "backlog", bench.DefaultBacklog, "saturation backlog: this much work at the compute-only rate")
-	fs.DurationVar(&cfg.MaxAge, "max-age", bench.DefaultMaxAge, "the real-time processor's --max-age (stale frames are skipped); the saturation processor never skips")
-	fs.IntVar(&cfg.Partitions, "partitions", kafka.DefaultPartitions, "partitions of the broker's topics")
-	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "the processors' --max-in-flight (0: its default, 2×concurrency+2)")
-	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a Go CPU profile of this process during the saturation drain to this file (go tool pprof)")
 	errs, err := mf.parse(fs, args, "--pipeline")
 	if err != nil {
 		return err
 	}
-	if cfg.Cameras < 1 || cfg.Cameras > 256 {
-		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 256", cfg.Cameras))
-	}
-	if !(cfg.FPS > 0 && cfg.FPS <= 1000) {
-		errs = append(errs, fmt.Errorf("--fps %v: want more than 0 and at most 1000", cfg.FPS))
-	}
-	if cfg.Duration < time.Second || cfg.ComputeDuration < 100*time.Millisecond || cfg.Backlog < 100*time.Millisecond {
-		errs = append(errs, errors.New("--duration must be at least 1s, --compute-duration and --backlog at least 100ms"))
-	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > 64 {
-		errs = append(errs, fmt.Errorf("--concurrency %d: want 1 to 64", cfg.Concurrency))
-	}
-	errs = append(errs, mf.checkFrames(&cfg.Common)...)
-	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 {
-		errs = append(errs, fmt.Errorf("--jpeg-quality %d: want 1 to 100", cfg.JPEGQuality))
-	}
-	if cfg.MaxAge < 0 {
-		errs = append(errs, errors.New("--max-age must not be negative (0: never skip)"))
-	}
-	if cfg.MaxInFlight < 0 {
-		errs = append(errs, errors.New("--max-in-flight must not be negative"))
-	}
-	if cfg.Partitions < 1 {
-		errs = append(errs, fmt.Errorf("--partitions %d: want at least 1", cfg.Partitions))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, cfg.CheckFlags())...); err != nil {
 		return usageError("%v", err)
 	}
-	cfg.MaxAge = offIfZero(cfg.MaxAge)
 	mf.engines(&cfg.Common, env)
 	rep, err := bench.RunPipeline(ctx, cfg)
 	if rep == nil {
@@ -261,51 +205,14 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "bench", "--soak DURATION [flags]", benchSoakAbout)
 	var mf modeFlags
 	var cfg bench.SoakConfig
-	mf.register(fs, &cfg.Common)
+	mf.register(fs)
+	cfg.RegisterFlags(fs)
 	fs.Bool("pipeline", true, "(implied by --soak)")
-	fs.DurationVar(&cfg.Duration, "soak", 0, "how long the cameras publish (e.g. 30m)")
-	fs.Float64Var(&cfg.Load, "soak-load", bench.DefaultSoakLoad, "the cameras' total rate, as a multiple of the measured capacity")
-	fs.Float64Var(&cfg.Capacity, "capacity", 0, "the capacity in frames/s instead of measuring it (e.g. the compute-only rate of bench --pipeline on a quiet machine)")
-	fs.DurationVar(&cfg.Warmup, "warmup", 0, "RSS slopes are fitted after this (0: a third of --soak, at most 5m)")
-	fs.DurationVar(&cfg.SampleEvery, "sample-interval", bench.DefaultSampleInterval, "how often the processes' RSS is read")
-	fs.IntVar(&cfg.BacklogFrames, "backlog-frames", 0, "frames produced before the processor starts, on cameras of their own (0: none)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency, "analysis engines, in the capacity measurement and in the processor")
-	fs.DurationVar(&cfg.ComputeDuration, "compute-duration", bench.DefaultCapacityTime, "length of the capacity measurement")
-	fs.DurationVar(&cfg.MaxAge, "max-age", bench.DefaultMaxAge, "the processor's --max-age: frames older than this are skipped as stale")
-	fs.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the broker's topics (0: 12, or enough for a partition per camera)")
 	errs, err := mf.parse(fs, args, "--soak")
 	if err != nil {
 		return err
 	}
-	if cfg.Duration < time.Second {
-		errs = append(errs, fmt.Errorf("--soak %v: want a duration of at least 1s, e.g. --soak 30m", cfg.Duration))
-	}
-	if cfg.Capacity < 0 {
-		errs = append(errs, errors.New("--capacity must not be negative (0: measure it)"))
-	}
-	if !(cfg.Load > 0 && cfg.Load <= 100) {
-		errs = append(errs, fmt.Errorf("--soak-load %v: want more than 0 and at most 100", cfg.Load))
-	}
-	if cfg.Warmup < 0 || cfg.Warmup >= max(cfg.Duration, time.Second) || cfg.SampleEvery < 100*time.Millisecond {
-		errs = append(errs, errors.New("--warmup must be shorter than --soak, --sample-interval at least 100ms"))
-	}
-	if cfg.BacklogFrames < 0 {
-		errs = append(errs, errors.New("--backlog-frames must not be negative"))
-	}
-	if cfg.Cameras < 1 || cfg.Cameras > 128 {
-		errs = append(errs, fmt.Errorf("--cameras %d: want 1 to 128", cfg.Cameras))
-	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > 64 || cfg.ComputeDuration < 100*time.Millisecond {
-		errs = append(errs, errors.New("--concurrency: want 1 to 64; --compute-duration at least 100ms"))
-	}
-	errs = append(errs, mf.checkFrames(&cfg.Common)...)
-	if cfg.JPEGQuality < 1 || cfg.JPEGQuality > 100 || cfg.MaxAge <= 0 {
-		errs = append(errs, errors.New("--jpeg-quality: want 1 to 100; --max-age must be positive (the soak skips stale frames)"))
-	}
-	if need := cfg.PartitionsNeeded(); cfg.Partitions != 0 && cfg.Partitions < need {
-		errs = append(errs, fmt.Errorf("--partitions %d: the soak needs one per camera (and per backlog camera): at least %d", cfg.Partitions, need))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, cfg.CheckFlags())...); err != nil {
 		return usageError("%v", err)
 	}
 	mf.engines(&cfg.Common, env)
