@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/framecast/framecast/internal/analysis"
-	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/offline"
 	"github.com/framecast/framecast/internal/ratelog"
 )
@@ -88,7 +85,7 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog,
 	})
 	defer a.Close()
-	out := &analyzeOutput{env: env, json: *jsonOut}
+	out := &offline.TextOutput{Stdout: env.stdout, Stderr: env.stderr, JSON: *jsonOut, TTY: isTerminal(env.stderr), Log: env.log}
 	failed := 0
 	for i, path := range files {
 		if err := ctx.Err(); err != nil {
@@ -100,12 +97,8 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 			out.Failed(path, err)
 			continue
 		}
-		if *jsonOut {
-			if err := out.Result(res); err != nil {
-				return err
-			}
-		} else {
-			offline.WriteTable(env.stdout, path, res)
+		if err := out.Image(path, res); err != nil {
+			return err
 		}
 	}
 	vfailed, err := a.Videos(ctx, vplan, out)
@@ -119,46 +112,6 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	}
 	return nil
 }
-
-// analyzeOutput prints what offline analysis produces: JSON lines or a
-// summary per video on stdout, progress and failures on stderr.
-type analyzeOutput struct {
-	env  *environment
-	json bool
-}
-
-func (o *analyzeOutput) Result(res *frame.Result) error {
-	if !o.json {
-		return nil
-	}
-	b, err := frame.Marshal(res)
-	if err != nil {
-		return err
-	}
-	_, err = o.env.stdout.Write(b)
-	return err
-}
-
-func (o *analyzeOutput) Progress(name string, expected int64) offline.Progress {
-	return offline.NewProgressBar(o.env.stderr, isTerminal(o.env.stderr), name, expected)
-}
-
-func (o *analyzeOutput) Done(v offline.VideoSummary) {
-	if !isTerminal(o.env.stderr) {
-		rate := float64(v.Tally.Frames) / max(v.Elapsed.Seconds(), 1e-9)
-		o.env.log.Info("video analysed", "file", v.Path, "frames", v.Tally.Frames, "faces", v.Tally.Faces,
-			"seconds", math.Round(v.Elapsed.Seconds()*100)/100, "fps", math.Round(rate*10)/10)
-	}
-	if !o.json {
-		offline.WriteSummary(o.env.stdout, v)
-	}
-}
-
-func (o *analyzeOutput) Failed(path string, err error) {
-	fmt.Fprintf(o.env.stderr, "framecast analyze: %s: %v\n", path, err)
-}
-
-func ms(d time.Duration) float64 { return analysis.MS(d) }
 
 func workerName() string {
 	h, err := os.Hostname()

@@ -135,7 +135,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 			return startView(env, wf, topics, clientOpts)
 		},
 		Ready: func(ln net.Listener, brokerAddr, dataDir string) {
-			fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
+			fmt.Fprintln(env.stdout, view.URL(ln.Addr()))
 			env.log.Info("demo running: open the dashboard URL printed on stdout; Ctrl-C stops it",
 				append([]any{"cameras", len(cams), "broker", brokerAddr, "data_dir", dataDir,
 					"startup", time.Since(start).Round(time.Millisecond)}, rate...)...)

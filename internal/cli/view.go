@@ -126,13 +126,13 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.stdout, dashboardURL(ln.Addr()))
+	fmt.Fprintln(env.stdout, view.URL(ln.Addr()))
 	env.log.Info("connected", "kafka", kc.String())
 	return srv.Run(ctx, ln)
 }
 
 // startView creates the dashboard and listens; the caller prints the URL
-// (dashboardURL) when everything else is up.
+// (view.URL) when everything else is up.
 func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {
 	cfg := vf.config()
 	cfg.Client, cfg.Topics, cfg.Log = clientOpts, topics, env.log.With("role", "view")
@@ -147,6 +147,3 @@ func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts [
 	}
 	return srv, ln, nil
 }
-
-// dashboardURL is the address to open (view.URL).
-func dashboardURL(addr net.Addr) string { return view.URL(addr) }

@@ -3,6 +3,7 @@ package offline
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"sort"
 	"strconv"
@@ -14,6 +15,62 @@ import (
 )
 
 // The text forms of offline analysis, as `framecast analyze` prints them.
+
+// TextOutput prints what offline analysis produces: a table per image and
+// a summary per video, or JSON lines, on Stdout; progress (on a terminal)
+// and failures on Stderr. It is the Output of `framecast analyze`.
+type TextOutput struct {
+	Stdout, Stderr io.Writer
+	// JSON prints framecast.result.v1 lines instead of tables.
+	JSON bool
+	// TTY: Stderr is a terminal, so progress is drawn rather than logged.
+	TTY bool
+	Log *slog.Logger
+}
+
+// Image prints one image's result.
+func (o *TextOutput) Image(path string, res *frame.Result) error {
+	if o.JSON {
+		return o.Result(res)
+	}
+	WriteTable(o.Stdout, path, res)
+	return nil
+}
+
+// Result prints a video frame's result (JSON only).
+func (o *TextOutput) Result(res *frame.Result) error {
+	if !o.JSON {
+		return nil
+	}
+	b, err := frame.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = o.Stdout.Write(b)
+	return err
+}
+
+// Progress draws a progress bar on a terminal.
+func (o *TextOutput) Progress(name string, expected int64) Progress {
+	return NewProgressBar(o.Stderr, o.TTY, name, expected)
+}
+
+// Done prints a video's summary (and logs it where no bar was drawn).
+func (o *TextOutput) Done(v VideoSummary) {
+	if !o.TTY && o.Log != nil {
+		rate := float64(v.Tally.Frames) / max(v.Elapsed.Seconds(), 1e-9)
+		o.Log.Info("video analysed", "file", v.Path, "frames", v.Tally.Frames, "faces", v.Tally.Faces,
+			"seconds", math.Round(v.Elapsed.Seconds()*100)/100, "fps", math.Round(rate*10)/10)
+	}
+	if !o.JSON {
+		WriteSummary(o.Stdout, v)
+	}
+}
+
+// Failed names the file and what was wrong with it.
+func (o *TextOutput) Failed(path string, err error) {
+	fmt.Fprintf(o.Stderr, "framecast analyze: %s: %v\n", path, err)
+}
 
 // WriteTable writes one image's result as a table of its faces.
 func WriteTable(w io.Writer, path string, r *frame.Result) {
