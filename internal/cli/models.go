@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"text/tabwriter"
 
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/samples"
@@ -87,24 +84,5 @@ func runModelsList(ctx context.Context, env *environment, args []string) error {
 	if len(m.Files) == 0 {
 		return fmt.Errorf("nothing installed in %s: run `framecast models fetch` (or `make setup`)", p.Home)
 	}
-	w := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "cache: %s\n\nPACKAGE\tVERSION\tTARBALL SHA256\n", p.Home)
-	for _, pk := range m.Packages {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", pk.Name, pk.Version, pk.SHA256)
-	}
-	fmt.Fprintf(w, "\nFILE\tSIZE\tSHA256\tSTATUS\tFROM\n")
-	for _, f := range m.Files {
-		status := "ok"
-		sum, _, err := models.FileSHA256(filepath.Join(p.Home, f.Path))
-		switch {
-		case os.IsNotExist(err):
-			status = "MISSING"
-		case err != nil:
-			status = "unreadable"
-		case sum != f.SHA256:
-			status = "MODIFIED"
-		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Path, f.Size, f.SHA256, status, f.From)
-	}
-	return w.Flush()
+	return m.WriteStatus(env.stdout, p)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"text/tabwriter"
 	"time"
 )
 
@@ -131,4 +132,30 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// WriteStatus writes what the manifest lists, as `framecast models list`
+// prints it: the packages, then every file with its size, hash and whether
+// the copy in the cache is intact (ok, MISSING, MODIFIED, unreadable).
+func (m *Manifest) WriteStatus(out io.Writer, p Paths) error {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "cache: %s\n\nPACKAGE\tVERSION\tTARBALL SHA256\n", p.Home)
+	for _, pk := range m.Packages {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", pk.Name, pk.Version, pk.SHA256)
+	}
+	fmt.Fprintf(w, "\nFILE\tSIZE\tSHA256\tSTATUS\tFROM\n")
+	for _, f := range m.Files {
+		status := "ok"
+		sum, _, err := FileSHA256(filepath.Join(p.Home, f.Path))
+		switch {
+		case os.IsNotExist(err):
+			status = "MISSING"
+		case err != nil:
+			status = "unreadable"
+		case sum != f.SHA256:
+			status = "MODIFIED"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Path, f.Size, f.SHA256, status, f.From)
+	}
+	return w.Flush()
 }
