@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/offline"
 	"github.com/framecast/framecast/internal/ratelog"
 )
@@ -26,8 +27,8 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	vf.register(fs)
 	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image and per analysed video frame")
 	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory (videos as NAME.mp4); for a single video, OUT.mp4 names the file")
-	var every optionalInt
-	var fps optionalFloat
+	var every flagvalue.OptionalInt
+	var fps flagvalue.OptionalFloat
 	fs.Var(&every, "every", "videos: analyse every Nth frame, N ≥ 1 (default: every frame; not with --fps)")
 	fs.Var(&fps, "fps", "videos: analyse this many frames per second of video (default: every frame; not with --every)")
 	report := fs.String("report", "", "videos: write a self-contained HTML report (summary, emotion timeline, faces over time, key frames) to this file")
@@ -43,11 +44,11 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	}
 	// An explicit --every 0 or --fps 0 is a mistake, not "every frame".
 	var bad []string
-	if every.set && every.v < 1 {
-		bad = append(bad, fmt.Sprintf("--every %d: must be 1 or more (1 analyses every frame)", every.v))
+	if every.Given && every.Value < 1 {
+		bad = append(bad, fmt.Sprintf("--every %d: must be 1 or more (1 analyses every frame)", every.Value))
 	}
-	if fps.set && !(fps.v > 0 && fps.v <= 1000) {
-		bad = append(bad, fmt.Sprintf("--fps %v: must be above 0 and at most 1000", fps.v))
+	if fps.Given && !(fps.Value > 0 && fps.Value <= 1000) {
+		bad = append(bad, fmt.Sprintf("--fps %v: must be above 0 and at most 1000", fps.Value))
 	}
 	if len(bad) > 0 {
 		return usageError("%s", strings.Join(bad, "; "))
@@ -56,7 +57,7 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	vplan, dir, err := offline.PlanVideos(offline.VideoPlan{Videos: videos, Every: every.v, FPS: fps.v, Report: *report, FFmpeg: *ffmpeg}, files, *annotateDir)
+	vplan, dir, err := offline.PlanVideos(offline.VideoPlan{Videos: videos, Every: every.Value, FPS: fps.Value, Report: *report, FFmpeg: *ffmpeg}, files, *annotateDir)
 	var perr *offline.PlanError
 	if errors.As(err, &perr) {
 		return usageError("%v", perr)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/broker"
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
 )
@@ -41,17 +42,17 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	def := kafka.DefaultTopicSettings()
 	var (
 		cfg                        broker.Config
-		maxMsgBytes                = byteSize(def.MaxMessageBytes)
+		maxMsgBytes                = flagvalue.Size(def.MaxMessageBytes)
 		saslMech, saslUser, saslPw string
 	)
 	fs.StringVar(&cfg.Listen, "listen", kafka.DefaultBrokers, "host:port to listen on and advertise to clients (not 0.0.0.0: clients are told this address)")
 	fs.StringVar(&cfg.DataDir, "data-dir", filepath.Join(models.Home(), "broker"), "directory of the broker's data: segments, topics, committed offsets (one broker per directory)")
 	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of each topic the broker creates (existing topics keep theirs)")
 	fs.DurationVar(&cfg.FramesRetention, "frames-retention", def.FramesRetention, "how long frames are kept")
-	sizeVar(fs, &cfg.FramesRetentionBytes, "frames-retention-bytes", def.FramesRetentionBytes, "`size` bound of each frames and DLQ partition (e.g. 256MiB, 1GiB)")
+	flagvalue.SizeVar(fs, &cfg.FramesRetentionBytes, "frames-retention-bytes", def.FramesRetentionBytes, "`size` bound of each frames and DLQ partition (e.g. 256MiB, 1GiB)")
 	fs.DurationVar(&cfg.ResultsRetention, "results-retention", def.ResultsRetention, "how long results and DLQ records are kept")
-	sizeVar(fs, &cfg.ResultsRetentionBytes, "results-retention-bytes", def.ResultsRetentionBytes, "`size` bound of each results partition")
-	sizeVar(fs, &cfg.SegmentBytes, "segment-bytes", def.SegmentBytes, "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
+	flagvalue.SizeVar(fs, &cfg.ResultsRetentionBytes, "results-retention-bytes", def.ResultsRetentionBytes, "`size` bound of each results partition")
+	flagvalue.SizeVar(fs, &cfg.SegmentBytes, "segment-bytes", def.SegmentBytes, "segment `size`: retention deletes whole segments; raised to --max-message-bytes if smaller (Kafka rejects a batch larger than a segment)")
 	fs.Var(&maxMsgBytes, "max-message-bytes", "largest record batch (`size`) the topics accept (keep it above the largest frame)")
 	fs.DurationVar(&cfg.RetentionInterval, "retention-check", broker.DefaultRetentionInterval, "how often expired records are deleted")
 	fs.Int64Var(&cfg.RetentionRecords, "retention-records", broker.DefaultRetentionRecords,

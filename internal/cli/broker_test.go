@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/framecast/framecast/internal/broker"
-	"github.com/framecast/framecast/internal/demo"
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/testkit"
 )
@@ -148,18 +148,18 @@ func TestBrokerBytesFlag(t *testing.T) {
 		"1048576": 1 << 20, "8MiB": 8 << 20, "8mib": 8 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30,
 		"1g": 1 << 30, "16M": 16 << 20, "2MB": 2e6, "1 GiB": 1 << 30,
 	} {
-		var b byteSize
+		var b flagvalue.Size
 		if err := b.Set(in); err != nil || int64(b) != want {
 			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
 		}
 	}
 	for _, bad := range []string{"", "0", "-1MiB", "1.5GiB", "MiB", "9999999999GiB"} {
-		var b byteSize
+		var b flagvalue.Size
 		if err := b.Set(bad); err == nil {
 			t.Errorf("%q accepted as %d", bad, b)
 		}
 	}
-	for v, want := range map[byteSize]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
+	for v, want := range map[flagvalue.Size]string{8 << 20: "8MiB", 1 << 30: "1GiB", 1500: "1500", 3 << 10: "3KiB"} {
 		if got := v.String(); got != want {
 			t.Errorf("%d: %q, want %q", v, got, want)
 		}
@@ -228,22 +228,5 @@ func TestBrokerCommandDataDirGuards(t *testing.T) {
 	}
 	if out := log.String(); !strings.Contains(out, "repaired a damaged partition") || !strings.Contains(out, "removed_records=1") {
 		t.Errorf("--repair log lacks the removed record:\n%s", out)
-	}
-}
-
-func TestDemoDataDir(t *testing.T) {
-	home := filepath.Join("h")
-	for _, tt := range []struct {
-		listen, dir string
-		temp        bool
-	}{
-		{kafka.DefaultBrokers, "h/demo/broker", false},
-		{"127.0.0.1:9093", "h/demo/broker-9093", false},
-		{"127.0.0.1:0", "h/demo/broker-run-*", true},
-	} {
-		dir, temp := demo.DataDir(home, tt.listen)
-		if dir != tt.dir || temp != tt.temp {
-			t.Errorf("demo.DataDir(%q) = %q, %v; want %q, %v", tt.listen, dir, temp, tt.dir, tt.temp)
-		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 )
@@ -15,7 +16,7 @@ import (
 // commands that open cameras (publish, demo).
 type sourceFlags struct {
 	fs                 *flag.FlagSet
-	sources, cameras   stringList
+	sources, cameras   flagvalue.List
 	cameraFile         string
 	fps                *float64
 	size               *string

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
 )
@@ -49,8 +50,8 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "at SIGINT/SIGTERM, wait at most this long for the frames in flight (the rest stays uncommitted for the next worker)")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "frames fetched but not yet delivered, which is also the largest exactly-once batch (0: 2×concurrency+2)")
 	fs.DurationVar(&cfg.StallAlarm, "stall-alarm", process.DefaultStallAlarm, "log an error, again every this long, naming any assigned frames partition that lags with no frame processed for this long, with its offset and last fetch error (0: never)")
-	sizeVar(fs, &cfg.FetchMaxBytes, "fetch-max-bytes", process.DefaultFetchMaxBytes, "`size` of the largest fetch response (at most 64MiB); a bigger single frame still comes whole")
-	sizeVar(fs, &cfg.MaxInFlightBytes, "max-in-flight-bytes", process.DefaultMaxInFlightBytes, "`size` of the frames fetched but not yet delivered; a bigger single frame still passes alone")
+	flagvalue.SizeVar(fs, &cfg.FetchMaxBytes, "fetch-max-bytes", process.DefaultFetchMaxBytes, "`size` of the largest fetch response (at most 64MiB); a bigger single frame still comes whole")
+	flagvalue.SizeVar(fs, &cfg.MaxInFlightBytes, "max-in-flight-bytes", process.DefaultMaxInFlightBytes, "`size` of the frames fetched but not yet delivered; a bigger single frame still passes alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

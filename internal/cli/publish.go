@@ -10,19 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
 )
-
-// stringList is a flag that may be repeated; each use appends a value.
-type stringList []string
-
-func (s *stringList) String() string { return strings.Join(*s, " ") }
-
-func (s *stringList) Set(v string) error {
-	*s = append(*s, v)
-	return nil
-}
 
 func runPublish(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "publish", "--source [ID=]URI [--source [ID=]URI ...] [--camera-file FILE] [flags]",
@@ -56,8 +47,8 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	sf.register(fs, publish.DefaultFPS)
 	count := fs.Int64("count", 0, "stop each camera after this many frames, flush and exit (0: run until interrupted)")
 	var cfg publish.Config
-	sizeVar(fs, &cfg.MaxBufferedBytes, "max-buffered-bytes", publish.DefaultMaxBufferedBytes, "`size` bound of the producer buffer (e.g. 64MiB); frames that do not fit are dropped (buffer_full)")
-	sizeVar(fs, &cfg.BatchMaxBytes, "batch-max-bytes", publish.DefaultBatchMaxBytes, "`size` of the largest produce batch, and so frame (at most 64MiB); the topic's max.message.bytes must be at least this")
+	flagvalue.SizeVar(fs, &cfg.MaxBufferedBytes, "max-buffered-bytes", publish.DefaultMaxBufferedBytes, "`size` bound of the producer buffer (e.g. 64MiB); frames that do not fit are dropped (buffer_full)")
+	flagvalue.SizeVar(fs, &cfg.BatchMaxBytes, "batch-max-bytes", publish.DefaultBatchMaxBytes, "`size` of the largest produce batch, and so frame (at most 64MiB); the topic's max.message.bytes must be at least this")
 	fs.DurationVar(&cfg.DeliveryTimeout, "delivery-timeout", publish.DefaultDeliveryTimeout, "drop a frame Kafka has not acknowledged within this time (delivery_failed)")
 	fs.DurationVar(&cfg.FlushTimeout, "flush-timeout", publish.DefaultFlushTimeout, "at exit, wait at most this long for buffered frames")
 	statsInterval := fs.Duration("stats-interval", 5*time.Second, "log a stats line this often (0: only at exit)")
@@ -114,26 +105,14 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	return pub.RunWithStats(ctx, cams, *statsInterval)
 }
 
-// kafkaClient names the client (clientID unless --client-id was given),
-// builds its connection options (franz-go's warnings to log) and checks
-// the brokers: Check explains an unreachable broker, a failed SASL
-// handshake or a TLS mismatch, which franz-go itself reports only as a
-// timeout. An interrupted check returns ctx.Err().
+// kafkaClient connects as clientID (kafka.Config.Connect); wrong
+// connection settings are the invocation's fault.
 func kafkaClient(ctx context.Context, log *slog.Logger, kc *kafka.Config, clientID string) ([]kgo.Opt, error) {
-	if kc.ClientID == "" {
-		kc.ClientID = clientID
-	}
-	opts, err := kc.ClientOpts(log)
-	if err != nil {
+	opts, err := kc.Connect(ctx, log, clientID)
+	if errors.Is(err, kafka.ErrSettings) {
 		return nil, usageError("%v", err)
 	}
-	if err := kafka.Check(ctx, *kc, kafka.DefaultCheckTimeout); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, err
-	}
-	return opts, nil
+	return opts, err
 }
 
 // openCameras opens every camera's source (publish.OpenCameras) with the

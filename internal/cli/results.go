@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/results"
 )
@@ -30,7 +31,7 @@ func runResults(ctx context.Context, env *environment, args []string) error {
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
 	jsonOut := fs.Bool("json", false, "print each record's value (framecast.result.v1 JSON), one per line")
-	var cameras stringList
+	var cameras flagvalue.List
 	fs.Var(&cameras, "camera", "only results of this camera; repeat or separate with commas for several")
 	from := fs.String("from", "end", "where to start: end (new results only) or beginning (everything the topic retains)")
 	count := fs.Int("count", 0, "exit after printing this many results (0: no limit)")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/view"
 )
@@ -55,9 +56,9 @@ func (v *viewFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&v.cfg.Listen, "listen", view.DefaultListen, "host:port of the dashboard (port 0: any free port); other than loopback it needs --auth-token")
 	fs.StringVar(&v.cfg.AuthToken, "auth-token", "", "require this secret on the page, the WebSocket and the streams (prefer FRAMECAST_AUTH_TOKEN: command lines are visible to other users)")
 	fs.BoolVar(&v.cfg.InsecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --listen without --auth-token (only on a trusted network: anyone who reaches it sees every camera)")
-	fs.Var((*stringList)(&v.cfg.AllowOrigins), "allow-origin", "also accept WebSocket connections from pages of these origin host patterns, comma-separated, repeatable (path.Match syntax, e.g. "+
+	fs.Var((*flagvalue.List)(&v.cfg.AllowOrigins), "allow-origin", "also accept WebSocket connections from pages of these origin host patterns, comma-separated, repeatable (path.Match syntax, e.g. "+
 		view.OriginPatternExample+"; a pattern without a port matches any port, one with a port (dash.example.com:8443) only that port)")
-	fs.Var((*stringList)(&v.cfg.AllowHosts), "allow-host", "without --auth-token, also answer requests for these host names, comma-separated, repeatable (a reverse proxy's name; localhost, loopback addresses and the --listen host always work)")
+	fs.Var((*flagvalue.List)(&v.cfg.AllowHosts), "allow-host", "without --auth-token, also answer requests for these host names, comma-separated, repeatable (a reverse proxy's name; localhost, loopback addresses and the --listen host always work)")
 	fs.DurationVar(&v.cfg.EmotionWindow, "emotion-window", view.DefaultEmotionWindow, "span of the emotion distribution charts")
 	fs.DurationVar(&v.cfg.WriteTimeout, "write-timeout", view.DefaultWriteTimeout, "close a viewer that accepts nothing for this long")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/vision"
@@ -22,7 +23,7 @@ type visionFlags struct {
 	minScore  float64
 	maxFaces  int
 	maxPixels int64
-	maxBytes  byteSize
+	maxBytes  flagvalue.Size
 }
 
 func (v *visionFlags) register(fs *flag.FlagSet) {
@@ -35,7 +36,7 @@ func (v *visionFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&v.minScore, "min-score", 0.5, "minimum face detection score, 0..1")
 	fs.IntVar(&v.maxFaces, "max-faces", 20, "maximum faces per frame")
 	fs.Int64Var(&v.maxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
-	v.maxBytes = byteSize(imagex.DefaultLimits().MaxBytes)
+	v.maxBytes = flagvalue.Size(imagex.DefaultLimits().MaxBytes)
 	fs.Var(&v.maxBytes, "max-bytes", "`size` of the largest encoded image accepted (e.g. 32MiB)")
 }
 

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -197,4 +198,36 @@ func (c *Config) String() string {
 		s += " sasl=" + strings.ToLower(c.SASLMechanism) + " user=" + c.SASLUser
 	}
 	return s
+}
+
+// ErrSettings marks errors of the connection settings themselves (TLS
+// files, SASL), as opposed to the cluster's answers.
+var ErrSettings = errors.New("kafka connection settings")
+
+type settingsError struct{ error }
+
+func (e settingsError) Is(target error) bool { return target == ErrSettings }
+func (e settingsError) Unwrap() error        { return e.error }
+
+// Connect names the client (clientID unless ClientID is set), builds its
+// options (ClientOpts, franz-go's warnings to log) and checks the brokers
+// with Check, which explains an unreachable broker, a failed SASL
+// handshake or a TLS mismatch that franz-go itself reports only as a
+// timeout. Errors of the settings match ErrSettings; an interrupted check
+// returns ctx.Err().
+func (c *Config) Connect(ctx context.Context, log *slog.Logger, clientID string) ([]kgo.Opt, error) {
+	if c.ClientID == "" {
+		c.ClientID = clientID
+	}
+	opts, err := c.ClientOpts(log)
+	if err != nil {
+		return nil, settingsError{err}
+	}
+	if err := Check(ctx, *c, DefaultCheckTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return opts, nil
 }
