@@ -15,7 +15,7 @@ import (
 // that knows nothing of the wire format.
 const (
 	maxFileLines = 700  // any production .go file
-	maxCLILines  = 1800 // internal/cli, production files together
+	maxCLILines  = 1800 // internal/cli, production files together: under this
 )
 
 func TestLayout(t *testing.T) {
@@ -48,7 +48,7 @@ func TestLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("internal/cli: %d production lines", cli)
-	if cli > maxCLILines {
+	if cli >= maxCLILines {
 		t.Errorf("internal/cli has %d production lines (at most %d): it keeps flags, usage, exit status and output formatting; move the rest to a package named for it", cli, maxCLILines)
 	}
 	// The engine knows nothing of the result schema: the analysis stage
