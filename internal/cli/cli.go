@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/framecast/framecast/internal/flagfile"
 )
 
 // Env is the prefix of environment variables that stand in for flags:
@@ -173,12 +175,12 @@ func rootUsage(w io.Writer, global *flag.FlagSet) {
 	fmt.Fprintf(w, "\nGlobal flags:\n")
 	global.SetOutput(w)
 	global.PrintDefaults()
-	fmt.Fprintf(w, "\nEvery flag can also be set by an environment variable: FRAMECAST_ + the flag name in\nupper case with - replaced by _ (e.g. FRAMECAST_ONNXRUNTIME_LIB). Flags win over the environment.\nRun `framecast help <command>` for a command's flags.\n")
+	fmt.Fprintf(w, "\nEvery flag can also be set by an environment variable: FRAMECAST_ + the flag name in\nupper case with - replaced by _ (e.g. FRAMECAST_ONNXRUNTIME_LIB), and a command's flags by its\n--config FILE (YAML, flag names as keys: brokers: 127.0.0.1:9092; not the global flags).\nPrecedence: flags > FRAMECAST_* environment > --config file.\nRun `framecast help <command>` for a command's flags.\n")
 }
 
-// parseFlags parses args, then fills every flag not given on the command
-// line from its FRAMECAST_* environment variable, so flags win over the
-// environment without each flag being wired by hand.
+// parseFlags parses args, then fills every flag not given from its FRAMECAST_*
+// environment variable, then from the --config file (flagfile): flags >
+// environment > file, none wired by hand; fs.Visit sees all three.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -190,20 +192,18 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
 		key := envName(f.Name)
-		v, ok := os.LookupEnv(key)
-		if !ok {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("environment %s=%q: %v", key, v, err))
+		if v, ok := os.LookupEnv(key); ok && !set[f.Name] {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("environment %s=%q: %v", key, v, err))
+			}
 		}
 	})
-	if len(errs) > 0 {
-		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), errors.Join(errs...))
+	if c := fs.Lookup(flagfile.Flag); c != nil && c.Value.String() != "" {
+		errs = append(errs, flagfile.Fill(fs, c.Value.String()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
 		return errBadFlags
 	}
 	return nil
@@ -213,14 +213,15 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// newFlagSet makes a subcommand's flag set with a usage text that lists
-// the environment variables too.
+// newFlagSet makes a subcommand's flag set, with --config, and a usage
+// text that names the environment variables and the file too.
 func newFlagSet(env *environment, name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("framecast "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	fs.String(flagfile.Flag, "", "YAML `file` of flag values, flag names as keys (brokers: 127.0.0.1:9092, source: [a=synthetic:]); flags and FRAMECAST_* win over it; not the global --log-level, --log-format")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: framecast %s %s\n\n%s\n\nFlags (each also from FRAMECAST_<FLAG> in the environment):\n", name, synopsis, about)
+		fmt.Fprintf(w, "Usage: framecast %s %s\n\n%s\n\nFlags (each also from FRAMECAST_<FLAG> in the environment, then from the key <flag> in the --config file):\n", name, synopsis, about)
 		fs.PrintDefaults()
 	}
 	return fs
