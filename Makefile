@@ -4,7 +4,7 @@ BIN      := bin/framecast
 PKG      := github.com/framecast/framecast
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-LDFLAGS  := -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
+LDFLAGS  := -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT) -X $(PKG)/internal/telemetry.Version=$(VERSION)
 export FRAMECAST_HOME ?= $(HOME)/.cache/framecast
 
 .PHONY: all build setup test demo bench bench-human reference fuzz prereqs clean

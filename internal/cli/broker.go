@@ -12,6 +12,7 @@ import (
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/telemetry"
 )
 
 const brokerAbout = `Runs the embedded development Kafka broker: kfake (franz-go's Kafka-protocol broker)
@@ -69,6 +70,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&cfg.CertFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
 	fs.StringVar(&cfg.KeyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
 	fs.DurationVar(&cfg.StatsInterval, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
+	metrics := telemetry.RegisterFlags(fs)
 	fs.BoolVar(&cfg.Repair, "repair", false, "cut each damaged partition of --data-dir at its first bad batch (a copy of what is removed goes to <data-dir>/repaired/), then start")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -111,7 +113,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	env.log.Info("clients connect with --brokers " + b.Addr() + " (the default when it is 127.0.0.1:9092)")
-	<-ctx.Done()
 	// SIGINT/SIGTERM is how a broker is meant to stop: not an error.
-	return b.Close()
+	err = metrics.WatchBroker(b).Serve(ctx, env.log, func(ctx context.Context) error { <-ctx.Done(); return nil })
+	return errors.Join(err, b.Close())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/telemetry"
 	"github.com/framecast/framecast/internal/view"
 )
 
@@ -49,6 +50,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	vf.register(fs)
 	var wf viewFlags
 	wf.register(fs)
+	metrics := telemetry.RegisterFlags(fs)
 	brokerListen := fs.String("broker-listen", kafka.DefaultBrokers, "host:port of the embedded broker (port 0: any free port)")
 	dataDir := fs.String("data-dir", "", "the broker's data directory (default <home>/demo/broker)")
 	cameras := fs.Int("cameras", 4, "synthetic cameras demo-1 … demo-N, when no --source or --camera-file is given (not with them)")
@@ -119,7 +121,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		return nil // interrupted
 	}
 	// Sources first: a wrong path is reported before anything starts.
-	cams, err := openCameras(env, &sf, specs, 0)
+	cams, err := publish.OpenCameras(specs, sf.options, 0, env.log)
 	if err != nil {
 		return err
 	}
@@ -140,6 +142,6 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 				append([]any{"cameras", len(cams), "broker", brokerAddr, "data_dir", dataDir,
 					"startup", time.Since(start).Round(time.Millisecond)}, rate...)...)
 		},
-		Log: env.log,
+		Log: env.log, Metrics: metrics,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
+	"github.com/framecast/framecast/internal/telemetry"
 )
 
 const processAbout = `Consume camera frames from the frames topic as a member of a consumer group, find the
@@ -38,6 +39,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	vf.register(fs)
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
+	metrics := telemetry.RegisterFlags(fs)
 	var cfg process.Config
 	fs.StringVar(&cfg.Group, "group", process.DefaultGroup, "consumer group; processors with the same group share the frames topic's partitions")
 	fs.IntVar(&cfg.Concurrency, "concurrency", runtime.GOMAXPROCS(0), "analysis goroutines, each with its own engine (with --threads 0, each engine gets 1 thread when this is above 1)")
@@ -87,7 +89,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.Client, cfg.Topics, cfg.Worker, cfg.Log = clientOpts, kc.Topics, workerName(), env.log
+	cfg.Client, cfg.Topics, cfg.Worker, cfg.Log = metrics.KafkaClient(clientOpts), kc.Topics, workerName(), env.log
 	cfg.NewAnalyzer, cfg.Limits = vf.analyzer, vf.limits()
 	cfg.MaxAge, cfg.StatsInterval, cfg.StallAlarm = offIfZero(cfg.MaxAge), offIfZero(cfg.StatsInterval), offIfZero(cfg.StallAlarm)
 	p, err := process.New(ctx, cfg)
@@ -98,5 +100,5 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	env.log.Info("connected", "kafka", kc.String())
-	return p.Run(ctx)
+	return metrics.WatchProcess(p).Serve(ctx, env.log, p.Run)
 }

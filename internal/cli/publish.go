@@ -13,6 +13,7 @@ import (
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
+	"github.com/framecast/framecast/internal/telemetry"
 )
 
 func runPublish(ctx context.Context, env *environment, args []string) error {
@@ -54,6 +55,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	statsInterval := fs.Duration("stats-interval", 5*time.Second, "log a stats line this often (0: only at exit)")
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
+	metrics := telemetry.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	// once, without waiting for Kafka. Network cameras connect in the
 	// background and are retried, so one that is down does not stop the
 	// others.
-	cams, err := openCameras(env, &sf, specs, *count)
+	cams, err := publish.OpenCameras(specs, sf.options, *count, env.log)
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Topic, cfg.Log = kc.Topics.Frames, env.log
-	pub, err := publish.New(ctx, cfg, clientOpts...)
+	pub, err := publish.New(ctx, cfg, metrics.KafkaClient(clientOpts)...)
 	if err != nil {
 		closeAll()
 		if ctx.Err() != nil {
@@ -102,7 +104,7 @@ func runPublish(ctx context.Context, env *environment, args []string) error {
 	}
 	defer pub.Close()
 
-	return pub.RunWithStats(ctx, cams, *statsInterval)
+	return metrics.WatchPublish(pub).Serve(ctx, env.log, func(ctx context.Context) error { return pub.RunWithStats(ctx, cams, *statsInterval) })
 }
 
 // kafkaClient connects as clientID (kafka.Config.Connect); wrong
@@ -113,12 +115,6 @@ func kafkaClient(ctx context.Context, log *slog.Logger, kc *kafka.Config, client
 		return nil, usageError("%v", err)
 	}
 	return opts, err
-}
-
-// openCameras opens every camera's source (publish.OpenCameras) with the
-// options of the source flags.
-func openCameras(env *environment, sf *sourceFlags, specs []publish.CameraSpec, count int64) ([]publish.Camera, error) {
-	return publish.OpenCameras(specs, sf.options, count, env.log)
 }
 
 // indent prefixes every line of s.

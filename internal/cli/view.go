@@ -12,6 +12,7 @@ import (
 
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
+	"github.com/framecast/framecast/internal/telemetry"
 	"github.com/framecast/framecast/internal/view"
 )
 
@@ -103,6 +104,7 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	vf.registerStallAlarm(fs)
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
+	metrics := telemetry.RegisterFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func runView(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintln(env.stdout, view.URL(ln.Addr()))
 	env.log.Info("connected", "kafka", kc.String())
-	return srv.Run(ctx, ln)
+	return metrics.WatchView(srv).Serve(ctx, env.log, func(ctx context.Context) error { return srv.Run(ctx, ln) })
 }
 
 // startView creates the dashboard and listens; the caller prints the URL

@@ -29,6 +29,7 @@ import (
 	"github.com/framecast/framecast/internal/process"
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/rungroup"
+	"github.com/framecast/framecast/internal/telemetry"
 	"github.com/framecast/framecast/internal/view"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	Ready func(dashboard net.Listener, brokerAddr, dataDir string)
 	// Log narrates (default: discarded).
 	Log *slog.Logger
+	// Metrics, when on, serves the metrics and health of every part
+	// (nil: none).
+	Metrics *telemetry.Server
 }
 
 // Group is the processor's consumer group in the demo.
@@ -122,30 +126,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.Ready(ln, d.broker.Addr(), bc.DataDir)
 	}
 
-	g, runCtx := rungroup.New(ctx)
-	part := func(name string, run func(context.Context) error) {
-		g.Go(func(ctx context.Context) error {
-			err := run(ctx)
-			if ctx.Err() == nil {
-				log.Warn("a part of the demo stopped; stopping the rest", "part", name, "err", err)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		})
-	}
-	cams := d.cams
-	d.cams = nil // Run closes the sources
-	part("publisher", func(ctx context.Context) error { return d.pub.Run(ctx, cams) })
-	part("processor", proc.Run)
-	part("dashboard", func(ctx context.Context) error { return srv.Run(ctx, ln) })
-	<-runCtx.Done()
-	stopAt := time.Now()
-	if ctx.Err() != nil {
-		log.Info("stopping the demo: cameras, processor, dashboard, then the broker")
-	}
-	err = g.Wait()
+	cfg.Metrics.WatchBroker(d.broker).WatchPublish(d.pub).WatchProcess(proc).WatchView(srv)
+	var stopAt time.Time
+	err = cfg.Metrics.Serve(ctx, log, func(ctx context.Context) error {
+		g, runCtx := rungroup.New(ctx)
+		part := func(name string, run func(context.Context) error) {
+			g.Go(func(ctx context.Context) error {
+				err := run(ctx)
+				if ctx.Err() == nil {
+					log.Warn("a part of the demo stopped; stopping the rest", "part", name, "err", err)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				return nil
+			})
+		}
+		cams := d.cams
+		d.cams = nil // Run closes the sources
+		part("publisher", func(ctx context.Context) error { return d.pub.Run(ctx, cams) })
+		part("processor", proc.Run)
+		part("dashboard", func(ctx context.Context) error { return srv.Run(ctx, ln) })
+		<-runCtx.Done()
+		stopAt = time.Now()
+		if ctx.Err() != nil {
+			log.Info("stopping the demo: cameras, processor, dashboard, then the broker")
+		}
+		return g.Wait()
+	})
 	d.close()
 	log.Info("demo stopped", "shutdown", time.Since(stopAt).Round(time.Millisecond))
 	return err

@@ -64,7 +64,9 @@ func (p *Processor) runWorker(w *worker) {
 		}
 		j.state = jobRunning
 		ps.mu.Unlock()
+		w.busySince.Store(time.Now().UnixNano())
 		out, oc := p.handleSafely(w, j)
+		w.busySince.Store(0)
 		ps.mu.Lock()
 		j.out, j.oc, j.state = out, oc, jobDone
 		ps.mu.Unlock()

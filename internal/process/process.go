@@ -290,6 +290,7 @@ type Processor struct {
 	o       Config
 	log     *slog.Logger
 	workers []*worker
+	busy    []*atomic.Int64 // each worker's busySince, for Live: fixed by New
 	work    chan *job
 	c       *counters
 	maxDLQ  int32 // largest record the DLQ topic takes
@@ -349,6 +350,7 @@ func New(ctx context.Context, o Config) (*Processor, error) {
 			results: o.Topics.Results, dlq: o.Topics.DLQ,
 			maxAge: o.MaxAge, name: o.Worker, maxDLQ: int(p.maxDLQ) - 1024,
 		})
+		p.busy = append(p.busy, &p.workers[len(p.workers)-1].busySince)
 	}
 	return p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -59,6 +60,10 @@ type outcome struct {
 	// badCaptureTime: the capture-time header was outside the window
 	// around the record timestamp, which stood in for it.
 	badCaptureTime bool
+	// timings and emotions (one per face) of an ok result, for the
+	// Observer and the faces by emotion.
+	timings  frame.Timings
+	emotions []string
 }
 
 // worker turns frame records into result or dead-letter records. It owns
@@ -72,6 +77,9 @@ type worker struct {
 	// maxDLQ bounds a dead-letter record's size (the topic's
 	// max.message.bytes less room for the batch framing).
 	maxDLQ int
+	// busySince is when the worker took its current frame (Unix ns; 0:
+	// idle), for Processor.Live.
+	busySince atomic.Int64
 }
 
 // The window around a record's timestamp in which its framecast-captured-ns
@@ -187,6 +195,12 @@ func captureSource(m frame.Meta) string {
 // result stamps the processing time and encodes the result record.
 func (w *worker) result(rec *kgo.Record, res *frame.Result, fetched time.Time, o outcome) (*kgo.Record, outcome) {
 	done := analysis.Finish(res, fetched)
+	if o.kind == kindOK {
+		o.timings = res.TimingsMS
+		for i := range res.Faces {
+			o.emotions = append(o.emotions, res.Faces[i].Emotion)
+		}
+	}
 	b, err := frame.Marshal(res)
 	if err != nil {
 		return w.deadLetter(rec, ReasonAnalysis, fmt.Errorf("encoding the result: %w", err))

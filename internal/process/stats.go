@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/quantile"
+	"github.com/framecast/framecast/internal/vision"
 )
 
 // Stats is a snapshot of a processor's counters. Counters only grow; rates
@@ -22,8 +23,10 @@ type Stats struct {
 	// OK counts results with status ok that were delivered (acknowledged,
 	// or committed in exactly-once mode).
 	OK uint64
-	// Faces counts the faces in those results.
-	Faces uint64
+	// Faces counts the faces in those results; FacesByEmotion by their
+	// most likely emotion (every vision.Labels label, zeros included).
+	Faces          uint64
+	FacesByEmotion map[string]uint64
 	// Skipped counts delivered results with status skipped, by reason
 	// ("stale").
 	Skipped map[string]uint64
@@ -96,14 +99,20 @@ type counters struct {
 	assigned                           atomic.Int64
 	lag                                atomic.Int64
 
-	mu      sync.Mutex
-	skipped map[string]uint64
-	dlq     map[string]uint64
-	lat     latencyRing
+	mu       sync.Mutex
+	skipped  map[string]uint64
+	dlq      map[string]uint64
+	emotions map[string]uint64
+	lat      latencyRing
+
+	obs Observer // set before Run, nil: none
 }
 
 func newCounters() *counters {
-	c := &counters{skipped: map[string]uint64{ReasonStale: 0}, dlq: map[string]uint64{}}
+	c := &counters{skipped: map[string]uint64{ReasonStale: 0}, dlq: map[string]uint64{}, emotions: map[string]uint64{}}
+	for _, l := range vision.Labels {
+		c.emotions[l] = 0
+	}
 	c.lag.Store(-1)
 	return c
 }
@@ -117,9 +126,16 @@ func (c *counters) delivered(o outcome, at time.Time) {
 	case kindOK:
 		c.ok.Add(1)
 		c.faces.Add(uint64(o.faces))
+		lat := max(at.Sub(o.captured), 0)
 		c.mu.Lock()
-		c.lat.add(max(at.Sub(o.captured), 0))
+		c.lat.add(lat)
+		for _, e := range o.emotions {
+			c.emotions[e]++
+		}
 		c.mu.Unlock()
+		if c.obs != nil {
+			c.obs.Observe(o.timings, lat)
+		}
 	case kindSkipped:
 		c.mu.Lock()
 		c.skipped[o.reason]++
@@ -144,6 +160,7 @@ func (c *counters) snapshot(inFlight int) Stats {
 	c.mu.Lock()
 	s.Skipped = maps.Clone(c.skipped)
 	s.DLQ = maps.Clone(c.dlq)
+	s.FacesByEmotion = maps.Clone(c.emotions)
 	s.LatencyP50, s.LatencyP99 = c.lat.percentiles()
 	c.mu.Unlock()
 	return s

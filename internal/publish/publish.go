@@ -212,6 +212,9 @@ type Publisher struct {
 
 	camsMu sync.Mutex
 	cams   []Camera // set by Run, for SourceStatus
+	// byCam are the cameras' own counters, by id: set by Run before the
+	// cameras start, read-only then.
+	byCam map[string]*camCounters
 }
 
 // counters are the Stats, updated atomically by cameras and promises.
@@ -337,6 +340,10 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 	}
 	p.camsMu.Lock()
 	p.cams = slices.Clone(cams)
+	p.byCam = make(map[string]*camCounters, len(cams))
+	for _, c := range cams {
+		p.byCam[c.ID] = &camCounters{}
+	}
 	p.camsMu.Unlock()
 	mapping := Assign(ids, p.partitions)
 	var desc []string
@@ -383,6 +390,8 @@ func (p *Publisher) Run(ctx context.Context, cams []Camera) error {
 // than queued, so the camera never builds a backlog.
 func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, phase time.Duration) error {
 	defer c.Source.Close()
+	cc := p.byCam[c.ID]
+	defer cc.ended.Store(true)
 	if phase > 0 {
 		t := time.NewTimer(phase)
 		select {
@@ -418,10 +427,12 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 			// A self-paced source retries what can be retried itself
 			// (Supervised); an error from it is final for this camera.
 			p.st.sourceError.Add(1)
+			cc.sourceError.Add(1)
 			p.cfg.Log.Error("camera stopped: its source cannot continue", "camera", c.ID, "err", err)
 			return err
 		default:
 			p.st.sourceError.Add(1)
+			cc.sourceError.Add(1)
 			p.warn("source:"+c.ID, "camera: cannot read a frame", "camera", c.ID, "err", err)
 		}
 		if c.Count > 0 && seq >= c.Count {
@@ -460,6 +471,7 @@ func (p *Publisher) produce(key []byte, partition int32, seq int64, f source.Fra
 	}
 	if size > p.maxRecord {
 		p.st.tooLarge.Add(1)
+		p.cam(key).tooLarge.Add(1)
 		p.warn("too_large", "frame too large for the topic: dropped (raise the topic's max.message.bytes and --batch-max-bytes)",
 			"camera", string(key), "bytes", len(f.JPEG), "limit", p.maxRecord)
 		return
@@ -472,20 +484,25 @@ func (p *Publisher) produce(key []byte, partition int32, seq int64, f source.Fra
 
 // promise counts the outcome of a frame. franz-go calls promises serially.
 func (p *Publisher) promise(r *kgo.Record, err error) {
+	cc := p.cam(r.Key)
 	switch {
 	case err == nil:
 		p.st.acked.Add(1)
 		p.st.bytes.Add(int64(len(r.Value)))
+		cc.acked.Add(1)
 	case errors.Is(err, kgo.ErrMaxBuffered):
 		p.st.bufferFull.Add(1)
+		cc.bufferFull.Add(1)
 		p.warn("buffer_full", "producer buffer full: dropping frames (Kafka is slower than the cameras; see --max-buffered-bytes)",
 			"buffered_bytes", p.client.BufferedProduceBytes())
 	case errors.Is(err, kerr.MessageTooLarge):
 		p.st.tooLarge.Add(1)
+		cc.tooLarge.Add(1)
 		p.warn("too_large", "frame too large: dropped (raise the topic's max.message.bytes and --batch-max-bytes)",
 			"camera", string(r.Key), "bytes", len(r.Value), "err", err)
 	default:
 		p.st.deliveryFailed.Add(1)
+		cc.deliveryFailed.Add(1)
 		p.warn("delivery_failed", "frame not delivered: dropped", "camera", string(r.Key), "err", err)
 	}
 }
@@ -543,14 +560,9 @@ func (s Stats) InFlight() int64 { return s.Captured - s.Acked - s.Dropped.Total(
 func (p *Publisher) Stats() Stats {
 	// Outcomes are read before Captured, so InFlight never goes negative.
 	s := Stats{
-		Acked:      p.st.acked.Load(),
-		AckedBytes: p.st.bytes.Load(),
-		Dropped: Drops{
-			BufferFull:     p.st.bufferFull.Load(),
-			DeliveryFailed: p.st.deliveryFailed.Load(),
-			TooLarge:       p.st.tooLarge.Load(),
-			SourceError:    p.st.sourceError.Load(),
-		},
+		Acked:           p.st.acked.Load(),
+		AckedBytes:      p.st.bytes.Load(),
+		Dropped:         p.st.drops(),
 		BufferedBytes:   p.client.BufferedProduceBytes(),
 		BufferedRecords: p.client.BufferedProduceRecords(),
 	}

@@ -151,6 +151,20 @@ func TestPublishCountAndSourceErrors(t *testing.T) {
 	if st.AckedBytes != n*(2000+3000+4000) {
 		t.Errorf("acked bytes %d", st.AckedBytes)
 	}
+	// Per camera: cam-2's two failed reads are its own; every camera
+	// has stopped (its count reached).
+	for id, cs := range p.CameraStats() {
+		want := CameraStats{Published: n}
+		if id == "cam-2" {
+			want.Dropped.SourceError = 2
+		}
+		if cs != want {
+			t.Errorf("CameraStats[%s] = %+v, want %+v", id, cs, want)
+		}
+	}
+	if err := p.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "none of the 3 cameras is up") {
+		t.Errorf("Ready after every camera stopped = %v", err)
+	}
 	for i, s := range srcs {
 		if !s.closed.Load() {
 			t.Errorf("source %d not closed", i)
@@ -288,6 +302,9 @@ func TestTooLarge(t *testing.T) {
 	st := p.Stats()
 	if st.Dropped.TooLarge != 3 || st.Acked != 3 || st.Produced != 3 {
 		t.Errorf("stats %+v", st)
+	}
+	if cs := p.CameraStats(); cs["big"].Dropped.TooLarge != 3 || cs["big"].Published != 0 || cs["small"].Published != 3 || cs["small"].Dropped.Total() != 0 {
+		t.Errorf("CameraStats %+v", cs)
 	}
 }
 

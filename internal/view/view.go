@@ -387,6 +387,14 @@ func (s *Server) Ready() bool {
 	return !s.stopping.Load() && s.frames.ready.Load() && s.results.ready.Load()
 }
 
+// NotReady says why Ready is false, nil when it is true.
+func (s *Server) NotReady() error {
+	if s.Ready() {
+		return nil
+	}
+	return errors.New(s.notReadyReason())
+}
+
 func (s *Server) notReadyReason() string {
 	switch {
 	case s.stopping.Load():
