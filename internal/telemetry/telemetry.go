@@ -80,6 +80,16 @@ func New(listen string) *Server {
 			Namespace: Namespace, Name: "build_info", Help: "Always 1; the labels say which build runs.",
 			ConstLabels: prometheus.Labels{"version": version()},
 		}, func() float64 { return 1 }),
+		// A gauge rather than the scrape's up or a probe of /readyz:
+		// alerts and dashboards get readiness from the scrape they
+		// already make, with no blackbox exporter to run.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "ready", Help: "1 while /readyz would answer 200 (its checks run at scrape time), else 0.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+			defer cancel()
+			return b2f(failing(ctx, s.checks(true)) == "")
+		}),
 	)
 	return s
 }
@@ -145,11 +155,24 @@ func (s *Server) checks(ready bool) []namedCheck {
 	return slices.Clone(s.ready)
 }
 
-// answer runs the checks concurrently and writes 200 and ok, or 503 and
-// one line per failing check.
+// answer writes 200 and ok, or 503 and what failing says.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, cs []namedCheck, ok string) {
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
+	failed := failing(ctx, cs)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if failed != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, failed)
+		return
+	}
+	fmt.Fprintln(w, ok)
+}
+
+// failing runs the checks concurrently and returns one line per failing
+// check ("" when all pass).
+func failing(ctx context.Context, cs []namedCheck) string {
 	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
 	for i, c := range cs {
@@ -162,14 +185,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, cs []namedCheck,
 			fmt.Fprintf(&b, "%s: %v\n", cs[i].name, err)
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if b.Len() > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprint(w, b.String())
-		return
-	}
-	fmt.Fprintln(w, ok)
+	return b.String()
 }
 
 // Serve runs the role's run and, when the server is on, serves the

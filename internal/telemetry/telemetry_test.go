@@ -316,11 +316,15 @@ func TestDrain(t *testing.T) {
 	if code, body := get(t, s, "/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz: %d %q", code, body)
 	}
+	mfs, _ := scrape(t, s)
+	want(t, mfs, 1, "framecast_ready")
 	cancel()
 	testkit.Eventually(t, 5*time.Second, "not ready while draining", func() bool {
 		code, body := get(t, s, "/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "shutting down")
 	})
+	mfs, _ = scrape(t, s)
+	want(t, mfs, 0, "framecast_ready")
 	if code, _ := get(t, s, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz while draining: %d", code)
 	}
@@ -344,4 +348,13 @@ func TestNotReadyBody(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Body.String() != "a: no a\nc: no c\n" {
 		t.Errorf("/readyz: %d %q", w.Code, w.Body.String())
 	}
+	mfs, err := s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		ready[mf.GetName()] = mf
+	}
+	want(t, ready, 0, "framecast_ready")
 }
