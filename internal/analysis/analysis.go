@@ -20,7 +20,7 @@
 package analysis
 
 import (
-	"fmt"
+	"errors"
 	"math"
 	"time"
 
@@ -111,7 +111,7 @@ func (s *Stage) Analyze(data []byte, res *frame.Result) error {
 	var err error
 	s.faces, t, err = s.an.Analyze(&s.img, s.faces[:0])
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAnalysis, err)
+		return analysisError{err}
 	}
 	res.Status = frame.StatusOK
 	res.Frame.Width, res.Frame.Height = s.img.W, s.img.H
@@ -146,8 +146,14 @@ func (s *Stage) Image() *imagex.RGB { return &s.img }
 func (s *Stage) Trim() { s.img.Trim() }
 
 // ErrAnalysis marks a failure of the analyzer (the networks), as opposed
-// to bad input.
-var ErrAnalysis = fmt.Errorf("analysis failed")
+// to bad input: errors.Is(err, ErrAnalysis). The error's text is the
+// analyzer's own, as dead letters carried it before.
+var ErrAnalysis = errors.New("analysis failed")
+
+type analysisError struct{ error }
+
+func (e analysisError) Is(target error) bool { return target == ErrAnalysis }
+func (e analysisError) Unwrap() error        { return e.error }
 
 // MS is d in milliseconds with microsecond resolution, as results carry
 // durations.

@@ -48,6 +48,9 @@ import (
 // retention.
 const DefaultRetentionInterval = 30 * time.Second
 
+// DefaultStatsInterval is how often the broker logs what its topics hold.
+const DefaultStatsInterval = time.Minute
+
 // DefaultRetentionRecords is the records each partition of the embedded
 // broker's topics keeps at most: 50,000 results are 83 minutes of one
 // camera at 10 fps, and 12 full partitions of results hold 600,000 index
@@ -114,7 +117,7 @@ type Config struct {
 	// without it.
 	Repair bool
 	// StatsInterval is how often the broker logs what its topics hold
-	// (records and bytes). Zero or negative: never.
+	// (records and bytes): default DefaultStatsInterval, negative never.
 	StatsInterval time.Duration
 	// Logger receives the broker's narration; nil discards it.
 	Logger *slog.Logger
@@ -295,6 +298,9 @@ func (cfg Config) normalize() (Config, string, int, error) {
 	}
 	if cfg.RetentionRecords == 0 {
 		cfg.RetentionRecords = DefaultRetentionRecords
+	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = DefaultStatsInterval
 	}
 	cfg.SASL = slices.Clone(cfg.SASL) // normalised below; the caller's slice stays as it was
 	var errs []error

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/framecast/framecast/internal/broker"
 	"github.com/framecast/framecast/internal/flagvalue"
@@ -69,7 +68,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	// The TLS flags do not: a client's --tls-cert is its own certificate.
 	fs.StringVar(&cfg.CertFile, "server-tls-cert", "", "PEM certificate (chain) of the broker: makes the listener TLS-only")
 	fs.StringVar(&cfg.KeyFile, "server-tls-key", "", "PEM private key of --server-tls-cert")
-	fs.DurationVar(&cfg.StatsInterval, "stats-interval", time.Minute, "how often to log what the topics hold (0: never)")
+	fs.DurationVar(&cfg.StatsInterval, "stats-interval", broker.DefaultStatsInterval, "how often to log what the topics hold (0: never)")
 	metrics := telemetry.RegisterFlags(fs)
 	fs.BoolVar(&cfg.Repair, "repair", false, "cut each damaged partition of --data-dir at its first bad batch (a copy of what is removed goes to <data-dir>/repaired/), then start")
 	if err := parseFlags(fs, args); err != nil {
@@ -104,6 +103,7 @@ func runBroker(ctx context.Context, env *environment, args []string) error {
 	if cfg.StatsInterval < 0 {
 		errs = append(errs, errors.New("--stats-interval must not be negative"))
 	}
+	cfg.StatsInterval = offIfZero(cfg.StatsInterval)
 	if err := errors.Join(append(errs, cfg.Validate())...); err != nil {
 		return usageError("%v", err)
 	}

@@ -54,6 +54,10 @@ func TestConfigFile(t *testing.T) {
 
 	// FRAMECAST_CONFIG names the file as --config does; the value reaches
 	// the command (an empty cache, exit 1, naming the file's directory).
+	// The environment beats the file, and `make test` exports
+	// FRAMECAST_HOME: unset it for this case (restored after the test).
+	t.Setenv("FRAMECAST_HOME", "")
+	os.Unsetenv("FRAMECAST_HOME")
 	home := t.TempDir()
 	t.Setenv("FRAMECAST_CONFIG", writeConfig(t, "home: "+home+"\n"))
 	if code, _, stderr := runCLI(t, nil, "models", "list"); code != 1 || !strings.Contains(stderr, "nothing installed in "+home) {

@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		errs = append(errs, errors.New("--stall-alarm must not be negative"))
 	}
 	*stallAlarm = offIfZero(*stallAlarm)
-	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir}
+	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir, StatsInterval: -1} // the processor and dashboard narrate
 	tempData := false
 	if bc.DataDir == "" {
 		bc.DataDir, tempData = demo.DataDir(models.At(vf.home).Home, *brokerListen)

@@ -34,7 +34,13 @@ func (b *Size) Set(s string) error {
 			break
 		}
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	// Base 0 without a unit, so 0x4000000 and 67_108_864 work as they did
+	// when these flags were plain integers.
+	base := 10
+	if mult == 1 {
+		base = 0
+	}
+	n, err := strconv.ParseInt(v, base, 64)
 	if err != nil || n <= 0 || n > (1<<62)/mult {
 		return fmt.Errorf("%q: want a positive size such as 8388608, 8MiB or 1GiB", s)
 	}

@@ -7,8 +7,8 @@
 // Invariants:
 //   - Field names, units, header names and label order are a public
 //     contract; a change to them is a new schema version, never an edit.
-//   - A frame record's key is its camera id (ValidCamera: at most
-//     MaxCameraLen bytes, no control characters), so every frame of a
+//   - A frame record's key is its camera id (ValidCamera: 1 to
+//     MaxCameraLen bytes of valid UTF-8), so every frame of a
 //     camera lands in one partition and keeps its order.
 //   - Decoding outside input never panics and never trusts it: DecodeMeta
 //     bounds every header and falls back (record timestamp, offset) only

@@ -6,8 +6,8 @@
 //
 // # Ordering
 //
-// Frames are analysed by Concurrency goroutines, each with its own vision
-// engine and decoder, taking frames in fetch order from one queue, so even
+// Frames are analysed by Concurrency goroutines, each with its own analysis
+// stage (decoder and engine, internal/analysis), taking frames in fetch order from one queue, so even
 // a single busy camera uses every worker. Each frames partition keeps its
 // in-flight frames in offset order; a finished frame's record is produced
 // only when every earlier frame of its partition has been produced. A
