@@ -318,10 +318,19 @@ func checkPod(t *testing.T, r *rendered, w workload) {
 			t.Errorf("%s: envFrom prefix %q: the keys are FRAMECAST_* names as they are", where, e.Prefix)
 		}
 	}
+	tmp := false
 	for _, m := range c.VolumeMounts {
-		if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name }) {
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 {
 			t.Errorf("%s: mount %s: no such volume", where, m.Name)
+			continue
 		}
+		tmp = tmp || (m.MountPath == "/tmp" && spec.Volumes[i].EmptyDir != nil && !m.ReadOnly)
+	}
+	// The root filesystem is read-only; /tmp is the image's working
+	// directory and where a library would put a temporary file.
+	if !tmp {
+		t.Errorf("%s: mount an emptyDir on /tmp", where)
 	}
 	// Probes: liveness (and startup) on /healthz, readiness on /readyz,
 	// on a named container port.
