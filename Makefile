@@ -7,7 +7,7 @@ COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS  := -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT) -X $(PKG)/internal/telemetry.Version=$(VERSION)
 export FRAMECAST_HOME ?= $(HOME)/.cache/framecast
 
-.PHONY: all build setup test demo bench bench-human reference fuzz prereqs clean
+.PHONY: all build setup test demo bench bench-human reference fuzz prereqs clean image
 
 all: build
 
@@ -52,6 +52,13 @@ bench-human: setup
 # Regenerates the golden files in testdata/reference from Human's own pipeline.
 reference: setup
 	scripts/reference.sh
+
+# The container image framecast:latest (IMAGE=…): the binary built here, the
+# cache directory's run-time files, libjpeg and ffmpeg on Debian. BASE=…
+# picks the base (default: framecast-base:<this release>, made with
+# mmdebstrap when missing; debian:bookworm-slim where a registry is reachable).
+image: setup
+	GO=$(GO) IMAGE=$(IMAGE) BASE=$(BASE) scripts/image.sh
 
 fuzz: setup
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/imagex/
