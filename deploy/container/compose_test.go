@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/kafka"
 )
 
 // composeFile is the part of deploy/compose.yaml the tests rely on; it is
@@ -117,10 +118,39 @@ func TestComposeFile(t *testing.T) {
 	if e := c.Services["kafka"].Extends; e == nil || e.File != "docker-compose.yml" {
 		t.Error("kafka does not extend docker-compose.yml's")
 	}
-	topics := strings.Join(c.Services["topics"].Command, " ")
-	for _, topic := range []string{"framecast.frames", "framecast.results", "framecast.dlq"} {
-		if !strings.Contains(topics, "--topic "+topic) {
-			t.Errorf("the topics service does not create %s", topic)
+	// The topics service's script: each topic's line, with $$c (the shared
+	// configs) and $$t (the command, with --partitions) expanded.
+	script := strings.Join(c.Services["topics"].Command, "\n")
+	vars := map[string]string{}
+	lines := map[string]string{}
+	for _, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		if k, v, ok := strings.Cut(line, "="); ok && len(k) == 1 {
+			vars["$$"+k] = strings.Trim(v, `"`)
+			continue
+		}
+		for k, v := range vars {
+			line = strings.ReplaceAll(line, k, v)
+		}
+		if _, rest, ok := strings.Cut(line, "--topic "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			lines[name] = line
+		}
+	}
+	for _, spec := range (kafka.TopicSettings{}).Specs(kafka.Topics{}) {
+		line, ok := lines[spec.Name]
+		if !ok {
+			t.Errorf("the topics service does not create %s", spec.Name)
+			continue
+		}
+		want := []string{fmt.Sprintf("--partitions %d", spec.Partitions)}
+		for k, v := range spec.Configs {
+			want = append(want, "--config "+k+"="+v)
+		}
+		for _, w := range want {
+			if !strings.Contains(line+" ", w+" ") {
+				t.Errorf("topics service, %s: no %q, which the embedded broker gives it", spec.Name, w)
+			}
 		}
 	}
 	for _, s := range c.Services {
