@@ -245,26 +245,8 @@ func scaleOut(t *testing.T, img, delivery string) {
 	c := loadCompose(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
-	id := fmt.Sprintf("fc-compose-%d-%04x", os.Getpid(), rand.IntN(1<<16))
-	network, volume := id, id+"-data"
-	var containers []string
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if t.Failed() {
-			for _, c := range containers {
-				logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "20", c).CombinedOutput()
-				t.Logf("docker logs %s:\n%s", c, logs)
-			}
-		}
-		if len(containers) > 0 {
-			dockerErr(ctx, append([]string{"rm", "-f", "-v"}, containers...)...)
-		}
-		dockerErr(ctx, "network", "rm", network)
-		dockerErr(ctx, "volume", "rm", volume)
-	})
-	docker(t, ctx, "network", "create", network)
-	docker(t, ctx, "volume", "create", volume)
+	sb := newSandbox(t, ctx, "fc-compose", 20)
+	id, network, volume := sb.id, sb.network, sb.volume
 	vars := map[string]string{"FRAMECAST_IMAGE": img}
 
 	// run starts the service as Compose would: its user, read-only root,
@@ -275,7 +257,7 @@ func scaleOut(t *testing.T, img, delivery string) {
 		t.Helper()
 		s := c.Services[service]
 		ctr := id + "-" + name
-		containers = append(containers, ctr)
+		sb.containers = append(sb.containers, ctr)
 		a := []string{"run", "-d", "--name", ctr, "--hostname", name, "--network", network, "--network-alias", service,
 			"--user", s.User, "--health-interval", "1s", "--health-start-period", "1m"}
 		if s.ReadOnly {

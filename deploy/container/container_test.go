@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,27 +172,8 @@ func TestPipeline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
-	id := fmt.Sprintf("fc-test-%d-%04x", os.Getpid(), rand.IntN(1<<16))
-	network, volume := id, id+"-data"
-	var containers []string
-	t.Cleanup(func() {
-		// A fresh context: the test's may be done.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if t.Failed() {
-			for _, c := range containers {
-				logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "30", c).CombinedOutput()
-				t.Logf("docker logs %s:\n%s", c, logs)
-			}
-		}
-		if len(containers) > 0 {
-			dockerErr(ctx, append([]string{"rm", "-f", "-v"}, containers...)...)
-		}
-		dockerErr(ctx, "network", "rm", network)
-		dockerErr(ctx, "volume", "rm", volume)
-	})
-	docker(t, ctx, "network", "create", network)
-	docker(t, ctx, "volume", "create", volume)
+	sb := newSandbox(t, ctx, "fc-test", 30)
+	id, network, volume := sb.id, sb.network, sb.volume
 
 	// run starts a container of the image on the network: read-only, the
 	// image's user, no capabilities, the image's HEALTHCHECK every second
@@ -199,7 +181,7 @@ func TestPipeline(t *testing.T) {
 	run := func(name string, extra []string, args ...string) {
 		t.Helper()
 		c := id + "-" + name
-		containers = append(containers, c)
+		sb.containers = append(sb.containers, c)
 		a := []string{"run", "-d", "--name", c, "--network", network, "--network-alias", name,
 			"--read-only", "--tmpfs", "/tmp", "--user", imageUser, "--cap-drop", "ALL",
 			"--security-opt", "no-new-privileges", "--health-interval", "1s", "--health-start-period", "1m"}
@@ -223,7 +205,7 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 
-	for _, c := range containers {
+	for _, c := range sb.containers {
 		waitHealthy(t, ctx, c)
 	}
 
@@ -239,7 +221,7 @@ func TestPipeline(t *testing.T) {
 
 	// The broker's data is on the volume, not in the read-only image.
 	docker(t, ctx, "rm", id+"-broker")
-	containers = slices.DeleteFunc(containers, func(c string) bool { return c == id+"-broker" })
+	sb.containers = slices.DeleteFunc(sb.containers, func(c string) bool { return c == id+"-broker" })
 	run("broker", []string{"-v", volume + ":" + dataDir}, "broker", "--listen", "broker:9092")
 	if again := readResults(t, ctx, img, network, len(results)); again[0].Seq != results[0].Seq {
 		t.Errorf("after restarting the broker on its volume the first result is seq %d, want %d", again[0].Seq, results[0].Seq)
@@ -308,4 +290,37 @@ func waitHealthy(t *testing.T, ctx context.Context, c string) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// sandbox is a test's own Docker network and volume (both named after id)
+// and the containers it starts there: all removed when the test ends, with
+// each container's last log lines when it failed.
+type sandbox struct {
+	id, network, volume string
+	containers          []string
+}
+
+func newSandbox(t *testing.T, ctx context.Context, prefix string, logLines int) *sandbox {
+	t.Helper()
+	sb := &sandbox{id: fmt.Sprintf("%s-%d-%04x", prefix, os.Getpid(), rand.IntN(1<<16))}
+	sb.network, sb.volume = sb.id, sb.id+"-data"
+	t.Cleanup(func() {
+		// A fresh context: the test's may be done.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if t.Failed() {
+			for _, c := range sb.containers {
+				logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", strconv.Itoa(logLines), c).CombinedOutput()
+				t.Logf("docker logs %s:\n%s", c, logs)
+			}
+		}
+		if len(sb.containers) > 0 {
+			dockerErr(ctx, append([]string{"rm", "-f", "-v"}, sb.containers...)...)
+		}
+		dockerErr(ctx, "network", "rm", sb.network)
+		dockerErr(ctx, "volume", "rm", sb.volume)
+	})
+	docker(t, ctx, "network", "create", sb.network)
+	docker(t, ctx, "volume", "create", sb.volume)
+	return sb
 }
