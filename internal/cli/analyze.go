@@ -23,8 +23,8 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 			"JSON lines with --json (for videos camera = file name, seq = frame number in the video).\n"+
 			"A file that cannot be analysed is reported on stderr; the others are still analysed\n"+
 			"and the exit status is 1 at the end.")
-	var vf visionFlags
-	vf.register(fs)
+	var vf analysis.Flags
+	vf.Register(fs)
 	jsonOut := fs.Bool("json", false, "print one framecast.result.v1 JSON object per image and per analysed video frame")
 	annotateDir := fs.String("annotate", "", "write annotated copies (boxes, emotion labels) into this directory (videos as NAME.mp4); for a single video, OUT.mp4 names the file")
 	var every flagvalue.OptionalInt
@@ -36,8 +36,8 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := vf.validate(); err != nil {
-		return err
+	if err := vf.Check(); err != nil {
+		return usageError("%v", err)
 	}
 	if fs.NArg() == 0 {
 		return usageError("no files given; usage: framecast analyze [flags] FILE...")
@@ -70,7 +70,7 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("--annotate: %w", err)
 		}
 	}
-	eng, err := vf.engine()
+	eng, err := vf.Engine()
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 		srcLog = env.log
 	}
 	a := offline.New(offline.Config{
-		Stage: analysis.NewStage(eng, vf.limits()), Limits: vf.limits(), Worker: workerName(),
+		Stage: analysis.NewStage(eng, vf.Limits()), Limits: vf.Limits(), Worker: workerName(),
 		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog,
 	})
 	defer a.Close()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/bench"
 	"github.com/framecast/framecast/internal/offline"
 )
@@ -74,8 +75,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	}
 	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]\n       framecast bench --soak DURATION [flags]", benchAbout)
 	fs.Bool("pipeline", false, "measure the whole pipeline through the embedded broker (see `framecast bench --pipeline --help`)")
-	var vf visionFlags
-	vf.register(fs)
+	var vf analysis.Flags
+	vf.Register(fs)
 	var cfg bench.ComputeConfig
 	fs.IntVar(&cfg.Iterations, "iterations", bench.DefaultIterations, "measured runs per image")
 	fs.IntVar(&cfg.Warmup, "warmup", 5, "unmeasured runs per image first")
@@ -83,8 +84,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := vf.validate(); err != nil {
-		return err
+	if err := vf.Check(); err != nil {
+		return usageError("%v", err)
 	}
 	if cfg.Iterations < 1 || cfg.Warmup < 0 {
 		return usageError("--iterations must be ≥ 1 and --warmup ≥ 0")
@@ -96,7 +97,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if cfg.Files, err = offline.ExpandImages(fs.Args()); err != nil {
 		return err
 	}
-	cfg.Threads, cfg.Limits, cfg.NewAnalyzer = vf.threads, vf.limits(), vf.analyzer
+	cfg.Threads, cfg.Limits, cfg.NewAnalyzer = vf.Threads, vf.Limits(), vf.Analyzer
 	rep, err := bench.RunCompute(ctx, cfg)
 	if err != nil {
 		return err
@@ -143,12 +144,12 @@ func isSoakBench(args []string) bool {
 // modeFlags are the flags bench --pipeline and --soak add to the
 // benchmark's own (bench registers those): the vision flags and --json.
 type modeFlags struct {
-	vf      visionFlags
+	vf      analysis.Flags
 	jsonOut bool
 }
 
 func (m *modeFlags) register(fs *flag.FlagSet) {
-	m.vf.register(fs)
+	m.vf.Register(fs)
 	fs.BoolVar(&m.jsonOut, "json", false, "print the report as JSON")
 }
 
@@ -163,7 +164,7 @@ func (m *modeFlags) parse(fs *flag.FlagSet, args []string, mode string) ([]error
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: bench %s takes only flags", fs.Args(), mode))
 	}
-	if err := m.vf.validate(); err != nil {
+	if err := m.vf.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	return errs, nil
@@ -173,10 +174,10 @@ func (m *modeFlags) parse(fs *flag.FlagSet, args []string, mode string) ([]error
 // and threads (one each unless --threads says otherwise, as `framecast
 // process` runs them), and the narration.
 func (m *modeFlags) engines(c *bench.Common, env *environment) {
-	if m.vf.threads == 0 {
-		m.vf.threads = 1
+	if m.vf.Threads == 0 {
+		m.vf.Threads = 1
 	}
-	c.Threads, c.Limits, c.NewAnalyzer, c.Log = m.vf.threads, m.vf.limits(), m.vf.analyzer, env.log
+	c.Threads, c.Limits, c.NewAnalyzer, c.Log = m.vf.Threads, m.vf.Limits(), m.vf.Analyzer, env.log
 }
 
 func runBenchPipeline(ctx context.Context, env *environment, args []string) error {
@@ -216,25 +217,12 @@ func runBenchSoak(ctx context.Context, env *environment, args []string) error {
 		return usageError("%v", err)
 	}
 	mf.engines(&cfg.Common, env)
-	cfg.ProcessorFlags = processorFlags(mf.vf)
+	cfg.ProcessorFlags = mf.vf.Args()
 	rep, err := bench.RunSoak(ctx, cfg)
 	if rep == nil {
 		return err
 	}
 	return writeBenchReport(env, rep, mf.jsonOut, err)
-}
-
-// processorFlags are the vision flags the soak's processor child gets
-// (its --threads comes with the soak's own).
-func processorFlags(vf visionFlags) []string {
-	args := []string{"--home", vf.home, "--provider", vf.provider,
-		"--min-score", strconv.FormatFloat(vf.minScore, 'g', -1, 64), "--max-faces", strconv.Itoa(vf.maxFaces)}
-	for _, f := range []struct{ flag, v string }{{"--onnxruntime-lib", vf.ortLib}, {"--detector-model", vf.detector}, {"--emotion-model", vf.emotion}} {
-		if f.v != "" {
-			args = append(args, f.flag, f.v)
-		}
-	}
-	return args
 }
 
 // writeBenchReport prints the report of a pipeline or soak run, also a

@@ -121,11 +121,3 @@ func TestBenchSoakUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestProcessorFlags(t *testing.T) {
-	vf := visionFlags{home: "/h", provider: "cpu", minScore: 0.25, maxFaces: 7, emotion: "/m/e.onnx"}
-	got := strings.Join(processorFlags(vf), " ")
-	if want := "--home /h --provider cpu --min-score 0.25 --max-faces 7 --emotion-model /m/e.onnx"; got != want {
-		t.Errorf("processor flags %q, want %q", got, want)
-	}
-}

@@ -46,8 +46,8 @@ Example: framecast demo --cameras 6 --fps 5`
 
 func runDemo(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "demo", "[flags]", demoAbout)
-	var vf visionFlags
-	vf.register(fs)
+	var vf analysis.Flags
+	vf.Register(fs)
 	var wf viewFlags
 	wf.register(fs)
 	metrics := telemetry.RegisterFlags(fs)
@@ -68,7 +68,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: demo takes only flags (cameras with --source)", fs.Args()))
 	}
-	if err := vf.validate(); err != nil {
+	if err := vf.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, wf.validate()...)
@@ -101,7 +101,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	bc := broker.Config{Listen: *brokerListen, DataDir: *dataDir, StatsInterval: -1} // the processor and dashboard narrate
 	tempData := false
 	if bc.DataDir == "" {
-		bc.DataDir, tempData = demo.DataDir(models.At(vf.home).Home, *brokerListen)
+		bc.DataDir, tempData = demo.DataDir(models.At(vf.Home).Home, *brokerListen)
 	}
 	if err := bc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--broker-listen/--data-dir: %w", err))
@@ -109,8 +109,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
-	if vf.threads == 0 && *concurrency > 1 {
-		vf.threads = 1 // N engines × one thread each, as `framecast process` runs them
+	if vf.Threads == 0 && *concurrency > 1 {
+		vf.Threads = 1 // N engines × one thread each, as `framecast process` runs them
 	}
 	start := time.Now()
 
@@ -129,8 +129,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	return demo.Run(ctx, demo.Config{
 		Broker: bc, TempDataDir: tempData, Cameras: cams,
 		Process: process.Config{
-			Worker: workerName(), Concurrency: *concurrency, Limits: vf.limits(), MaxAge: *maxAge,
-			NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.engine() },
+			Worker: workerName(), Concurrency: *concurrency, Limits: vf.Limits(), MaxAge: *maxAge,
+			NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.Engine() },
 			DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
 		},
 		StartView: func(topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/demo"
 	"github.com/framecast/framecast/internal/publish"
 )
@@ -20,7 +21,7 @@ const calibrationBudget = time.Second
 // engines the processor will use. Cameras with their own rate (#fps,
 // ?fps=, the camera file, a video's frame rate) keep it. It returns the
 // attributes for the start-up line.
-func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publish.CameraSpec, engines int) ([]any, error) {
+func demoRate(ctx context.Context, sf *sourceFlags, vf analysis.Flags, specs []publish.CameraSpec, engines int) ([]any, error) {
 	if given(sf.fs, "fps") {
 		return []any{"fps", *sf.fps, "fps_from", "--fps"}, nil
 	}
@@ -33,7 +34,7 @@ func demoRate(ctx context.Context, sf *sourceFlags, vf visionFlags, specs []publ
 	}
 	pl, err := demo.Calibrate(ctx, demo.Calibration{
 		Synthetic: synth, Cameras: len(specs), SyntheticCameras: synthetic,
-		NewAnalyzer: vf.analyzer, Engines: engines, Limits: vf.limits(),
+		NewAnalyzer: vf.Analyzer, Engines: engines, Limits: vf.Limits(),
 		Budget: calibrationBudget, MaxFPS: sf.defaultFPS,
 	})
 	if err != nil {

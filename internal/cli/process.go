@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/process"
@@ -35,8 +36,8 @@ commit, leave the group, exit 0.`
 
 func runProcess(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "process", "[flags]", processAbout)
-	var vf visionFlags
-	vf.register(fs)
+	var vf analysis.Flags
+	vf.Register(fs)
 	var kc kafka.Config
 	kc.RegisterFlags(fs)
 	metrics := telemetry.RegisterFlags(fs)
@@ -60,7 +61,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected arguments %q: process takes only flags", fs.Args())
 	}
-	errs := []error{vf.validate(), kc.Validate(), cfg.Validate()}
+	errs := []error{vf.Check(), kc.Validate(), cfg.Validate()}
 	// In process.Config zero means the default and a negative duration
 	// never; on the command line 0 means never (offIfZero, below) or is
 	// a mistake.
@@ -79,10 +80,10 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError("%v", err)
 	}
-	if vf.threads == 0 && cfg.Concurrency > 1 {
+	if vf.Threads == 0 && cfg.Concurrency > 1 {
 		// N engines × one thread each use the cores without the
 		// oversubscription of N × one-thread-per-core pools.
-		vf.threads = 1
+		vf.Threads = 1
 	}
 
 	clientOpts, err := kafkaClient(ctx, env.log, &kc, "framecast-process")
@@ -90,7 +91,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Client, cfg.Topics, cfg.Worker, cfg.Log = metrics.KafkaClient(clientOpts), kc.Topics, workerName(), env.log
-	cfg.NewAnalyzer, cfg.Limits = vf.analyzer, vf.limits()
+	cfg.NewAnalyzer, cfg.Limits = vf.Analyzer, vf.Limits()
 	cfg.MaxAge, cfg.StatsInterval, cfg.StallAlarm = offIfZero(cfg.MaxAge), offIfZero(cfg.StatsInterval), offIfZero(cfg.StallAlarm)
 	p, err := process.New(ctx, cfg)
 	if err != nil {

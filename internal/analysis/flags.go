@@ -1,0 +1,119 @@
+package analysis
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+
+	"github.com/framecast/framecast/internal/flagvalue"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+// Flags are the flags of every command that analyses frames (analyze,
+// bench, process, demo): where the models and ONNX Runtime are, how the
+// engine runs, and what input it accepts. They live beside the stage they
+// configure, as bench's and kafka's flags do, so a new analysis option is
+// one field here and not a change to every command.
+type Flags struct {
+	Home      string
+	ORTLib    string
+	Detector  string
+	Emotion   string
+	Threads   int
+	Provider  string
+	MinScore  float64
+	MaxFaces  int
+	MaxPixels int64
+	MaxBytes  flagvalue.Size
+}
+
+// Register adds the flags to fs.
+func (v *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&v.Home, "home", models.Home(), "cache directory holding models and the ONNX Runtime library")
+	fs.StringVar(&v.ORTLib, "onnxruntime-lib", "", "ONNX Runtime shared library to use instead of the cached one (e.g. a GPU build)")
+	fs.StringVar(&v.Detector, "detector-model", "", "face detector ONNX model (default: <home>/models/blazeface.onnx)")
+	fs.StringVar(&v.Emotion, "emotion-model", "", "emotion ONNX model (default: <home>/models/emotion.onnx)")
+	fs.IntVar(&v.Threads, "threads", 0, "ONNX Runtime intra-op threads per model (0 = one per core)")
+	fs.StringVar(&v.Provider, "provider", "cpu", "ONNX Runtime execution provider: cpu or cuda")
+	fs.Float64Var(&v.MinScore, "min-score", 0.5, "minimum face detection score, 0..1")
+	fs.IntVar(&v.MaxFaces, "max-faces", 20, "maximum faces per frame")
+	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
+	v.MaxBytes = flagvalue.Size(imagex.DefaultLimits().MaxBytes)
+	fs.Var(&v.MaxBytes, "max-bytes", "`size` of the largest encoded image accepted (e.g. 32MiB)")
+}
+
+// Limits are the input limits the flags set.
+func (v *Flags) Limits() imagex.Limits {
+	return imagex.Limits{MaxPixels: v.MaxPixels, MaxBytes: int64(v.MaxBytes)}
+}
+
+// Check checks the values as given on the command line, all problems at
+// once; the caller reports them as a usage error.
+func (v *Flags) Check() error {
+	var errs []error
+	if v.MinScore < 0 || v.MinScore > 1 {
+		errs = append(errs, fmt.Errorf("--min-score %v: must be between 0 and 1", v.MinScore))
+	}
+	if v.MaxFaces < 1 || v.MaxFaces > 1000 {
+		errs = append(errs, fmt.Errorf("--max-faces %d: must be between 1 and 1000", v.MaxFaces))
+	}
+	if v.MaxPixels < 1 {
+		errs = append(errs, fmt.Errorf("--max-pixels %d: must be positive", v.MaxPixels))
+	}
+	if v.MaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("--max-bytes %d: must be positive", v.MaxBytes))
+	}
+	if v.Threads < 0 {
+		errs = append(errs, fmt.Errorf("--threads %d: must be 0 or more", v.Threads))
+	}
+	return errors.Join(errs...)
+}
+
+// Engine loads the ONNX Runtime and both models.
+func (v *Flags) Engine() (*vision.Engine, error) {
+	p := models.At(v.Home)
+	if err := vision.InitRuntime(p.ResolveORTLib(v.ORTLib)); err != nil {
+		return nil, err
+	}
+	o := vision.Config{
+		DetectorModel: v.Detector, EmotionModel: v.Emotion,
+		Threads: v.Threads, Provider: v.Provider,
+		// 0 would mean "default" to the engine; the user meant "everything".
+		MinScore: max(v.MinScore, 1e-9), MaxFaces: v.MaxFaces,
+	}
+	if o.DetectorModel == "" {
+		o.DetectorModel = p.Detector()
+	}
+	if o.EmotionModel == "" {
+		o.EmotionModel = p.Emotion()
+	}
+	return vision.New(o)
+}
+
+// Analyzer is Engine as the stage takes it (a nil interface, not a nil
+// *vision.Engine, on error).
+func (v *Flags) Analyzer() (Analyzer, error) {
+	e, err := v.Engine()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Args are the flags again as command-line arguments, for a child process
+// (the soak's processor) that must analyse exactly as this one does. The
+// threads are left out: the child gets its own.
+func (v *Flags) Args() []string {
+	args := []string{"--home", v.Home, "--provider", v.Provider,
+		"--min-score", strconv.FormatFloat(v.MinScore, 'g', -1, 64), "--max-faces", strconv.Itoa(v.MaxFaces),
+		"--max-pixels", strconv.FormatInt(v.MaxPixels, 10), "--max-bytes", strconv.FormatInt(int64(v.MaxBytes), 10)}
+	for _, f := range []struct{ flag, v string }{{"--onnxruntime-lib", v.ORTLib}, {"--detector-model", v.Detector}, {"--emotion-model", v.Emotion}} {
+		if f.v != "" {
+			args = append(args, f.flag, f.v)
+		}
+	}
+	return args
+}
