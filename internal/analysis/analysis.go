@@ -58,6 +58,7 @@ type Stage struct {
 	an    Analyzer
 	dec   *imagex.Decoder
 	img   imagex.RGB
+	small imagex.RGB // the 1/8 thumbnail of SkipStatic
 	faces []vision.Face
 }
 

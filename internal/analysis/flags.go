@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/framecast/framecast/internal/flagvalue"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/track"
 	"github.com/framecast/framecast/internal/vision"
 )
 
@@ -28,6 +30,10 @@ type Flags struct {
 	MaxFaces  int
 	MaxPixels int64
 	MaxBytes  flagvalue.Size
+	// Tracking (camera.go): what may be left out on a camera's frames.
+	DetectEvery, ReclassifyEvery int
+	SkipStatic                   bool
+	SkipStaticMaxAge             time.Duration
 }
 
 // Register adds the flags to fs.
@@ -43,6 +49,16 @@ func (v *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
 	v.MaxBytes = flagvalue.Size(imagex.DefaultLimits().MaxBytes)
 	fs.Var(&v.MaxBytes, "max-bytes", "`size` of the largest encoded image accepted (e.g. 32MiB)")
+	fs.IntVar(&v.DetectEvery, "detect-every", 1, "run the face detector on every Nth frame of a camera and follow the faces in between")
+	fs.IntVar(&v.ReclassifyEvery, "reclassify-every", 1, "classify a followed face's emotion every Nth frame and reuse it in between")
+	fs.BoolVar(&v.SkipStatic, "skip-static", false, "give a frame that barely differs from the camera's last analysed one that frame's faces, without the networks")
+	fs.DurationVar(&v.SkipStaticMaxAge, "skip-static-max-age", time.Second, "with --skip-static, analyse in full once the reused frame is this old")
+}
+
+// Tracking is the per-camera analysis the flags ask for.
+func (v *Flags) Tracking() Tracking {
+	return Tracking{DetectEvery: v.DetectEvery, ReclassifyEvery: v.ReclassifyEvery, SkipStatic: v.SkipStatic,
+		Static: track.StaticConfig{MaxAge: v.SkipStaticMaxAge}}
 }
 
 // Limits are the input limits the flags set.
@@ -65,6 +81,12 @@ func (v *Flags) Check() error {
 	}
 	if v.MaxBytes < 1 {
 		errs = append(errs, fmt.Errorf("--max-bytes %d: must be positive", v.MaxBytes))
+	}
+	if v.DetectEvery < 1 || v.ReclassifyEvery < 1 {
+		errs = append(errs, fmt.Errorf("--detect-every %d, --reclassify-every %d: must be 1 or more", v.DetectEvery, v.ReclassifyEvery))
+	}
+	if v.SkipStaticMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("--skip-static-max-age %v: must not be negative", v.SkipStaticMaxAge))
 	}
 	if v.Threads < 0 {
 		errs = append(errs, fmt.Errorf("--threads %d: must be 0 or more", v.Threads))
@@ -109,7 +131,9 @@ func (v *Flags) Analyzer() (Analyzer, error) {
 func (v *Flags) Args() []string {
 	args := []string{"--home", v.Home, "--provider", v.Provider,
 		"--min-score", strconv.FormatFloat(v.MinScore, 'g', -1, 64), "--max-faces", strconv.Itoa(v.MaxFaces),
-		"--max-pixels", strconv.FormatInt(v.MaxPixels, 10), "--max-bytes", strconv.FormatInt(int64(v.MaxBytes), 10)}
+		"--max-pixels", strconv.FormatInt(v.MaxPixels, 10), "--max-bytes", strconv.FormatInt(int64(v.MaxBytes), 10),
+		"--detect-every", strconv.Itoa(max(v.DetectEvery, 1)), "--reclassify-every", strconv.Itoa(max(v.ReclassifyEvery, 1)),
+		"--skip-static=" + strconv.FormatBool(v.SkipStatic), "--skip-static-max-age", v.SkipStaticMaxAge.String()}
 	for _, f := range []struct{ flag, v string }{{"--onnxruntime-lib", v.ORTLib}, {"--detector-model", v.Detector}, {"--emotion-model", v.Emotion}} {
 		if f.v != "" {
 			args = append(args, f.flag, f.v)

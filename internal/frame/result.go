@@ -44,6 +44,11 @@ type Result struct {
 	ProcessedAt time.Time `json:"processed_at"`
 	LatencyMS   float64   `json:"latency_ms"`
 	Status      string    `json:"status"`
+	// Analysis says how fresh the faces are: "full" (the detector ran),
+	// "tracked" (followed from earlier frames without it) or "reused" (a
+	// static frame given the last analysed frame's faces). Absent from
+	// results of stages that keep no per-camera state, and from skipped ones.
+	Analysis string `json:"analysis,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	Frame       FrameInfo `json:"frame"`
 	Faces       []Face    `json:"faces"`
@@ -77,6 +82,13 @@ type Face struct {
 	Score    float64            `json:"score"`
 	Emotion  string             `json:"emotion"`
 	Emotions map[string]float64 `json:"emotions"`
+	// TrackID is the same for a person's face in consecutive frames of a
+	// camera while they stay in view (0, omitted: not tracked). Unique per
+	// camera, not across cameras.
+	TrackID int64 `json:"track_id,omitempty"`
+	// Source is "detected" when the box came from the detector in this
+	// frame, "tracked" when it was followed from earlier ones.
+	Source string `json:"source,omitempty"`
 }
 
 // Timings are the per-stage durations in milliseconds.

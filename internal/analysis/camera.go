@@ -1,0 +1,186 @@
+package analysis
+
+import (
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/track"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+// Values of frame.Result.Analysis and frame.Face.Source.
+const (
+	AnalysisFull    = "full"    // the detector ran on the frame
+	AnalysisTracked = "tracked" // faces followed from earlier frames, no detector
+	AnalysisReused  = "reused"  // a static frame: the last analysed frame's faces
+	SourceDetected  = "detected"
+	SourceTracked   = "tracked"
+)
+
+// Tracking says what a stage may leave out on a camera's frames. The zero
+// value analyses every frame in full (and still gives faces track ids).
+type Tracking struct {
+	// DetectEvery runs the detector on every Nth analysed frame of a
+	// camera and follows the faces in between (default 1: every frame).
+	// The detector also runs whenever a face cannot be followed.
+	DetectEvery int
+	// ReclassifyEvery runs the emotion model on a followed face every Mth
+	// frame and reuses its probabilities in between (default 1). New faces
+	// are always classified.
+	ReclassifyEvery int
+	// SkipStatic reuses the last analysed frame's faces for a frame that
+	// barely differs from it (Static decides), without decoding it in full
+	// or running any network.
+	SkipStatic bool
+	Static     track.StaticConfig
+	Track      track.Config
+}
+
+func (t *Tracking) withDefaults() {
+	t.DetectEvery = max(t.DetectEvery, 1)
+	t.ReclassifyEvery = max(t.ReclassifyEvery, 1)
+}
+
+// Camera is the state a stage keeps about one camera between its frames:
+// its tracks and its last analysed frame. Frames must reach it in sequence
+// order, one at a time; whoever owns the camera (the worker that holds its
+// partition, the reader of a video) keeps it and drops it when it lets the
+// camera go.
+type Camera struct {
+	cfg   Tracking
+	tr    *track.Tracker
+	since int // analysed frames since the detector last ran
+	// The last analysed (full or tracked) frame, for SkipStatic.
+	ref, thumb track.Thumb
+	refAt      time.Time
+	refOK      bool
+	w, h       int
+	faces      []frame.Face
+}
+
+// NewCamera returns the state of a camera not seen before.
+func NewCamera(cfg Tracking) *Camera {
+	cfg.withDefaults()
+	return &Camera{cfg: cfg, tr: track.New(cfg.Track)}
+}
+
+// Splitter is an Analyzer that can also run its two networks apart, which
+// following faces needs; *vision.Engine and Fake are. With an Analyzer that
+// is not, AnalyzeCamera detects and classifies every frame in full.
+type Splitter interface {
+	Analyzer
+	Detect(img *imagex.RGB, dst []vision.Face) ([]vision.Face, error)
+	Classify(img *imagex.RGB, faces []vision.Face) error
+}
+
+// AnalyzeCamera is Analyze for a frame of the camera cam (nil: Analyze):
+// it may reuse, follow or detect, as cam's Tracking allows, and says which
+// in res.Analysis and each face's Source; faces carry their track ids.
+func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera) error {
+	if cam == nil {
+		return s.Analyze(data, res)
+	}
+	t0 := time.Now()
+	if cam.cfg.SkipStatic {
+		// An 8th in each direction, decoded inside libjpeg's IDCT: about
+		// a tenth of a full decode (docs/BENCHMARKS.md).
+		if err := s.dec.DecodeScaled(data, &s.small, 8); err != nil {
+			return err
+		}
+		cam.thumb.SetRGB(&s.small)
+		if cam.refOK && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, res.CapturedAt, cam.cfg.Static) {
+			res.Status, res.Analysis = frame.StatusOK, AnalysisReused
+			res.Frame.Width, res.Frame.Height = cam.w, cam.h
+			res.Faces = append(res.Faces[:0], cam.faces...)
+			res.TimingsMS.Decode = MS(time.Since(t0))
+			return nil
+		}
+	}
+	if err := s.dec.Decode(data, &s.img); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	t, err := s.camera(res.Seq, cam, res)
+	if err != nil {
+		cam.tr.Reset()
+		cam.refOK = false
+		return analysisError{err}
+	}
+	res.Status = frame.StatusOK
+	res.Frame.Width, res.Frame.Height = s.img.W, s.img.H
+	res.TimingsMS.Decode = MS(t1.Sub(t0))
+	res.TimingsMS.Detect = MS(t.Detect)
+	res.TimingsMS.Classify = MS(t.Classify)
+	cam.w, cam.h = s.img.W, s.img.H
+	cam.faces = append(cam.faces[:0], res.Faces...)
+	if cam.cfg.SkipStatic {
+		// Static frames are compared with the last analysed one, not the
+		// last reused one, so a slow drift adds up and is seen.
+		cam.ref.CopyFrom(&cam.thumb)
+		cam.refAt, cam.refOK = res.CapturedAt, true
+	}
+	return nil
+}
+
+// camera runs the networks cam's state calls for on s.img and fills
+// res.Faces and res.Analysis.
+func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timings, error) {
+	var t vision.Timings
+	sp, split := s.an.(Splitter)
+	start := time.Now()
+	var tracks []*track.Track
+	res.Analysis = AnalysisFull
+	if split && cam.since+1 < cam.cfg.DetectEvery && cam.tr.Follow(seq, &s.img) {
+		res.Analysis = AnalysisTracked
+		tracks = cam.tr.Visible()
+		cam.since++
+	} else {
+		var err error
+		if split {
+			s.faces, err = sp.Detect(&s.img, s.faces[:0])
+		} else {
+			s.faces, t, err = s.an.Analyze(&s.img, s.faces[:0])
+		}
+		if err != nil {
+			return t, err
+		}
+		tracks = cam.tr.Update(seq, s.faces, &s.img)
+		if !split {
+			for i, tk := range tracks {
+				tk.Face.Probs, tk.Classified = s.faces[i].Probs, seq
+			}
+		}
+		cam.since = 0
+	}
+	if split {
+		mid := time.Now()
+		t.Detect = mid.Sub(start)
+		// Classify the faces that are new or due, in one batch.
+		s.faces = s.faces[:0]
+		var due []*track.Track
+		for _, tk := range tracks {
+			if tk.Classified < 0 || seq-tk.Classified >= int64(cam.cfg.ReclassifyEvery) {
+				s.faces = append(s.faces, tk.Face)
+				due = append(due, tk)
+			}
+		}
+		if err := sp.Classify(&s.img, s.faces); err != nil {
+			return t, err
+		}
+		for i, tk := range due {
+			tk.Face.Probs, tk.Classified = s.faces[i].Probs, seq
+		}
+		t.Classify = time.Since(mid)
+	}
+	res.Faces = res.Faces[:0]
+	for _, tk := range tracks {
+		f := FaceResult(&tk.Face)
+		f.TrackID, f.Source = tk.ID, SourceTracked
+		if tk.Detected {
+			f.Source = SourceDetected
+		}
+		res.Faces = append(res.Faces, f)
+	}
+	return t, nil
+}
