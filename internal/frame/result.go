@@ -48,12 +48,12 @@ type Result struct {
 	// "tracked" (followed from earlier frames without it) or "reused" (a
 	// static frame given the last analysed frame's faces). Absent from
 	// results of stages that keep no per-camera state, and from skipped ones.
-	Analysis string `json:"analysis,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Frame       FrameInfo `json:"frame"`
-	Faces       []Face    `json:"faces"`
-	TimingsMS   Timings   `json:"timings_ms"`
-	Worker      string    `json:"worker"`
+	Analysis  string    `json:"analysis,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Frame     FrameInfo `json:"frame"`
+	Faces     []Face    `json:"faces"`
+	TimingsMS Timings   `json:"timings_ms"`
+	Worker    string    `json:"worker"`
 }
 
 // FrameInfo says where the frame came from. Topic, partition and offset are
