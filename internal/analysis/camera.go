@@ -76,8 +76,11 @@ type Splitter interface {
 
 // AnalyzeCamera is Analyze for a frame of the camera cam (nil: Analyze):
 // it may reuse, follow or detect, as cam's Tracking allows, and says which
-// in res.Analysis and each face's Source; faces carry their track ids.
-func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera) error {
+// in res.Analysis and each face's Source; faces carry their track ids. at
+// is the frame's time on the camera's clock (the capture time; a video's
+// own time offline), which the age limit of reused frames is measured in.
+// After a reused frame, Image is not this frame's: call Decode to draw on it.
+func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at time.Time) error {
 	if cam == nil {
 		return s.Analyze(data, res)
 	}
@@ -89,7 +92,7 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera) error
 			return err
 		}
 		cam.thumb.SetRGB(&s.small)
-		if cam.refOK && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, res.CapturedAt, cam.cfg.Static) {
+		if cam.refOK && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, at, cam.cfg.Static) {
 			res.Status, res.Analysis = frame.StatusOK, AnalysisReused
 			res.Frame.Width, res.Frame.Height = cam.w, cam.h
 			res.Faces = append(res.Faces[:0], cam.faces...)
@@ -118,7 +121,7 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera) error
 		// Static frames are compared with the last analysed one, not the
 		// last reused one, so a slow drift adds up and is seen.
 		cam.ref.CopyFrom(&cam.thumb)
-		cam.refAt, cam.refOK = res.CapturedAt, true
+		cam.refAt, cam.refOK = at, true
 	}
 	return nil
 }
@@ -184,3 +187,6 @@ func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timing
 	}
 	return t, nil
 }
+
+// Decode decodes data into Image without analysing it.
+func (s *Stage) Decode(data []byte) error { return s.dec.Decode(data, &s.img) }

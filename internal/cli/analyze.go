@@ -83,7 +83,7 @@ func runAnalyze(ctx context.Context, env *environment, args []string) error {
 	}
 	a := offline.New(offline.Config{
 		Stage: analysis.NewStage(eng, vf.Limits()), Limits: vf.Limits(), Worker: workerName(),
-		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog,
+		AnnotateDir: dir, Stdin: env.stdin, Log: env.log, SourceLog: srcLog, Tracking: vf.Tracking(),
 	})
 	defer a.Close()
 	out := &offline.TextOutput{Stdout: env.stdout, Stderr: env.stderr, JSON: *jsonOut, TTY: isTerminal(env.stderr), Log: env.log}

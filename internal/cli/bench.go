@@ -73,6 +73,9 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if isPipelineBench(args) {
 		return runBenchPipeline(ctx, env, args)
 	}
+	if isBenchMode(args, "compare") {
+		return runBenchCompare(ctx, env, args)
+	}
 	fs := newFlagSet(env, "bench", "[flags] FILE|DIR ...\n       framecast bench --pipeline [flags]\n       framecast bench --soak DURATION [flags]", benchAbout)
 	fs.Bool("pipeline", false, "measure the whole pipeline through the embedded broker (see `framecast bench --pipeline --help`)")
 	var vf analysis.Flags
@@ -109,19 +112,22 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 // isPipelineBench picks the mode before any flag set parses, because the
 // two modes take different flags: --pipeline on the command line, else
 // FRAMECAST_PIPELINE like every other flag's environment fallback.
-func isPipelineBench(args []string) bool {
+func isPipelineBench(args []string) bool { return isBenchMode(args, "pipeline") }
+
+// isBenchMode is isPipelineBench for the boolean mode flag --name.
+func isBenchMode(args []string, name string) bool {
 	for _, a := range args {
 		if a == "--" {
 			break
 		}
-		switch a {
-		case "-pipeline", "--pipeline", "-pipeline=true", "--pipeline=true", "-pipeline=1", "--pipeline=1":
+		switch strings.TrimLeft(a, "-") {
+		case name, name + "=true", name + "=1":
 			return true
-		case "-pipeline=false", "--pipeline=false", "-pipeline=0", "--pipeline=0":
+		case name + "=false", name + "=0":
 			return false
 		}
 	}
-	on, err := strconv.ParseBool(os.Getenv(envName("pipeline")))
+	on, err := strconv.ParseBool(os.Getenv(envName(name)))
 	return err == nil && on
 }
 
@@ -200,6 +206,29 @@ func runBenchPipeline(ctx context.Context, env *environment, args []string) erro
 		return err
 	}
 	return writeBenchReport(env, rep, mf.jsonOut, err)
+}
+
+func runBenchCompare(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench", "--compare [flags] [VIDEO ...]", "Run the analysis variants (full, --detect-every, --reclassify-every, --skip-static) on\n"+
+		"the same frames (synthetic cameras and the videos given) and print each one's time and\nCPU per frame and its fidelity against the first (full).")
+	var mf modeFlags
+	var cfg bench.CompareConfig
+	mf.register(fs)
+	cfg.RegisterFlags(fs)
+	fs.Bool("compare", true, "compare the analysis variants (this mode)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(mf.vf.Check(), cfg.CheckFlags()); err != nil {
+		return usageError("%v", err)
+	}
+	mf.engines(&cfg.Common, env)
+	cfg.Videos = fs.Args()
+	rep, err := bench.RunCompare(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return bench.Write(env.stdout, rep, mf.jsonOut)
 }
 
 func runBenchSoak(ctx context.Context, env *environment, args []string) error {

@@ -41,6 +41,9 @@ type Config struct {
 	Stage *analysis.Stage
 	// Limits are the stage's; MaxBytes also bounds what is read.
 	Limits imagex.Limits
+	// Tracking is what may be left out on a video's frames (each video is
+	// one camera); images are always analysed in full.
+	Tracking analysis.Tracking
 	// Worker is the results' "worker" field.
 	Worker string
 	// AnnotateDir, when set, receives annotated copies of the images
@@ -89,7 +92,7 @@ func (a *Analyzer) Image(path string, seq int64) (*frame.Result, error) {
 	}
 	// The analysis timings count from when it was read, as they count
 	// from the fetch for frames from Kafka.
-	res, err := a.analyze(data, name, path, seq, start, read)
+	res, err := a.analyze(data, name, path, seq, start, read, nil, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +106,13 @@ func (a *Analyzer) Image(path string, seq int64) (*frame.Result, error) {
 
 // analyze decodes and analyses an encoded image (JPEG, PNG, …) and returns
 // its result; captured and received are as in analysis.Input.
-func (a *Analyzer) analyze(data []byte, name, path string, seq int64, captured, received time.Time) (*frame.Result, error) {
+// cam, if not nil, is the video's state, at the frame's time in it.
+func (a *Analyzer) analyze(data []byte, name, path string, seq int64, captured, received time.Time, cam *analysis.Camera, at time.Time) (*frame.Result, error) {
 	res := analysis.Begin(analysis.Input{
 		Camera: name, Seq: seq, CapturedAt: captured, Received: received,
 		Frame: frame.FrameInfo{Source: path}, Worker: a.cfg.Worker,
 	})
-	if err := a.stage.Analyze(data, &res); err != nil {
+	if err := a.stage.AnalyzeCamera(data, &res, cam, at); err != nil {
 		return nil, err
 	}
 	analysis.Finish(&res, received)

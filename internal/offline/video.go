@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/annotate"
 	"github.com/framecast/framecast/internal/frame"
 	"github.com/framecast/framecast/internal/report"
@@ -251,6 +252,9 @@ func (a *Analyzer) video(ctx context.Context, p *VideoPlan, path, out string, re
 	}()
 	var tally report.Tally
 	start := time.Now()
+	// The video is one camera, its frames in order: the tracker's state
+	// lives for this video and no longer.
+	cam := analysis.NewCamera(a.cfg.Tracking)
 	for k := int64(0); ; k++ {
 		f, err := src.Next(vctx)
 		got := time.Now()
@@ -266,9 +270,16 @@ func (a *Analyzer) video(ctx context.Context, p *VideoPlan, path, out string, re
 		seq := s.seq(k)
 		// The frame counts as captured when the source delivered it, so
 		// latency is the analysis time, as for images.
-		res, err := a.analyze(f.JPEG, name, path, seq, got, got)
+		res, err := a.analyze(f.JPEG, name, path, seq, got, got, cam, time.Unix(0, 0).Add(s.at(k)))
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", seq, err)
+		}
+		if res.Analysis == analysis.AnalysisReused && (rv != nil || out != "") {
+			// The report and the annotated video show this frame, which a
+			// reused analysis did not decode.
+			if err := a.stage.Decode(f.JPEG); err != nil {
+				return fmt.Errorf("frame %d: %w", seq, err)
+			}
 		}
 		tally.Add(res)
 		if err := o.Result(res); err != nil {

@@ -1,0 +1,365 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/source"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+// Variant is one way of analysing a camera's frames for `framecast bench
+// --compare`: a name, the engine (nil: CompareConfig.NewAnalyzer) and what
+// the stage may leave out. Another precision or model is one more Variant
+// with its own NewAnalyzer.
+type Variant struct {
+	Name        string
+	NewAnalyzer NewAnalyzer
+	Tracking    analysis.Tracking
+}
+
+// DefaultVariants are the variants compared by default; the first, every
+// frame in full, is the reference the others' fidelity is measured
+// against.
+func DefaultVariants() []Variant {
+	v := func(name string, detect, reclassify int, static bool) Variant {
+		return Variant{Name: name, Tracking: analysis.Tracking{DetectEvery: detect, ReclassifyEvery: reclassify, SkipStatic: static}}
+	}
+	return []Variant{
+		v("full", 1, 1, false),
+		v("detect-every 2", 2, 1, false),
+		v("detect-every 3", 3, 1, false),
+		v("detect-every 5", 5, 1, false),
+		v("reclassify-every 3", 1, 3, false),
+		v("skip-static", 1, 1, true),
+		v("detect 3 + reclassify 3", 3, 3, false),
+		v("detect 3 + reclassify 3 + skip-static", 3, 3, true),
+	}
+}
+
+// CompareConfig configures RunCompare. A zero field means its default.
+type CompareConfig struct {
+	// Cameras synthetic cameras (default DefaultCameras; negative: none)
+	// of FramesPerCamera frames each, Width×Height at JPEGQuality, as the
+	// pipeline bench renders them; NewAnalyzer, Limits and Log as there.
+	Common
+	// Videos are decoded by ffmpeg (FFmpeg, default "ffmpeg"), up to
+	// FramesPerCamera frames each, each one more camera.
+	Videos []string
+	FFmpeg string
+	// Variants (default DefaultVariants) run on the same frames, one after
+	// the other, on one engine each, in this process.
+	Variants []Variant
+}
+
+// RegisterFlags adds `framecast bench --compare`'s own flags.
+func (c *CompareConfig) RegisterFlags(fs *flag.FlagSet) {
+	c.Common.RegisterFlags(fs)
+	fs.StringVar(&c.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg executable, for the videos given as arguments")
+}
+
+// CheckFlags checks the flags' values.
+func (c *CompareConfig) CheckFlags() error {
+	errs := c.checkFlags()
+	if c.Cameras < 0 || c.Cameras > 256 {
+		errs = append(errs, fmt.Errorf("--cameras %d: want 0 to 256", c.Cameras))
+	}
+	if c.Cameras == 0 {
+		c.Cameras = -1 // the flag's 0 means none
+	}
+	return errors.Join(errs...)
+}
+
+// CompareReport is the result of `framecast bench --compare`.
+type CompareReport struct {
+	Clips    []string        `json:"clips"` // camera names: synthetic seeds and video files
+	Frames   int             `json:"frames"`
+	Faces    int             `json:"reference_faces"`
+	Variants []VariantReport `json:"variants"`
+}
+
+// VariantReport is one variant's cost and fidelity.
+type VariantReport struct {
+	Name string `json:"name"`
+	// MSPerFrame is wall time per frame (decode and analysis);
+	// CPUMSPerFrame the process's CPU time per frame (every thread, ONNX
+	// Runtime's too), and FPSPerCore its inverse: what one core sustains.
+	MSPerFrame    float64 `json:"ms_per_frame"`
+	CPUMSPerFrame float64 `json:"cpu_ms_per_frame"`
+	FPSPerCore    float64 `json:"fps_per_core"`
+	// Shares of frames analysed in full, tracked and reused.
+	Full, Tracked, Reused float64
+	Faces                 int `json:"faces"`
+	// Fidelity against the first variant: the share of its faces that
+	// this variant has a face for with IoU ≥ 0.5 (one-to-one), the share
+	// of those with the same top emotion, and the share of a reference
+	// track's consecutive frames in which the matched face keeps its id.
+	Matched     float64 `json:"faces_matched"`
+	EmotionSame float64 `json:"emotion_agreement"`
+	IDStable    float64 `json:"track_id_stability"`
+}
+
+type clip struct {
+	name   string
+	frames [][]byte
+	fps    float64
+}
+
+// RunCompare runs every variant on the same frames and compares them.
+func RunCompare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) {
+	if err := cfg.withDefaults(DefaultComputeDuration); err != nil {
+		return nil, err
+	}
+	if len(cfg.Variants) == 0 {
+		cfg.Variants = DefaultVariants()
+	}
+	clips, err := compareClips(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	rep := &CompareReport{}
+	for _, c := range clips {
+		rep.Clips = append(rep.Clips, c.name)
+		rep.Frames += len(c.frames)
+	}
+	if rep.Frames == 0 {
+		return nil, errors.New("bench --compare: no frames (give --cameras or videos)")
+	}
+	var ref [][]frame.Result
+	for i, v := range cfg.Variants {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cfg.Log.Info("variant", "name", v.Name, "frames", rep.Frames)
+		out, vr, err := runVariant(ctx, &cfg, v, clips)
+		if err != nil {
+			return nil, fmt.Errorf("variant %s: %w", v.Name, err)
+		}
+		if i == 0 {
+			ref = out
+			for _, c := range out {
+				for _, r := range c {
+					rep.Faces += len(r.Faces)
+				}
+			}
+		}
+		fidelity(ref, out, vr)
+		rep.Variants = append(rep.Variants, *vr)
+	}
+	return rep, nil
+}
+
+func compareClips(ctx context.Context, cfg *CompareConfig) ([]clip, error) {
+	var clips []clip
+	for i := range max(cfg.Cameras, 0) {
+		src, err := source.NewSyntheticURI(fmt.Sprintf("synthetic:?seed=%d&size=%dx%d", i+1, cfg.Width, cfg.Height), source.Config{JPEGQuality: cfg.JPEGQuality})
+		if err != nil {
+			return nil, err
+		}
+		c := clip{name: fmt.Sprintf("synthetic-%d", i+1), fps: src.FPS()}
+		for j := range cfg.FramesPerCamera {
+			data, err := src.Render(int64(j))
+			if err != nil {
+				return nil, err
+			}
+			c.frames = append(c.frames, data)
+		}
+		src.Close()
+		clips = append(clips, c)
+	}
+	for _, path := range cfg.Videos {
+		info, err := source.Probe(ctx, source.FFprobeFor(cfg.FFmpeg), path)
+		if err != nil {
+			return nil, err
+		}
+		src, err := source.OpenVideo(path, info, source.Config{Unpaced: true, FFmpeg: cfg.FFmpeg, Log: quietLog(cfg.Log, "source")})
+		if err != nil {
+			return nil, err
+		}
+		c := clip{name: filepath.Base(path), fps: info.FPS}
+		for len(c.frames) < cfg.FramesPerCamera {
+			f, err := src.Next(ctx)
+			if errors.Is(err, source.ErrEndOfInput) {
+				break
+			}
+			if err != nil {
+				src.Close()
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			c.frames = append(c.frames, f.JPEG)
+		}
+		src.Close()
+		clips = append(clips, c)
+	}
+	return clips, nil
+}
+
+func runVariant(ctx context.Context, cfg *CompareConfig, v Variant, clips []clip) ([][]frame.Result, *VariantReport, error) {
+	newAn := v.NewAnalyzer
+	if newAn == nil {
+		newAn = cfg.NewAnalyzer
+	}
+	an, err := newAn()
+	if err != nil {
+		return nil, nil, err
+	}
+	st := analysis.NewStage(an, cfg.Limits)
+	defer st.Close()
+	// A few unmeasured frames first: ONNX Runtime's first runs allocate.
+	for _, data := range clips[0].frames[:min(3, len(clips[0].frames))] {
+		res := frame.Result{}
+		if err := st.Analyze(data, &res); err != nil {
+			return nil, nil, err
+		}
+	}
+	vr := &VariantReport{Name: v.Name}
+	out := make([][]frame.Result, len(clips))
+	cpu0, wall0 := cpuTime(), time.Now()
+	n := 0
+	for ci, c := range clips {
+		cam := analysis.NewCamera(v.Tracking)
+		fps := c.fps
+		if fps <= 0 {
+			fps = 10
+		}
+		for j, data := range c.frames {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			res := analysis.Begin(analysis.Input{Camera: c.name, Seq: int64(j), Received: time.Now()})
+			at := time.Unix(0, 0).Add(time.Duration(float64(j) / fps * float64(time.Second)))
+			if err := st.AnalyzeCamera(data, &res, cam, at); err != nil {
+				return nil, nil, fmt.Errorf("%s frame %d: %w", c.name, j, err)
+			}
+			switch res.Analysis {
+			case analysis.AnalysisFull:
+				vr.Full++
+			case analysis.AnalysisTracked:
+				vr.Tracked++
+			case analysis.AnalysisReused:
+				vr.Reused++
+			}
+			vr.Faces += len(res.Faces)
+			out[ci] = append(out[ci], res)
+			n++
+		}
+	}
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	vr.MSPerFrame = round2(ms(wall) / float64(n))
+	vr.CPUMSPerFrame = round2(ms(cpu) / float64(n))
+	if cpu > 0 {
+		vr.FPSPerCore = round1(float64(n) / cpu.Seconds())
+	}
+	vr.Full, vr.Tracked, vr.Reused = round3(vr.Full/float64(n)), round3(vr.Tracked/float64(n)), round3(vr.Reused/float64(n))
+	return out, vr, nil
+}
+
+// cpuTime is the CPU time this process has used, user and system, in all
+// its threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fidelity fills vr's Matched, EmotionSame and IDStable from out against
+// ref: per frame, reference faces and the variant's are paired greedily
+// by IoU (≥ 0.5, best first).
+func fidelity(ref, out [][]frame.Result, vr *VariantReport) {
+	var refFaces, matched, same, pairs, stable int
+	for ci := range ref {
+		// last: reference track id → the variant's track id matched to it
+		// in the previous frame.
+		last := map[int64]int64{}
+		for j := range ref[ci] {
+			rf, of := ref[ci][j].Faces, out[ci][j].Faces
+			refFaces += len(rf)
+			m := matchFaces(rf, of)
+			now := map[int64]int64{}
+			for ri, oi := range m {
+				if oi < 0 {
+					continue
+				}
+				matched++
+				if rf[ri].Emotion == of[oi].Emotion {
+					same++
+				}
+				id := rf[ri].TrackID
+				now[id] = of[oi].TrackID
+				if prev, ok := last[id]; ok {
+					pairs++
+					if prev == of[oi].TrackID {
+						stable++
+					}
+				}
+			}
+			last = now
+		}
+	}
+	vr.Matched, vr.EmotionSame, vr.IDStable = share(matched, refFaces), share(same, matched), share(stable, pairs)
+}
+
+func share(a, b int) float64 {
+	if b == 0 {
+		return 1
+	}
+	return round3(float64(a) / float64(b))
+}
+
+// matchFaces pairs each face of a with one of b (index, or -1), greedily by
+// IoU of at least 0.5.
+func matchFaces(a, b []frame.Face) []int {
+	m := make([]int, len(a))
+	for i := range m {
+		m[i] = -1
+	}
+	used := make([]bool, len(b))
+	for {
+		bi, bj, best := -1, -1, 0.5
+		for i := range a {
+			if m[i] >= 0 {
+				continue
+			}
+			for j := range b {
+				if !used[j] {
+					if v := vision.IoU(rect(a[i].Box), rect(b[j].Box)); v >= best {
+						bi, bj, best = i, j, v
+					}
+				}
+			}
+		}
+		if bi < 0 {
+			return m
+		}
+		m[bi], used[bj] = bj, true
+	}
+}
+
+func rect(b frame.Box) vision.Rect { return vision.Rect{X1: b.X, Y1: b.Y, X2: b.X + b.W, Y2: b.Y + b.H} }
+
+// Print writes the report as a table.
+func (rep *CompareReport) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "VARIANT\tMS/FRAME\tCPU MS/FRAME\tFPS/CORE\tFULL\tTRACKED\tREUSED\tFACES\tMATCHED\tEMOTION\tID STABLE\t")
+	for _, v := range rep.Variants {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t\n", v.Name, v.MSPerFrame, v.CPUMSPerFrame, v.FPSPerCore,
+			100*v.Full, 100*v.Tracked, 100*v.Reused, v.Faces, 100*v.Matched, 100*v.EmotionSame, 100*v.IDStable)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%d frames of %d clips (%v), %d faces in the reference (%s); fidelity against it: faces matched at IoU ≥ 0.5, same top emotion, track id kept\n",
+		rep.Frames, len(rep.Clips), rep.Clips, rep.Faces, rep.Variants[0].Name)
+	return err
+}
