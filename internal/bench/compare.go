@@ -346,7 +346,9 @@ func matchFaces(a, b []frame.Face) []int {
 	}
 }
 
-func rect(b frame.Box) vision.Rect { return vision.Rect{X1: b.X, Y1: b.Y, X2: b.X + b.W, Y2: b.Y + b.H} }
+func rect(b frame.Box) vision.Rect {
+	return vision.Rect{X1: b.X, Y1: b.Y, X2: b.X + b.W, Y2: b.Y + b.H}
+}
 
 // Print writes the report as a table.
 func (rep *CompareReport) Print(w io.Writer) error {
