@@ -190,3 +190,25 @@ func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timing
 
 // Decode decodes data into Image without analysing it.
 func (s *Stage) Decode(data []byte) error { return s.dec.Decode(data, &s.img) }
+
+// Assign gives the faces of res, a result of this camera analysed in full
+// by Analyze, their track ids, as AnalyzeCamera would have: for callers
+// that analyse a camera's frames in parallel and only see the results in
+// order (the processor, when nothing is left out).
+func (c *Camera) Assign(res *frame.Result) {
+	faces := make([]vision.Face, len(res.Faces))
+	for i, f := range res.Faces {
+		faces[i].Box = vision.Rect{X1: f.Box.X, Y1: f.Box.Y, X2: f.Box.X + f.Box.W, Y2: f.Box.Y + f.Box.H}
+	}
+	for i, tk := range c.tr.Update(res.Seq, faces, nil) {
+		res.Faces[i].TrackID, res.Faces[i].Source = tk.ID, SourceDetected
+	}
+	res.Analysis = AnalysisFull
+}
+
+// Stateful says whether the analysis of a camera's frame depends on its
+// earlier frames (anything is left out), so they must be analysed one at
+// a time, in order; if not, only the track ids do (Assign).
+func (t Tracking) Stateful() bool {
+	return t.DetectEvery > 1 || t.ReclassifyEvery > 1 || t.SkipStatic
+}

@@ -129,7 +129,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	return demo.Run(ctx, demo.Config{
 		Broker: bc, TempDataDir: tempData, Cameras: cams,
 		Process: process.Config{
-			Worker: workerName(), Concurrency: *concurrency, Limits: vf.Limits(), MaxAge: *maxAge,
+			Worker: workerName(), Concurrency: *concurrency, Limits: vf.Limits(), MaxAge: *maxAge, Tracking: vf.Tracking(),
 			NewAnalyzer:  func() (analysis.Analyzer, error) { return vf.Engine() },
 			DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
 		},

@@ -91,7 +91,7 @@ func runProcess(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	cfg.Client, cfg.Topics, cfg.Worker, cfg.Log = metrics.KafkaClient(clientOpts), kc.Topics, workerName(), env.log
-	cfg.NewAnalyzer, cfg.Limits = vf.Analyzer, vf.Limits()
+	cfg.NewAnalyzer, cfg.Limits, cfg.Tracking = vf.Analyzer, vf.Limits(), vf.Tracking()
 	cfg.MaxAge, cfg.StatsInterval, cfg.StallAlarm = offIfZero(cfg.MaxAge), offIfZero(cfg.StatsInterval), offIfZero(cfg.StallAlarm)
 	p, err := process.New(ctx, cfg)
 	if err != nil {

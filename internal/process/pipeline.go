@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/framecast/framecast/internal/analysis"
 )
 
 // The pipeline: fetched records become jobs, workers analyse them, and
@@ -49,10 +51,82 @@ type partState struct {
 	stopped  bool   // nothing more is produced (a frame was dropped)
 	closed   bool   // nothing more is marked for commit
 	broken   bool   // a frame was not delivered: no marks past it
+	// Per-camera analysis state (tracks, the last analysed frame), by
+	// camera id. It lives and dies with the partState, which a revoke or
+	// a loss removes: a partition's next owner, here or elsewhere, starts
+	// afresh and never mixes another owner's state in. Only one goroutine
+	// uses it at a time: the worker on the partition (serial) or else its
+	// emitter.
+	cams map[string]*analysis.Camera
+	// With Processor.serial: a worker is analysing the partition's frames
+	// (analysing) and owes the analysis of this many more (owed).
+	analysing bool
+	owed      int
 }
 
+// camera is the state of a camera of the partition.
+func (ps *partState) camera(tr analysis.Tracking, id string) *analysis.Camera {
+	c := ps.cams[id]
+	if c == nil {
+		if ps.cams == nil {
+			ps.cams = map[string]*analysis.Camera{}
+		}
+		c = analysis.NewCamera(tr)
+		ps.cams[id] = c
+	}
+	return c
+}
+
+// runWorker analyses frames until the queue closes. When the analysis of
+// a camera's frame depends on its earlier frames (serial), a partition is
+// analysed by one worker at a time, frame after frame in offset order:
+// the worker that takes a frame of a partition another worker is on
+// leaves it to that one, which takes the partition's frames in order as
+// long as there are any. Any worker can still take any partition, so the
+// load spreads over the partitions, but one camera no longer uses more
+// than one worker. The alternative, routing each partition to a fixed
+// worker by hash, idles workers whenever the hash is uneven.
 func (p *Processor) runWorker(w *worker) {
+	if !p.serial {
+		for j := range p.work {
+			p.runJob(w, j)
+		}
+		return
+	}
 	for j := range p.work {
+		ps := j.ps
+		ps.mu.Lock()
+		ps.owed++
+		if ps.analysing {
+			ps.mu.Unlock()
+			continue
+		}
+		ps.analysing = true
+		for ps.owed > 0 {
+			ps.owed--
+			var next *job
+			for _, q := range ps.jobs {
+				if q.state == jobQueued {
+					next = q
+					break
+				}
+			}
+			ps.mu.Unlock()
+			if next != nil {
+				w.camera = func(id string) *analysis.Camera { return ps.camera(p.o.Tracking, id) }
+				p.runJob(w, next)
+				w.camera = nil
+			}
+			ps.mu.Lock()
+		}
+		ps.analysing = false
+		ps.mu.Unlock()
+	}
+}
+
+// runJob analyses one frame, or drops it if its partition was revoked.
+func (p *Processor) runJob(w *worker, j *job) {
+	{
 		ps := j.ps
 		ps.mu.Lock()
 		if ps.revoked || ps.stopped {
@@ -60,7 +134,7 @@ func (p *Processor) runWorker(w *worker) {
 			ps.mu.Unlock()
 			p.c.dropped.Add(1)
 			p.emit(ps)
-			continue
+			return
 		}
 		j.state = jobRunning
 		ps.mu.Unlock()
@@ -159,6 +233,13 @@ func (p *Processor) emit(ps *partState) {
 		}
 		ps.mu.Unlock()
 		for _, j := range batch {
+			if res := j.oc.res; res != nil {
+				// In offset order, one emitter per partition: the
+				// frames' track ids follow the camera's frames.
+				ps.camera(p.o.Tracking, res.Camera).Assign(res)
+				j.oc.res = nil
+				j.out, j.oc = p.workers[0].encode(j.rec, res, res.ProcessedAt, j.oc)
+			}
 			p.produce(j)
 		}
 		ps.mu.Lock()

@@ -141,6 +141,11 @@ type Config struct {
 	NewAnalyzer func() (analysis.Analyzer, error)
 	// Limits guard decoding (default imagex.DefaultLimits).
 	Limits imagex.Limits
+	// Tracking is what the analysis may leave out on a camera's frames
+	// (default nothing; faces get track ids either way). When anything
+	// is left out (Tracking.Stateful), a partition's frames are analysed
+	// one at a time, in order (see runWorker).
+	Tracking analysis.Tracking
 	// Delivery is the guarantee (default AtLeastOnce).
 	Delivery Delivery
 	// MaxAge skips frames older than this when a worker reaches them
@@ -295,6 +300,7 @@ type Processor struct {
 	c       *counters
 	maxDLQ  int32 // largest record the DLQ topic takes
 	maxRes  int32 // largest record the results topic takes
+	serial  bool  // o.Tracking.Stateful(): one worker per partition at a time
 
 	cl   *kgo.Client                // the group member, producer too
 	clp  atomic.Pointer[kgo.Client] // cl, for Stats from other goroutines
@@ -334,7 +340,7 @@ func New(ctx context.Context, o Config) (*Processor, error) {
 	p := &Processor{
 		o: o, log: o.Log, c: newCounters(),
 		parts: map[tp]*partState{}, assigned: map[tp]bool{}, changed: make(chan struct{}),
-		work: make(chan *job, o.MaxInFlight),
+		work: make(chan *job, o.MaxInFlight), serial: o.Tracking.Stateful(),
 	}
 	if err := p.checkTopics(ctx); err != nil {
 		return nil, err
@@ -349,6 +355,7 @@ func New(ctx context.Context, o Config) (*Processor, error) {
 			stage:   analysis.NewStage(an, o.Limits),
 			results: o.Topics.Results, dlq: o.Topics.DLQ,
 			maxAge: o.MaxAge, name: o.Worker, maxDLQ: int(p.maxDLQ) - 1024,
+			idsLater: !p.serial,
 		})
 		p.busy = append(p.busy, &p.workers[len(p.workers)-1].busySince)
 	}

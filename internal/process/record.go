@@ -64,6 +64,9 @@ type outcome struct {
 	// Observer and the faces by emotion.
 	timings  frame.Timings
 	emotions []string
+	// res is an ok result whose faces still need their track ids (see
+	// worker.idsLater); the emitter assigns them and encodes it.
+	res *frame.Result
 }
 
 // worker turns frame records into result or dead-letter records. It owns
@@ -80,6 +83,14 @@ type worker struct {
 	// busySince is when the worker took its current frame (Unix ns; 0:
 	// idle), for Processor.Live.
 	busySince atomic.Int64
+	// camera, while set, gives the state of the frame's camera: the
+	// worker is the only one on the frame's partition (Processor.serial),
+	// so it may follow faces from the camera's earlier frames. Without
+	// it, frames are analysed in full and, with idsLater, the result is
+	// left unencoded for the partition's emitter, which sees frames in
+	// order, to give the faces their track ids.
+	camera   func(camera string) *analysis.Camera
+	idsLater bool
 }
 
 // The window around a record's timestamp in which its framecast-captured-ns
@@ -176,7 +187,11 @@ func (w *worker) handleFrame(rec *kgo.Record, meta frame.Meta, fetched time.Time
 	// The pixel buffer of a frame over imagex.RetainBytes must not stay
 	// with the worker once analysed or rejected.
 	defer w.stage.Trim()
-	if err := w.stage.Analyze(rec.Value, &res); err != nil {
+	var cam *analysis.Camera
+	if w.camera != nil {
+		cam = w.camera(meta.Camera)
+	}
+	if err := w.stage.AnalyzeCamera(rec.Value, &res, cam, meta.CapturedAt); err != nil {
 		if errors.Is(err, analysis.ErrAnalysis) {
 			return w.deadLetter(rec, ReasonAnalysis, err)
 		}
@@ -201,6 +216,15 @@ func (w *worker) result(rec *kgo.Record, res *frame.Result, fetched time.Time, o
 			o.emotions = append(o.emotions, res.Faces[i].Emotion)
 		}
 	}
+	if o.kind == kindOK && w.idsLater {
+		o.res = res
+		return nil, o
+	}
+	return w.encode(rec, res, done, o)
+}
+
+// encode makes the result record of res.
+func (w *worker) encode(rec *kgo.Record, res *frame.Result, done time.Time, o outcome) (*kgo.Record, outcome) {
 	b, err := frame.Marshal(res)
 	if err != nil {
 		return w.deadLetter(rec, ReasonAnalysis, fmt.Errorf("encoding the result: %w", err))
