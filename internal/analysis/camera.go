@@ -62,7 +62,8 @@ type Camera struct {
 // NewCamera returns the state of a camera not seen before.
 func NewCamera(cfg Tracking) *Camera {
 	cfg.withDefaults()
-	return &Camera{cfg: cfg, tr: track.New(cfg.Track)}
+	// The first frame has nothing to follow: the detector runs.
+	return &Camera{cfg: cfg, tr: track.New(cfg.Track), since: cfg.DetectEvery}
 }
 
 // Splitter is an Analyzer that can also run its two networks apart, which
@@ -107,7 +108,7 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 	t, err := s.camera(res.Seq, cam, res)
 	if err != nil {
 		cam.tr.Reset()
-		cam.refOK = false
+		cam.refOK, cam.since = false, cam.cfg.DetectEvery
 		return analysisError{err}
 	}
 	res.Status = frame.StatusOK
@@ -134,7 +135,9 @@ func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timing
 	start := time.Now()
 	var tracks []*track.Track
 	res.Analysis = AnalysisFull
-	if split && cam.since+1 < cam.cfg.DetectEvery && cam.tr.Follow(seq, &s.img) {
+	// A frame of a new size is a new scene: the detector runs.
+	sameSize := s.img.W == cam.w && s.img.H == cam.h
+	if split && sameSize && cam.since+1 < cam.cfg.DetectEvery && cam.tr.Follow(seq, &s.img) {
 		res.Analysis = AnalysisTracked
 		tracks = cam.tr.Visible()
 		cam.since++

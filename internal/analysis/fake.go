@@ -28,8 +28,9 @@ type Fake struct {
 	Err error
 	// Panic, when set, makes every call panic with it.
 	Panic any
-	// Calls counts the calls.
-	Calls atomic.Int64
+	// Calls counts the calls (of Analyze and Detect); Classified the
+	// faces given to Classify.
+	Calls, Classified atomic.Int64
 	// Closed is set by Close.
 	Closed atomic.Bool
 }
@@ -98,6 +99,7 @@ func (f *Fake) Classify(_ *imagex.RGB, faces []vision.Face) error {
 	if fw <= 0 {
 		fw = 160
 	}
+	f.Classified.Add(int64(len(faces)))
 	for i := range faces {
 		top := max(int(faces[i].Box.X1)/fw, 0) % len(vision.Labels)
 		for k := range faces[i].Probs {

@@ -68,22 +68,28 @@ func (p *patch) search(img *imagex.RGB, pred vision.Rect, r int) (dx, dy, diff f
 	if win.n == 0 {
 		return 0, 0, 0, false
 	}
-	best, bx, by := math.MaxInt, 0, 0
+	// The prediction itself first, and a move only for a strictly better
+	// match: on flat or repetitive texture, where many offsets tie, the
+	// face stays where it was predicted.
+	sad := func(ox, oy, bound int) int {
+		s := 0
+		for j := 0; j < cells && s < bound; j++ {
+			row := win.pix[(oy+j)*win.n+ox : (oy+j)*win.n+ox+cells]
+			tr := p.pix[j*cells : j*cells+cells]
+			for i, v := range tr {
+				d := int(v) - int(row[i])
+				if d < 0 {
+					d = -d
+				}
+				s += d
+			}
+		}
+		return s
+	}
+	best, bx, by := sad(r, r, math.MaxInt), r, r
 	for oy := 0; oy <= 2*r; oy++ {
 		for ox := 0; ox <= 2*r; ox++ {
-			s := 0
-			for j := 0; j < cells && s < best; j++ {
-				row := win.pix[(oy+j)*win.n+ox : (oy+j)*win.n+ox+cells]
-				tr := p.pix[j*cells : j*cells+cells]
-				for i, v := range tr {
-					d := int(v) - int(row[i])
-					if d < 0 {
-						d = -d
-					}
-					s += d
-				}
-			}
-			if s < best {
+			if s := sad(ox, oy, best); s < best {
 				best, bx, by = s, ox, oy
 			}
 		}

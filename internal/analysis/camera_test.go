@@ -1,0 +1,124 @@
+package analysis
+
+import (
+	"bytes"
+	"image"
+	"image/jpeg"
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+)
+
+// texturedJPEG is a 640×480 frame with texture everywhere (so templates
+// have something to match), shifted right by dx pixels.
+func texturedJPEG(t *testing.T, dx int) []byte {
+	t.Helper()
+	m := image.NewGray(image.Rect(0, 0, 640, 480))
+	for y := range 480 {
+		for x := range 640 {
+			u := x - dx
+			m.Pix[y*640+x] = byte((u*u/7 + y*y/5 + u*y/3) % 200)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestAnalyzeCamera(t *testing.T) {
+	static, moved := texturedJPEG(t, 0), texturedJPEG(t, 40)
+	type frameIn struct {
+		data []byte
+		at   time.Duration
+	}
+	tests := []struct {
+		name     string
+		tr       Tracking
+		frames   []frameIn
+		want     []string // analysis per frame
+		detects  int64    // detector runs
+		classify int64    // faces classified (4 per frame analysed in full)
+	}{
+		{"full by default", Tracking{}, []frameIn{{static, 0}, {static, 100 * time.Millisecond}, {static, 200 * time.Millisecond}},
+			[]string{"full", "full", "full"}, 3, 12},
+		{"detect every 3", Tracking{DetectEvery: 3}, []frameIn{{static, 0}, {static, 100}, {static, 200}, {static, 300}, {static, 400}},
+			[]string{"full", "tracked", "tracked", "full", "tracked"}, 2, 20},
+		{"reclassify every 2", Tracking{DetectEvery: 3, ReclassifyEvery: 2}, []frameIn{{static, 0}, {static, 100}, {static, 200}, {static, 300}},
+			[]string{"full", "tracked", "tracked", "full"}, 2, 8},
+		{"static frames reused until max age", Tracking{SkipStatic: true}, []frameIn{
+			{static, 0}, {static, 100 * time.Millisecond}, {static, 900 * time.Millisecond}, {static, time.Second}, {static, 1100 * time.Millisecond}},
+			[]string{"full", "reused", "reused", "full", "reused"}, 2, 8},
+		{"motion forces full", Tracking{SkipStatic: true}, []frameIn{{static, 0}, {moved, 100 * time.Millisecond}, {moved, 200 * time.Millisecond}, {static, 300 * time.Millisecond}},
+			[]string{"full", "full", "reused", "full"}, 3, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &Fake{}
+			s := NewStage(fake, imagex.Limits{})
+			defer s.Close()
+			cam := NewCamera(tt.tr)
+			t0 := time.Unix(1000, 0)
+			var ids []int64
+			for i, f := range tt.frames {
+				res := Begin(Input{Camera: "cam", Seq: int64(i), CapturedAt: t0.Add(f.at), Received: time.Now()})
+				if err := s.AnalyzeCamera(f.data, &res, cam, t0.Add(f.at)); err != nil {
+					t.Fatal(err)
+				}
+				Finish(&res, time.Now())
+				b, _ := frame.Marshal(&res)
+				if err := frame.Validate(b); err != nil {
+					t.Fatalf("frame %d: invalid result: %v\n%s", i, err, b)
+				}
+				if res.Analysis != tt.want[i] || len(res.Faces) != 4 || res.Frame.Width != 640 {
+					t.Fatalf("frame %d: analysis %q with %d faces, want %q with 4\n%s", i, res.Analysis, len(res.Faces), tt.want[i], b)
+				}
+				for k, face := range res.Faces {
+					wantSrc := SourceDetected
+					if res.Analysis == AnalysisTracked {
+						wantSrc = SourceTracked
+					}
+					if face.Source != wantSrc || face.Emotion != frame.Labels[k] {
+						t.Fatalf("frame %d face %d: source %q emotion %q", i, k, face.Source, face.Emotion)
+					}
+					if i == 0 {
+						ids = append(ids, face.TrackID)
+					} else if face.TrackID != ids[k] {
+						t.Fatalf("frame %d face %d: track id %d, was %d", i, k, face.TrackID, ids[k])
+					}
+				}
+			}
+			if got := fake.Calls.Load(); got != tt.detects {
+				t.Errorf("%d detector runs, want %d", got, tt.detects)
+			}
+			if got := fake.Classified.Load(); got != tt.classify {
+				t.Errorf("%d faces classified, want %d", got, tt.classify)
+			}
+		})
+	}
+}
+
+func TestAssign(t *testing.T) {
+	cam := NewCamera(Tracking{})
+	var first []int64
+	for seq := range int64(3) {
+		res := frame.Result{Seq: seq, Faces: []frame.Face{{Box: frame.Box{X: 10, Y: 10, W: 50, H: 50}}, {Box: frame.Box{X: 300, Y: 10, W: 50, H: 50}}}}
+		cam.Assign(&res)
+		if res.Analysis != AnalysisFull {
+			t.Fatalf("analysis %q", res.Analysis)
+		}
+		for i, f := range res.Faces {
+			if seq == 0 {
+				first = append(first, f.TrackID)
+			} else if f.TrackID != first[i] || f.Source != SourceDetected {
+				t.Fatalf("frame %d face %d: %+v, first id %d", seq, i, f, first[i])
+			}
+		}
+	}
+	if first[0] == first[1] {
+		t.Fatalf("two faces share id %d", first[0])
+	}
+}
