@@ -1,0 +1,91 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/analysis"
+	"github.com/framecast/framecast/internal/bench"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/testkit"
+	"github.com/framecast/framecast/internal/vision"
+)
+
+// TestCompareFake checks the mechanics on the fake analyzer: every
+// variant sees every frame, the reference agrees with itself, and the
+// share of tracked frames follows --detect-every.
+func TestCompareFake(t *testing.T) {
+	testkit.RequireSamples(t)
+	rep, err := bench.RunCompare(context.Background(), bench.CompareConfig{
+		Common: bench.Common{Cameras: 2, FramesPerCamera: 6, NewAnalyzer: fakeAnalyzers(0), Limits: imagex.DefaultLimits()},
+		Variants: []bench.Variant{
+			{Name: "full"},
+			{Name: "detect-every 3", Tracking: analysis.Tracking{DetectEvery: 3}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Frames != 12 || rep.Faces != 48 || len(rep.Variants) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	full, d3 := rep.Variants[0], rep.Variants[1]
+	if full.Full != 1 || full.Matched != 1 || full.EmotionSame != 1 || full.IDStable != 1 {
+		t.Errorf("the reference against itself: %+v", full)
+	}
+	// Frames 0 and 3 of each camera run the detector, unless following
+	// failed on the synthetic scene's motion (the fake's boxes do not
+	// move with it): at least a third.
+	if d3.Full < 0.33 || d3.Full+d3.Tracked != 1 || d3.CPUMSPerFrame <= 0 {
+		t.Errorf("detect-every 3: %+v", d3)
+	}
+	var b bytes.Buffer
+	if err := rep.Print(&b); err != nil || !strings.Contains(b.String(), "detect-every 3") {
+		t.Errorf("print: %v\n%s", err, b.String())
+	}
+}
+
+// TestCompareRealModels runs the default variants with the real networks
+// on a test video of moving faces: following them between detector runs
+// keeps most faces (IoU ≥ 0.5 with the detector's boxes) and their ids.
+func TestCompareRealModels(t *testing.T) {
+	paths := testkit.RequireModels(t)
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("needs ffmpeg")
+	}
+	video := filepath.Join(t.TempDir(), "faces.mp4")
+	if err := testkit.MakeVideo("ffmpeg", video, testkit.VideoConfig{Seconds: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := vision.InitRuntime(paths.ResolveORTLib("")); err != nil {
+		t.Fatal(err)
+	}
+	newEngine := func() (analysis.Analyzer, error) {
+		return vision.New(vision.Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := bench.RunCompare(ctx, bench.CompareConfig{
+		Common: bench.Common{Cameras: -1, FramesPerCamera: 30, NewAnalyzer: newEngine, Limits: imagex.DefaultLimits()},
+		Videos: []string{video}, FFmpeg: "ffmpeg",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	_ = rep.Print(&b)
+	t.Logf("\n%s", b.String())
+	if rep.Frames != 30 || rep.Faces < 60 {
+		t.Fatalf("%d frames, %d faces in the reference", rep.Frames, rep.Faces)
+	}
+	for _, v := range rep.Variants {
+		if v.Matched < 0.9 || v.IDStable < 0.95 {
+			t.Errorf("%s: %.1f%% of the faces matched, ids kept in %.1f%%", v.Name, 100*v.Matched, 100*v.IDStable)
+		}
+	}
+}
