@@ -13,14 +13,18 @@ import (
 // and JPEG ringing are averaged away before anything is compared, and the
 // decode costs a fraction of a full one (no inverse DCT beyond the DC).
 //
-// The defaults were tuned on the synthetic cameras and ffmpeg test videos
-// (docs/BENCHMARKS.md): re-encoding one still image at quality 60–90 moves
-// the thumbnail by well under one grey level on average and under 3 in any
-// block, while a face turning or a mouth opening (a few blocks of a 640×480
-// frame) moves those blocks by 8 or more.
+// The defaults were tuned on ffmpeg test videos (docs/BENCHMARKS.md): a
+// still photo with temporal noise (ffmpeg noise=alls=4, H.264 crf 20, then
+// JPEG) moves the thumbnail by 0.4–0.6 grey levels on average and no 4×4
+// block by 2 or more; with heavy noise (alls=12, crf 23) by 1.2 on average,
+// no block by 3. A pan of 4 px a frame moves it by 6–12 on average with
+// 45–78 % of the blocks changed, and testsrc2's small moving objects by 3.5
+// on average with 10 % of the blocks changed. A mouth opening on a 60 px
+// face (≈200 px changed by ≈50 levels) moves its block by ≈10.
 type StaticConfig struct {
 	// MeanDiff is the largest mean absolute difference (grey levels
-	// 0–255) over the whole thumbnail of a static frame (default 1.5).
+	// 0–255) over the whole thumbnail of a static frame (default 2.5):
+	// twice the heavy-noise level, and below a global change of light.
 	MeanDiff float64
 	// BlockDiff is the mean absolute difference over a block of 4×4
 	// thumbnail pixels (32×32 frame pixels) above which the block counts
@@ -38,7 +42,7 @@ type StaticConfig struct {
 
 func (c *StaticConfig) withDefaults() {
 	if c.MeanDiff == 0 {
-		c.MeanDiff = 1.5
+		c.MeanDiff = 2.5
 	}
 	if c.BlockDiff == 0 {
 		c.BlockDiff = 6
