@@ -49,8 +49,8 @@ import (
 //	{"t":"r","r":[result,...]}
 //	    results in arrival order; result is
 //	    {"c":camera,"s":seq,"ts":captured unix ms,"lat":latency ms,"st":status,
-//	     "w":width,"h":height,"f":[{"x","y","w","h","e":emotion,"p":its probability,"sc":score},...]}
-//	    with boxes in frame pixels
+//	     "w":width,"h":height,"f":[{"x","y","w","h","e":emotion,"p":its probability,"sc":score,"id":track id},...]}
+//	    with boxes in frame pixels ("id" absent for untracked faces)
 //	{"t":"s","now":unix ms,"cams":{id:camStats,...},"all":camStats,"pt":point,
 //	 "ws_dropped":{id:n,...}}
 //	    about once a second: per-camera and overall statistics, the newest
@@ -188,6 +188,7 @@ type wsFace struct {
 	E     string  `json:"e"`
 	P     float64 `json:"p"`
 	Score float64 `json:"sc"`
+	ID    int64   `json:"id,omitempty"`
 }
 
 // wsResult is a result as the browser gets it: what the overlay and the
@@ -211,7 +212,7 @@ func encodeResult(r *frame.Result) []byte {
 	for _, f := range r.Faces {
 		m.Faces = append(m.Faces, wsFace{
 			X: round3(f.Box.X), Y: round3(f.Box.Y), W: round3(f.Box.W), H: round3(f.Box.H),
-			E: f.Emotion, P: round3(f.Emotions[f.Emotion]), Score: round3(f.Score),
+			E: f.Emotion, P: round3(f.Emotions[f.Emotion]), Score: round3(f.Score), ID: f.TrackID,
 		})
 	}
 	b, _ := json.Marshal(m) // plain data: cannot fail

@@ -256,7 +256,8 @@
       g.lineWidth = thick;
       g.strokeStyle = color;
       g.strokeRect(x, y, w, h);
-      const label = `${face.e} ${Math.round(face.p * 100)}%`;
+      // The track id lets a viewer follow one person's emotion over time.
+      const label = `${face.id ? '#' + face.id + ' ' : ''}${face.e} ${Math.round(face.p * 100)}%`;
       const tw = Math.ceil(g.measureText(label).width) + 2 * thick;
       const th = fontPx + 2 * thick;
       let ly = y - th - 1;
