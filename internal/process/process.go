@@ -14,6 +14,16 @@
 // camera's frames live in one partition and its results are keyed by the
 // camera, so its results reach the results topic in sequence order.
 //
+// Faces get track ids from a per-camera tracker (analysis.Camera) kept with
+// the partition and dropped when the partition is revoked or lost. By
+// default only the ids depend on earlier frames, and the partition's
+// emitter, which sees its frames in order, gives them. With
+// Config.Tracking leaving work out (--detect-every, --reclassify-every,
+// --skip-static), the analysis itself depends on the camera's previous
+// frame: a partition's frames are then analysed by one worker at a time,
+// in offset order (any worker may take any partition), so one camera uses
+// at most one worker.
+//
 // # Delivery
 //
 // At-least-once (the default): a frame's offset is marked once its record is
