@@ -240,6 +240,12 @@ func (p *Processor) runEOS(ctx context.Context) error {
 			return p.txnError(err)
 		}
 		if !committed {
+			// The aborted frames come again: the cameras' state (tracks,
+			// the last analysed frame) must not have seen them. The
+			// workers are idle, so the partStates can go.
+			p.mu.Lock()
+			clear(p.parts)
+			p.mu.Unlock()
 			p.c.aborted.Add(1)
 			if commit {
 				p.log.Info("transaction aborted (the group rebalanced during it); its frames are processed again", "frames", len(jobs))
@@ -263,6 +269,17 @@ func (p *Processor) txnError(err error) error {
 }
 
 func (p *Processor) onRevokedEOS(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	// The cameras' state goes with the partitions. A revoke may come
+	// while a batch is analysed: its frames keep the partState they were
+	// dispatched with (and the transaction is aborted), and the next
+	// batch, dispatched only once this one is done, gets a fresh one.
+	p.mu.Lock()
+	for t, parts := range revoked {
+		for _, part := range parts {
+			delete(p.parts, tp{t, part})
+		}
+	}
+	p.mu.Unlock()
 	p.forget(revoked)
 	if len(revoked) > 0 {
 		// A transaction still open now is aborted by End; its frames go

@@ -55,22 +55,30 @@ func TestTrackIDs(t *testing.T) {
 // its partition to another member, that member starts afresh (a full
 // analysis, new track ids) and the old member has dropped the state.
 func TestTrackingRebalance(t *testing.T) {
+	for _, mode := range []Delivery{AtLeastOnce, ExactlyOnce} {
+		t.Run(string(mode), func(t *testing.T) { testTrackingRebalance(t, mode) })
+	}
+}
+
+func testTrackingRebalance(t *testing.T, mode Delivery) {
 	const cameras = 6
 	tc := newCluster(t, cameras)
 	o := tc.options(t)
-	o.Group, o.Concurrency, o.Worker = "track", 2, "a"
+	o.Group, o.Concurrency, o.Worker, o.InstanceID, o.Delivery = "track", 2, "a", "a", mode
 	o.Tracking = analysis.Tracking{DetectEvery: 3}
 	tc.Produce(t, cameraFrames(t, cameras, 0, 5)...)
 	a := start(t, o)
 	testkit.Eventually(t, 60*time.Second, "the first frames", func() bool { return a.Stats().Out() >= cameras*5 })
 
-	o.Worker = "b"
+	o.Worker, o.InstanceID = "b", "b"
 	b := start(t, o)
 	testkit.Eventually(t, 30*time.Second, "both members to own partitions", func() bool {
 		sa, sb := a.Stats(), b.Stats()
 		return sa.Assigned > 0 && sb.Assigned > 0 && sa.Assigned+sb.Assigned == cameras
 	})
-	// The state of every partition a no longer owns is gone with it.
+	// The state of every partition a no longer owns is gone with it
+	// (exactly once: as soon as a's current batch, if any, is done).
+	testkit.Eventually(t, 30*time.Second, "a to be idle", func() bool { return a.Stats().InFlight == 0 })
 	a.mu.Lock()
 	for k := range a.parts {
 		if !a.assigned[k] {
@@ -89,7 +97,7 @@ func TestTrackingRebalance(t *testing.T) {
 	}
 	wantBefore := []string{"full", "tracked", "tracked", "full", "tracked"}
 	moved := 0
-	for cam, rs := range checkResults(t, tc.ReadTopic(t, topics.Results, cameras*7)) {
+	for cam, rs := range checkResults(t, tc.ReadTopic(t, topics.Results, cameras*7, kgo.FetchIsolationLevel(kgo.ReadCommitted()))) {
 		if len(rs) != 7 {
 			t.Fatalf("%s: %d results", cam, len(rs))
 		}
