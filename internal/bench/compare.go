@@ -97,8 +97,10 @@ type VariantReport struct {
 	CPUMSPerFrame float64 `json:"cpu_ms_per_frame"`
 	FPSPerCore    float64 `json:"fps_per_core"`
 	// Shares of frames analysed in full, tracked and reused.
-	Full, Tracked, Reused float64
-	Faces                 int `json:"faces"`
+	Full    float64 `json:"full"`
+	Tracked float64 `json:"tracked"`
+	Reused  float64 `json:"reused"`
+	Faces   int     `json:"faces"`
 	// Fidelity against the first variant: the share of its faces that
 	// this variant has a face for with IoU ≥ 0.5 (one-to-one), the share
 	// of those with the same top emotion, and the share of a reference
@@ -106,6 +108,11 @@ type VariantReport struct {
 	Matched     float64 `json:"faces_matched"`
 	EmotionSame float64 `json:"emotion_agreement"`
 	IDStable    float64 `json:"track_id_stability"`
+	// Steady is the share of a track's consecutive frames (this variant's
+	// own ids) with the same top emotion: how much the label flickers.
+	// The reference's own flicker on a still scene bounds the emotion
+	// agreement any variant that reuses probabilities can reach.
+	Steady float64 `json:"emotion_steadiness"`
 }
 
 type clip struct {
@@ -308,6 +315,24 @@ func fidelity(ref, out [][]frame.Result, vr *VariantReport) {
 		}
 	}
 	vr.Matched, vr.EmotionSame, vr.IDStable = share(matched, refFaces), share(same, matched), share(stable, pairs)
+	var kept, steady int
+	for ci := range out {
+		last := map[int64]string{}
+		for _, r := range out[ci] {
+			now := map[int64]string{}
+			for _, f := range r.Faces {
+				now[f.TrackID] = f.Emotion
+				if e, ok := last[f.TrackID]; ok {
+					kept++
+					if e == f.Emotion {
+						steady++
+					}
+				}
+			}
+			last = now
+		}
+	}
+	vr.Steady = share(steady, kept)
 }
 
 func share(a, b int) float64 {
@@ -353,15 +378,15 @@ func rect(b frame.Box) vision.Rect {
 // Print writes the report as a table.
 func (rep *CompareReport) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "VARIANT\tMS/FRAME\tCPU MS/FRAME\tFPS/CORE\tFULL\tTRACKED\tREUSED\tFACES\tMATCHED\tEMOTION\tID STABLE\t")
+	fmt.Fprintln(tw, "VARIANT\tMS/FRAME\tCPU MS/FRAME\tFPS/CORE\tFULL\tTRACKED\tREUSED\tFACES\tMATCHED\tEMOTION\tID STABLE\tSTEADY\t")
 	for _, v := range rep.Variants {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t\n", v.Name, v.MSPerFrame, v.CPUMSPerFrame, v.FPSPerCore,
-			100*v.Full, 100*v.Tracked, 100*v.Reused, v.Faces, 100*v.Matched, 100*v.EmotionSame, 100*v.IDStable)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t\n", v.Name, v.MSPerFrame, v.CPUMSPerFrame, v.FPSPerCore,
+			100*v.Full, 100*v.Tracked, 100*v.Reused, v.Faces, 100*v.Matched, 100*v.EmotionSame, 100*v.IDStable, 100*v.Steady)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d frames of %d clips (%v), %d faces in the reference (%s); fidelity against it: faces matched at IoU ≥ 0.5, same top emotion, track id kept\n",
+	_, err := fmt.Fprintf(w, "\n%d frames of %d clips (%v), %d faces in the reference (%s); fidelity against it: faces matched at IoU ≥ 0.5, same top emotion, track id kept; steady: a track's top emotion unchanged from its previous frame\n",
 		rep.Frames, len(rep.Clips), rep.Clips, rep.Faces, rep.Variants[0].Name)
 	return err
 }
