@@ -85,6 +85,34 @@ func TestAnalyzeVideo(t *testing.T) {
 		}
 	})
 
+	// The video is one camera: faces are followed between detector runs
+	// and keep their track ids; an image is analysed in full, untracked.
+	t.Run("detect every 3", func(t *testing.T) {
+		code, out, errs := runCLI(t, nil, "analyze", "--json", "--detect-every", "3", frame640(t), video)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		rs := videoResults(t, out)
+		if len(rs) != 1+30 {
+			t.Fatalf("%d results, want 1 image + 30 frames", len(rs))
+		}
+		if rs[0].Analysis != "" || len(rs[0].Faces) == 0 || rs[0].Faces[0].TrackID != 0 {
+			t.Errorf("image: analysis %q, faces %+v", rs[0].Analysis, rs[0].Faces)
+		}
+		kinds := map[string]int{}
+		for _, r := range rs[1:] {
+			kinds[r.Analysis]++
+			for _, f := range r.Faces {
+				if f.TrackID < 1 || (f.Source != "detected" && f.Source != "tracked") {
+					t.Fatalf("frame %d: face %+v", r.Seq, f)
+				}
+			}
+		}
+		if rs[1].Analysis != "full" || kinds["tracked"] < 10 || kinds["full"] < 10 || kinds["full"]+kinds["tracked"] != 30 {
+			t.Errorf("analyses %v, first %q: want full on the first frame and then about one in three", kinds, rs[1].Analysis)
+		}
+	})
+
 	t.Run("fps 2", func(t *testing.T) {
 		code, out, errs := runCLI(t, nil, "analyze", "--json", "--fps", "2", video)
 		if code != 0 {
