@@ -237,7 +237,7 @@ func (p *Processor) emit(ps *partState) {
 				// In offset order, one emitter per partition: the
 				// frames' track ids follow the camera's frames.
 				ps.camera(p.o.Tracking, res.Camera).Assign(res)
-				j.oc.res = nil
+				j.oc.res, j.oc.analysis = nil, res.Analysis
 				j.out, j.oc = p.workers[0].encode(j.rec, res, res.ProcessedAt, j.oc)
 			}
 			p.produce(j)

@@ -646,7 +646,7 @@ func (p *Processor) statsLoop(ctx context.Context) {
 		p.log.Info("stats",
 			"in", s.Consumed, "in_fps", round1(float64(s.Consumed-prev.Consumed)/secs),
 			"out", s.Out(), "out_fps", round1(float64(s.Out()-prev.Out())/secs),
-			"ok", s.OK, "faces", s.Faces,
+			"ok", s.OK, "faces", s.Faces, "analysis", formatReasons(s.Analysis),
 			"skipped", formatReasons(s.Skipped), "dlq", formatReasons(s.DLQ),
 			"bad_capture_time", s.BadCaptureTime,
 			"lag", s.Lag, "in_flight", s.InFlight, "buffered_bytes", s.BufferedBytes, "partitions", s.Assigned,

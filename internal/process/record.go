@@ -64,6 +64,7 @@ type outcome struct {
 	// Observer and the faces by emotion.
 	timings  frame.Timings
 	emotions []string
+	analysis string // res.Analysis
 	// res is an ok result whose faces still need their track ids (see
 	// worker.idsLater); the emitter assigns them and encodes it.
 	res *frame.Result
@@ -211,7 +212,7 @@ func captureSource(m frame.Meta) string {
 func (w *worker) result(rec *kgo.Record, res *frame.Result, fetched time.Time, o outcome) (*kgo.Record, outcome) {
 	done := analysis.Finish(res, fetched)
 	if o.kind == kindOK {
-		o.timings = res.TimingsMS
+		o.timings, o.analysis = res.TimingsMS, res.Analysis
 		for i := range res.Faces {
 			o.emotions = append(o.emotions, res.Faces[i].Emotion)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/quantile"
 	"github.com/framecast/framecast/internal/vision"
 )
@@ -27,6 +28,10 @@ type Stats struct {
 	// most likely emotion (every vision.Labels label, zeros included).
 	Faces          uint64
 	FacesByEmotion map[string]uint64
+	// Analysis counts those results by how fresh their faces are: "full",
+	// "tracked" (followed, no detector) and "reused" (a static frame), so
+	// --detect-every and --skip-static show what they leave out.
+	Analysis map[string]uint64
 	// Skipped counts delivered results with status skipped, by reason
 	// ("stale").
 	Skipped map[string]uint64
@@ -103,13 +108,15 @@ type counters struct {
 	skipped  map[string]uint64
 	dlq      map[string]uint64
 	emotions map[string]uint64
+	analysis map[string]uint64
 	lat      latencyRing
 
 	obs Observer // set before Run, nil: none
 }
 
 func newCounters() *counters {
-	c := &counters{skipped: map[string]uint64{ReasonStale: 0}, dlq: map[string]uint64{}, emotions: map[string]uint64{}}
+	c := &counters{skipped: map[string]uint64{ReasonStale: 0}, dlq: map[string]uint64{}, emotions: map[string]uint64{},
+		analysis: map[string]uint64{analysis.AnalysisFull: 0, analysis.AnalysisTracked: 0, analysis.AnalysisReused: 0}}
 	for _, l := range vision.Labels {
 		c.emotions[l] = 0
 	}
@@ -131,6 +138,9 @@ func (c *counters) delivered(o outcome, at time.Time) {
 		c.lat.add(lat)
 		for _, e := range o.emotions {
 			c.emotions[e]++
+		}
+		if o.analysis != "" {
+			c.analysis[o.analysis]++
 		}
 		c.mu.Unlock()
 		if c.obs != nil {
@@ -161,6 +171,7 @@ func (c *counters) snapshot(inFlight int) Stats {
 	s.Skipped = maps.Clone(c.skipped)
 	s.DLQ = maps.Clone(c.dlq)
 	s.FacesByEmotion = maps.Clone(c.emotions)
+	s.Analysis = maps.Clone(c.analysis)
 	s.LatencyP50, s.LatencyP99 = c.lat.percentiles()
 	c.mu.Unlock()
 	return s

@@ -36,6 +36,9 @@ func TestTrackIDs(t *testing.T) {
 	if err := p.stop(); err != nil {
 		t.Fatal(err)
 	}
+	if a := p.Stats().Analysis; a["full"] != 20 || a["tracked"] != 0 || a["reused"] != 0 {
+		t.Errorf("analysis counts %v, want 20 full", a)
+	}
 	for cam, rs := range checkResults(t, tc.ReadTopic(t, topics.Results, 20)) {
 		for _, r := range rs {
 			if r.Analysis != analysis.AnalysisFull || len(r.Faces) != 4 {
@@ -132,5 +135,8 @@ func testTrackingRebalance(t *testing.T, mode Delivery) {
 	}
 	if moved == 0 {
 		t.Error("no camera moved to the second member")
+	}
+	if n := a.Stats().Analysis["tracked"] + b.Stats().Analysis["tracked"]; n < cameras*3 {
+		t.Errorf("%d tracked frames counted, want at least %d", n, cameras*3)
 	}
 }

@@ -63,12 +63,13 @@ func (s *Server) WatchProcess(p *process.Processor) *Server {
 	h.classify, h.total = h.stages.WithLabelValues("classify"), h.stages.WithLabelValues("total")
 	processed := newDesc("frames_processed_total", "Frame records delivered: as a result (ok, skipped) or a dead letter (dlq).", "outcome")
 	faces := newDesc("faces_total", "Faces found in the results delivered, by their most likely emotion.", "emotion")
+	analysed := newDesc("frames_analysed_total", "Results delivered with status ok, by how fresh their faces are: full (detector ran), tracked (followed from earlier frames), reused (a static frame).", "analysis")
 	lag := newDesc("consumer_lag_records", "Records of the frames partitions assigned to this processor not yet committed by its group.", "topic", "partition")
 	stalled := newDesc("stalled_partitions", "Assigned frames partitions that lag without progress for --stall-alarm.")
 	assigned := newDesc("assigned_partitions", "Frames partitions assigned to this processor.")
 	inFlight := newDesc("in_flight_frames", "Frames fetched whose record is not delivered yet.")
 	s.reg.MustRegister(h.stages, h.latency, collectorFunc{
-		descs: []*prometheus.Desc{processed, faces, lag, stalled, assigned, inFlight},
+		descs: []*prometheus.Desc{processed, faces, analysed, lag, stalled, assigned, inFlight},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := p.Stats()
 			ch <- counter(processed, st.OK, "ok")
@@ -76,6 +77,9 @@ func (s *Server) WatchProcess(p *process.Processor) *Server {
 			ch <- counter(processed, sum(st.DLQ), "dlq")
 			for e, n := range st.FacesByEmotion {
 				ch <- counter(faces, n, e)
+			}
+			for a, n := range st.Analysis {
+				ch <- counter(analysed, n, a)
 			}
 			ch <- gauge(stalled, float64(st.StalledPartitions))
 			ch <- gauge(assigned, float64(st.Assigned))

@@ -169,6 +169,8 @@ func TestPipeline(t *testing.T) {
 	want(t, mfs, n, "framecast_frames_processed_total", "outcome", "ok")
 	want(t, mfs, 0, "framecast_frames_processed_total", "outcome", "skipped")
 	want(t, mfs, 0, "framecast_frames_processed_total", "outcome", "dlq")
+	want(t, mfs, n, "framecast_frames_analysed_total", "analysis", "full")
+	want(t, mfs, 0, "framecast_frames_analysed_total", "analysis", "reused")
 	for _, stage := range []string{"decode", "detect", "classify", "total"} {
 		want(t, mfs, n, "framecast_analysis_seconds", "stage", stage)
 	}
