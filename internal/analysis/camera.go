@@ -57,13 +57,25 @@ type Camera struct {
 	refOK      bool
 	w, h       int
 	faces      []frame.Face
+	seq        int64 // of the last frame; -1: none
+}
+
+// order resets the camera when seq does not follow the last frame's: a
+// publisher restarted counts from 0 again, and a frame seen again (a
+// redelivery) must not be followed from frames after it.
+func (c *Camera) order(seq int64) {
+	if seq <= c.seq {
+		c.tr.Reset()
+		c.refOK, c.since, c.w, c.h = false, c.cfg.DetectEvery, 0, 0
+	}
+	c.seq = seq
 }
 
 // NewCamera returns the state of a camera not seen before.
 func NewCamera(cfg Tracking) *Camera {
 	cfg.withDefaults()
 	// The first frame has nothing to follow: the detector runs.
-	return &Camera{cfg: cfg, tr: track.New(cfg.Track), since: cfg.DetectEvery}
+	return &Camera{cfg: cfg, tr: track.New(cfg.Track), since: cfg.DetectEvery, seq: -1}
 }
 
 // Splitter is an Analyzer that can also run its two networks apart, which
@@ -85,6 +97,7 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 	if cam == nil {
 		return s.Analyze(data, res)
 	}
+	cam.order(res.Seq)
 	t0 := time.Now()
 	if cam.cfg.SkipStatic {
 		// An 8th in each direction, scaled inside libjpeg's IDCT: half a
@@ -201,6 +214,7 @@ func (s *Stage) Decode(data []byte) error { return s.dec.Decode(data, &s.img) }
 // that analyse a camera's frames in parallel and only see the results in
 // order (the processor, when nothing is left out).
 func (c *Camera) Assign(res *frame.Result) {
+	c.order(res.Seq)
 	faces := make([]vision.Face, len(res.Faces))
 	for i, f := range res.Faces {
 		faces[i].Box = vision.Rect{X1: f.Box.X, Y1: f.Box.Y, X2: f.Box.X + f.Box.W, Y2: f.Box.Y + f.Box.H}

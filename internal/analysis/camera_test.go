@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"testing"
@@ -120,5 +121,27 @@ func TestAssign(t *testing.T) {
 	}
 	if first[0] == first[1] {
 		t.Fatalf("two faces share id %d", first[0])
+	}
+}
+
+// A camera whose seq goes back (a restarted publisher, a redelivered
+// frame) starts afresh: the detector runs and ids begin again.
+func TestCameraSeqBack(t *testing.T) {
+	fake := &Fake{}
+	s := NewStage(fake, imagex.Limits{})
+	defer s.Close()
+	cam := NewCamera(Tracking{DetectEvery: 5})
+	data := texturedJPEG(t, 0)
+	var got []string
+	for _, seq := range []int64{100, 101, 102, 0, 1} {
+		res := Begin(Input{Camera: "cam", Seq: seq, Received: time.Now()})
+		if err := s.AnalyzeCamera(data, &res, cam, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d:%s:%d", seq, res.Analysis, res.Faces[0].TrackID))
+	}
+	want := "[100:full:100001 101:tracked:100001 102:tracked:100001 0:full:1 1:tracked:1]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("got %v, want %s", got, want)
 	}
 }

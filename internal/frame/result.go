@@ -84,7 +84,8 @@ type Face struct {
 	Emotions map[string]float64 `json:"emotions"`
 	// TrackID is the same for a person's face in consecutive frames of a
 	// camera while they stay in view (0, omitted: not tracked). Unique per
-	// camera, not across cameras.
+	// camera while its sequence numbers grow (a publisher restarted counts
+	// from 0 again, and so do the ids), not across cameras.
 	TrackID int64 `json:"track_id,omitempty"`
 	// Source is "detected" when the box came from the detector in this
 	// frame, "tracked" when it was followed from earlier ones.
