@@ -69,6 +69,19 @@ type keepOpen struct{ analysis.Analyzer }
 
 func (keepOpen) Close() {}
 
+// lend is keepOpen that still runs the networks apart (analysis.Splitter)
+// when an can, so a processor with Tracking follows faces.
+func lend(an analysis.Analyzer) analysis.Analyzer {
+	if sp, ok := an.(analysis.Splitter); ok {
+		return keepOpenSplit{sp}
+	}
+	return keepOpen{an}
+}
+
+type keepOpenSplit struct{ analysis.Splitter }
+
+func (keepOpenSplit) Close() {}
+
 // quietLog passes on only a component's warnings and errors: the bench
 // narrates the phases itself.
 func quietLog(l *slog.Logger, component string) *slog.Logger {

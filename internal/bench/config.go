@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/kafka"
 	"github.com/framecast/framecast/internal/publish"
@@ -84,6 +85,10 @@ type Common struct {
 	Partitions int
 	// NewAnalyzer makes the engines. Required.
 	NewAnalyzer NewAnalyzer
+	// Tracking is what the processor's analysis may leave out
+	// (--detect-every, --reclassify-every, --skip-static; default nothing).
+	// The compute-only phases analyse every frame in full.
+	Tracking analysis.Tracking
 	// Limits guard decoding (default imagex.DefaultLimits).
 	Limits imagex.Limits
 	// Log narrates the phases (default: nowhere).

@@ -79,6 +79,7 @@ func (b *pipeline) run(ctx context.Context) (_ *PipelineReport, err error) {
 		Cameras: cfg.Cameras, FPS: cfg.FPS, DurationS: cfg.Duration.Seconds(), Concurrency: cfg.Concurrency, Threads: cfg.Threads,
 		Width: cfg.Width, Height: cfg.Height, FramesPerCamera: cfg.FramesPerCamera, Partitions: cfg.Partitions,
 		MaxAgeS: cfg.maxAgeFlag().Seconds(), MaxInFlight: cfg.MaxInFlight, ComputeS: cfg.ComputeDuration.Seconds(), BacklogS: cfg.Backlog.Seconds(),
+		DetectEvery: max(cfg.Tracking.DetectEvery, 1), ReclassifyEvery: max(cfg.Tracking.ReclassifyEvery, 1), SkipStatic: cfg.Tracking.SkipStatic,
 	}
 
 	b.dir, err = os.MkdirTemp("", "framecast-bench-")

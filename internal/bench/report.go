@@ -59,6 +59,10 @@ type PipelineSettings struct {
 	BacklogS        float64 `json:"backlog_s"`
 	BrokerPID       int     `json:"broker_pid"`
 	BrokerAddr      string  `json:"broker_addr"`
+	// The processor's --detect-every, --reclassify-every, --skip-static.
+	DetectEvery     int  `json:"detect_every"`
+	ReclassifyEvery int  `json:"reclassify_every"`
+	SkipStatic      bool `json:"skip_static"`
 }
 
 // ComputeOnly is a compute-only measurement: decode + analyse on every

@@ -169,9 +169,10 @@ func (b *pipeline) newProcessor(ctx context.Context, maxAge time.Duration) (*pro
 		NewAnalyzer: func() (analysis.Analyzer, error) {
 			e := b.engines[next%len(b.engines)]
 			next++
-			return keepOpen{e}, nil
+			return lend(e), nil
 		},
 		Limits:        b.cfg.Limits,
+		Tracking:      b.cfg.Tracking,
 		MaxAge:        maxAge,
 		MaxInFlight:   b.cfg.MaxInFlight,
 		StatsInterval: -1,

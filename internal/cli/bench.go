@@ -183,7 +183,7 @@ func (m *modeFlags) engines(c *bench.Common, env *environment) {
 	if m.vf.Threads == 0 {
 		m.vf.Threads = 1
 	}
-	c.Threads, c.Limits, c.NewAnalyzer, c.Log = m.vf.Threads, m.vf.Limits(), m.vf.Analyzer, env.log
+	c.Threads, c.Limits, c.NewAnalyzer, c.Log, c.Tracking = m.vf.Threads, m.vf.Limits(), m.vf.Analyzer, env.log, m.vf.Tracking()
 }
 
 func runBenchPipeline(ctx context.Context, env *environment, args []string) error {
