@@ -40,7 +40,7 @@ func (v *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&v.Emotion, "emotion-model", "", "emotion ONNX model (default: <home>/models/emotion.onnx)")
 	fs.IntVar(&v.Threads, "threads", 0, "ONNX Runtime intra-op threads per model (0 = one per core)")
 	fs.StringVar(&v.Provider, "provider", "cpu", "ONNX Runtime execution provider: cpu or cuda")
-	fs.StringVar(&v.Precision, "precision", DefaultPrecision, "model precision: fp32, or int8 (the models `framecast models fetch` quantises; less faithful, see docs/BENCHMARKS.md)")
+	fs.StringVar(&v.Precision, "precision", DefaultPrecision, "model precision: fp32, or int8 (the models that models fetch quantises; less faithful, see docs/BENCHMARKS.md)")
 	fs.Float64Var(&v.MinScore, "min-score", 0.5, "minimum face detection score, 0..1")
 	fs.IntVar(&v.MaxFaces, "max-faces", 20, "maximum faces per frame")
 	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
