@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/framecast/framecast/internal/imagex"
 	"github.com/framecast/framecast/internal/models"
 	"github.com/framecast/framecast/internal/testkit"
@@ -88,6 +91,18 @@ func TestBuild(t *testing.T) {
 	if err := vision.SelfCheck(vision.Config{DetectorModel: p.DetectorInt8(), EmotionModel: p.EmotionInt8(), Threads: 1}); err != nil {
 		t.Fatal(err)
 	}
+	// ONNX Runtime must fuse the QDQ groups into integer kernels, or int8
+	// would only add work: every int8 Conv becomes a QLinearConv in the
+	// graph it optimises.
+	for _, tc := range []struct {
+		path  string
+		convs int
+	}{{p.DetectorInt8(), res.Detector.Convs}, {p.EmotionInt8(), res.Emotion.Convs}} {
+		ops := optimizedOps(t, tc.path)
+		if ops["QLinearConv"] != tc.convs {
+			t.Errorf("%s: ONNX Runtime made %d QLinearConv of %d int8 convs (ops %v)", filepath.Base(tc.path), ops["QLinearConv"], tc.convs, ops)
+		}
+	}
 	again, err := Build(Config{Paths: p})
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +126,72 @@ func TestKey(t *testing.T) {
 			t.Errorf("another %s gives the same key", name)
 		}
 	}
+}
+
+// optimizedOps has ONNX Runtime optimise the model as a session does
+// (SetOptimizedModelFilePath) and counts the op types of the result.
+func optimizedOps(t *testing.T, model string) map[string]int {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "optimized.onnx")
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := so.SetOptimizedModelFilePath(out); err != nil {
+		t.Fatal(err)
+	}
+	ins, outs, err := ort.GetInputOutputInfo(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range outs {
+		names = append(names, o.Name)
+	}
+	s, err := ort.NewDynamicAdvancedSession(model, []string{ins[0].Name}, names, so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Destroy()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	// ModelProto.graph (7) → GraphProto.node (1) → NodeProto.op_type (4).
+	for _, g := range subfields(t, b, 7) {
+		for _, n := range subfields(t, g, 1) {
+			for _, op := range subfields(t, n, 4) {
+				ops[string(op)]++
+			}
+		}
+	}
+	return ops
+}
+
+// subfields returns the length-delimited fields numbered num of a message.
+func subfields(t *testing.T, b []byte, num protowire.Number) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for len(b) > 0 {
+		n, typ, k := protowire.ConsumeTag(b)
+		if k < 0 {
+			t.Fatal(protowire.ParseError(k))
+		}
+		b = b[k:]
+		k = protowire.ConsumeFieldValue(n, typ, b)
+		if k < 0 {
+			t.Fatal(protowire.ParseError(k))
+		}
+		if n == num && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			out = append(out, v)
+		}
+		b = b[k:]
+	}
+	return out
 }
