@@ -40,7 +40,7 @@ func (v *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&v.Emotion, "emotion-model", "", "emotion ONNX model (default: <home>/models/emotion.onnx)")
 	fs.IntVar(&v.Threads, "threads", 0, "ONNX Runtime intra-op threads per model (0 = one per core)")
 	fs.StringVar(&v.Provider, "provider", "cpu", "ONNX Runtime execution provider: cpu or cuda")
-	fs.StringVar(&v.Precision, "precision", DefaultPrecision, "model precision: fp32, or int8 (the models that models fetch quantises; less faithful, see docs/BENCHMARKS.md)")
+	fs.StringVar(&v.Precision, "precision", DefaultPrecision, "model precision: fp32; int8 (both models as models fetch quantises them); mixed (fp32 detector, int8 emotion: the cheaper one here). int8 and mixed are less faithful: see docs/BENCHMARKS.md")
 	fs.Float64Var(&v.MinScore, "min-score", 0.5, "minimum face detection score, 0..1")
 	fs.IntVar(&v.MaxFaces, "max-faces", 20, "maximum faces per frame")
 	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
@@ -77,8 +77,8 @@ func (v *Flags) Check() error {
 	if v.Threads < 0 {
 		errs = append(errs, fmt.Errorf("--threads %d: must be 0 or more", v.Threads))
 	}
-	if v.Precision != "fp32" && v.Precision != "int8" {
-		errs = append(errs, fmt.Errorf("--precision %q: use fp32 or int8", v.Precision))
+	if v.Precision != "fp32" && v.Precision != "int8" && v.Precision != "mixed" {
+		errs = append(errs, fmt.Errorf("--precision %q: use fp32, int8 or mixed", v.Precision))
 	}
 	return errors.Join(errs...)
 }
@@ -94,8 +94,15 @@ func (v *Flags) Engine() (*vision.Engine, error) {
 		MinScore: max(v.MinScore, 1e-9), MaxFaces: v.MaxFaces,
 	}
 	det, emo := p.Detector(), p.Emotion()
-	if v.Precision == "int8" {
+	switch v.Precision {
+	case "int8":
 		det, emo = p.DetectorInt8(), p.EmotionInt8()
+	case "mixed":
+		// The int8 detector is slower than the float one on CPUs whose
+		// int8 depthwise kernels lag (MLAS's, measured: 4×) and moves
+		// boxes by up to 15 px; the int8 emotion model is ~1.9× faster
+		// and changes 1 top-1 in 43 (docs/BENCHMARKS.md, "int8").
+		emo = p.EmotionInt8()
 	}
 	if o.DetectorModel == "" {
 		o.DetectorModel = det
@@ -103,13 +110,13 @@ func (v *Flags) Engine() (*vision.Engine, error) {
 	if o.EmotionModel == "" {
 		o.EmotionModel = emo
 	}
-	if v.Precision == "int8" {
+	if v.Precision != "fp32" {
 		// Checked here rather than left to ONNX Runtime, so the message
 		// says where int8 models come from: a cache filled by an older
 		// framecast has only the float ones.
 		for _, m := range []string{o.DetectorModel, o.EmotionModel} {
 			if _, err := os.Stat(m); err != nil {
-				return nil, fmt.Errorf("--precision int8: %w: run `framecast models fetch` to quantise the models (or use --precision fp32)", err)
+				return nil, fmt.Errorf("--precision %s: %w: run `framecast models fetch` to quantise the models (or use --precision fp32)", v.Precision, err)
 			}
 		}
 	}

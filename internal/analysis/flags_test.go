@@ -3,8 +3,17 @@ package analysis
 import (
 	"flag"
 	"io"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/imagex"
+	"github.com/framecast/framecast/internal/samples"
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // The soak's processor child must analyse as the parent does: Args, parsed
@@ -73,5 +82,53 @@ func TestFlagsInt8Missing(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "--precision int8") || !strings.Contains(err.Error(), "framecast models fetch") {
 		t.Errorf("error %q does not say to run `framecast models fetch`", err)
+	}
+}
+
+// TestPrecisionMixed: mixed runs the float detector, so its faces and boxes
+// are fp32's exactly, and the int8 emotion model, so its probabilities are
+// not quite; int8 moves the boxes too.
+func TestPrecisionMixed(t *testing.T) {
+	p := testkit.RequireInt8Models(t)
+	data, err := os.ReadFile(filepath.Join(p.TestImages(), samples.Frame640))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(precision string) frame.Result {
+		t.Helper()
+		f := Flags{Home: p.Home, Precision: precision, Threads: 1, MinScore: 0.5, MaxFaces: 20}
+		an, err := f.Analyzer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := NewStage(an, imagex.DefaultLimits())
+		defer st.Close()
+		res := Begin(Input{Received: time.Now()})
+		if err := st.Analyze(data, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	fp32, mixed, int8 := run("fp32"), run("mixed"), run("int8")
+	if len(fp32.Faces) != 4 || len(mixed.Faces) != 4 || len(int8.Faces) != 4 {
+		t.Fatalf("faces: fp32 %d, mixed %d, int8 %d; want 4", len(fp32.Faces), len(mixed.Faces), len(int8.Faces))
+	}
+	probsDiffer, boxesDiffer := false, false
+	for i := range fp32.Faces {
+		if mixed.Faces[i].Box != fp32.Faces[i].Box || mixed.Faces[i].Score != fp32.Faces[i].Score {
+			t.Errorf("face %d: mixed box %+v score %v, fp32 %+v %v: the detector must be the float one", i, mixed.Faces[i].Box, mixed.Faces[i].Score, fp32.Faces[i].Box, fp32.Faces[i].Score)
+		}
+		if !maps.Equal(mixed.Faces[i].Emotions, fp32.Faces[i].Emotions) {
+			probsDiffer = true
+		}
+		if int8.Faces[i].Box != fp32.Faces[i].Box {
+			boxesDiffer = true
+		}
+	}
+	if !probsDiffer {
+		t.Error("mixed gives fp32's probabilities to the 0.0001: is the emotion model the int8 one?")
+	}
+	if !boxesDiffer {
+		t.Error("int8 gives fp32's boxes to the 0.01 px: is the detector the int8 one?")
 	}
 }
