@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +36,7 @@ var overlays = map[string]struct {
 }{
 	"at-least-once": {namespace: "framecast"},
 	"exactly-once":  {namespace: "framecast", exactlyOnce: true},
+	"site-example":  {namespace: "framecast"},
 }
 
 // rendered is one overlay's output, decoded.
@@ -49,6 +51,7 @@ type rendered struct {
 	scaledObjects []*kedav1alpha1.ScaledObject
 	triggerAuths  map[string]*kedav1alpha1.TriggerAuthentication
 	podMonitors   []*monitoringv1.PodMonitor
+	rules         []*monitoringv1.PrometheusRule
 }
 
 // workload is a Deployment or StatefulSet: what the checks need of either.
@@ -70,9 +73,9 @@ func (r *rendered) workloads() []workload {
 }
 
 // render builds an overlay as `kubectl apply -k` would. The Secrets'
-// env files are not in git (secrets/.gitignore): the render gets the
-// committed *.env.example files in their place, in memory, so a
-// developer's real secrets/*.env are never read.
+// files are not in git (secrets/.gitignore): the render gets the
+// committed *.example files in their place, in memory, so a developer's
+// real secrets are never read.
 func render(t *testing.T, overlay string) *rendered {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
@@ -80,8 +83,8 @@ func render(t *testing.T, overlay string) *rendered {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		if filepath.Base(filepath.Dir(path)) == "secrets" && strings.HasSuffix(path, ".env") {
-			return nil
+		if filepath.Base(filepath.Dir(path)) == "secrets" && !strings.HasSuffix(path, ".example") {
+			return nil // a developer's real secret, or .gitignore
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -90,8 +93,8 @@ func render(t *testing.T, overlay string) *rendered {
 		if err := mem.WriteFile("/"+path, b); err != nil {
 			return err
 		}
-		if ex, ok := strings.CutSuffix(path, ".env.example"); ok {
-			return mem.WriteFile("/"+ex+".env", b)
+		if real, ok := strings.CutSuffix(path, ".example"); ok {
+			return mem.WriteFile("/"+real, b)
 		}
 		return nil
 	})
@@ -135,6 +138,8 @@ func render(t *testing.T, overlay string) *rendered {
 			obj = putNew(r.triggerAuths, res.GetName())
 		case "monitoring.coreos.com/v1 PodMonitor":
 			obj = appendNew(&r.podMonitors)
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			obj = appendNew(&r.rules)
 		default:
 			t.Errorf("overlays/%s: %s: a kind this test does not know; decode it strictly here", overlay, id)
 			continue
@@ -221,6 +226,9 @@ func TestK8sObjects(t *testing.T) {
 			checkDashboardService(t, r)
 			checkScaledObjects(t, r)
 			checkPodMonitors(t, r)
+			if len(r.rules) != 1 || len(r.rules[0].Spec.Groups) == 0 {
+				t.Errorf("want one PrometheusRule with the alerts, got %d", len(r.rules))
+			}
 			if want.exactlyOnce {
 				checkExactlyOnce(t, r)
 			} else {
@@ -293,8 +301,8 @@ func checkPod(t *testing.T, r *rendered, w workload) {
 			t.Errorf("%s: privileged", where)
 		}
 	}
-	if !strings.HasPrefix(c.Image, "framecast:") {
-		t.Errorf("%s: image %q, want framecast:TAG", where, c.Image)
+	if repo, tag, ok := strings.Cut(c.Image, ":"); !ok || tag == "" || path.Base(repo) != "framecast" {
+		t.Errorf("%s: image %q, want [REGISTRY/]framecast:TAG", where, c.Image)
 	}
 	if len(c.Command) > 0 {
 		t.Errorf("%s: command %q: the image's entrypoint is framecast; give the role in args", where, c.Command)

@@ -7,6 +7,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"image"
@@ -530,6 +531,9 @@ func checkKafkaTrigger(t *testing.T, r *rendered, tr kedav1alpha1.ScaleTriggers,
 	if (tr.Metadata["tls"] == "enable") != tls {
 		t.Errorf("kafka trigger: tls %q, processors' TLS %v", tr.Metadata["tls"], tls)
 	}
+	if ca := env["FRAMECAST_TLS_CA"]; ca != "" {
+		checkTriggerCA(t, r, tr, ca)
+	}
 	if mech == "" {
 		return
 	}
@@ -552,5 +556,44 @@ func checkKafkaTrigger(t *testing.T, r *rendered, tr kedav1alpha1.ScaleTriggers,
 	}
 	if params["username"] != "FRAMECAST_SASL_USER" || params["password"] != "FRAMECAST_SASL_PASSWORD" {
 		t.Errorf("TriggerAuthentication %s: want username and password from FRAMECAST_SASL_USER and FRAMECAST_SASL_PASSWORD, got %v", ta.Name, params)
+	}
+}
+
+// checkTriggerCA: with the processors trusting a CA file, KEDA must trust
+// the same one: its TriggerAuthentication's ca parameter names a Secret
+// key whose PEM is the file the processors mount at ca.
+func checkTriggerCA(t *testing.T, r *rendered, tr kedav1alpha1.ScaleTriggers, ca string) {
+	t.Helper()
+	if tr.AuthenticationRef == nil || r.triggerAuths[tr.AuthenticationRef.Name] == nil {
+		t.Fatalf("kafka trigger: the processors trust %s, but no TriggerAuthentication gives KEDA a CA", ca)
+	}
+	ta := r.triggerAuths[tr.AuthenticationRef.Name]
+	i := slices.IndexFunc(ta.Spec.SecretTargetRef, func(s kedav1alpha1.AuthSecretTargetRef) bool { return s.Parameter == "ca" })
+	if i < 0 {
+		t.Fatalf("TriggerAuthentication %s: no secretTargetRef for parameter ca, while the processors trust %s", ta.Name, ca)
+	}
+	ref := ta.Spec.SecretTargetRef[i]
+	sec := r.secrets[ref.Name]
+	if sec == nil || len(sec.Data[ref.Key]) == 0 {
+		t.Fatalf("TriggerAuthentication %s: ca from Secret %s key %s, which the overlay does not make (a hash suffix on its name?)", ta.Name, ref.Name, ref.Key)
+	}
+	if block, _ := pem.Decode(sec.Data[ref.Key]); block == nil || block.Type != "CERTIFICATE" {
+		t.Errorf("Secret %s key %s holds no PEM certificate", ref.Name, ref.Key)
+	}
+	for _, w := range r.workloads() {
+		if w.pod.Spec.Containers[0].Args[0] != "process" {
+			continue
+		}
+		found := false
+		for _, m := range w.pod.Spec.Containers[0].VolumeMounts {
+			for _, v := range w.pod.Spec.Volumes {
+				if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == ref.Name && m.MountPath+"/"+ref.Key == ca {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: FRAMECAST_TLS_CA=%s is not Secret %s's key %s mounted", w.name, ca, ref.Name, ref.Key)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -26,6 +27,7 @@ type Flags struct {
 	Emotion   string
 	Threads   int
 	Provider  string
+	Precision string
 	MinScore  float64
 	MaxFaces  int
 	MaxPixels int64
@@ -44,6 +46,7 @@ func (v *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&v.Emotion, "emotion-model", "", "emotion ONNX model (default: <home>/models/emotion.onnx)")
 	fs.IntVar(&v.Threads, "threads", 0, "ONNX Runtime intra-op threads per model (0 = one per core)")
 	fs.StringVar(&v.Provider, "provider", "cpu", "ONNX Runtime execution provider: cpu or cuda")
+	fs.StringVar(&v.Precision, "precision", DefaultPrecision, "model precision: fp32; int8 (both models as models fetch quantises them); mixed (fp32 detector, int8 emotion: the cheaper one here). int8 and mixed are less faithful: see docs/BENCHMARKS.md")
 	fs.Float64Var(&v.MinScore, "min-score", 0.5, "minimum face detection score, 0..1")
 	fs.IntVar(&v.MaxFaces, "max-faces", 20, "maximum faces per frame")
 	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
@@ -60,6 +63,11 @@ func (v *Flags) Tracking() Tracking {
 	return Tracking{DetectEvery: v.DetectEvery, ReclassifyEvery: v.ReclassifyEvery, SkipStatic: v.SkipStatic,
 		Static: track.StaticConfig{MaxAge: v.SkipStaticMaxAge}}
 }
+
+// DefaultPrecision is fp32: the int8 models do not meet the fp32 fidelity
+// gates (vision's TestFidelityInt8; docs/BENCHMARKS.md, "int8"), so int8
+// is opt-in.
+const DefaultPrecision = "fp32"
 
 // Limits are the input limits the flags set.
 func (v *Flags) Limits() imagex.Limits {
@@ -91,26 +99,51 @@ func (v *Flags) Check() error {
 	if v.Threads < 0 {
 		errs = append(errs, fmt.Errorf("--threads %d: must be 0 or more", v.Threads))
 	}
+	if v.Precision != "fp32" && v.Precision != "int8" && v.Precision != "mixed" {
+		errs = append(errs, fmt.Errorf("--precision %q: use fp32, int8 or mixed", v.Precision))
+	}
 	return errors.Join(errs...)
 }
 
-// Engine loads the ONNX Runtime and both models.
+// Engine loads the ONNX Runtime and both models, of the precision asked
+// for unless --detector-model / --emotion-model name others.
 func (v *Flags) Engine() (*vision.Engine, error) {
 	p := models.At(v.Home)
-	if err := vision.InitRuntime(p.ResolveORTLib(v.ORTLib)); err != nil {
-		return nil, err
-	}
 	o := vision.Config{
 		DetectorModel: v.Detector, EmotionModel: v.Emotion,
 		Threads: v.Threads, Provider: v.Provider,
 		// 0 would mean "default" to the engine; the user meant "everything".
 		MinScore: max(v.MinScore, 1e-9), MaxFaces: v.MaxFaces,
 	}
+	det, emo := p.Detector(), p.Emotion()
+	switch v.Precision {
+	case "int8":
+		det, emo = p.DetectorInt8(), p.EmotionInt8()
+	case "mixed":
+		// The int8 detector is slower than the float one on CPUs whose
+		// int8 depthwise kernels lag (MLAS's, measured: 4×) and moves
+		// boxes by up to 15 px; the int8 emotion model is ~1.9× faster
+		// and changes 1 top-1 in 43 (docs/BENCHMARKS.md, "int8").
+		emo = p.EmotionInt8()
+	}
 	if o.DetectorModel == "" {
-		o.DetectorModel = p.Detector()
+		o.DetectorModel = det
 	}
 	if o.EmotionModel == "" {
-		o.EmotionModel = p.Emotion()
+		o.EmotionModel = emo
+	}
+	if v.Precision != "fp32" {
+		// Checked here rather than left to ONNX Runtime, so the message
+		// says where int8 models come from: a cache filled by an older
+		// framecast has only the float ones.
+		for _, m := range []string{o.DetectorModel, o.EmotionModel} {
+			if _, err := os.Stat(m); err != nil {
+				return nil, fmt.Errorf("--precision %s: %w: run `framecast models fetch` to quantise the models (or use --precision fp32)", v.Precision, err)
+			}
+		}
+	}
+	if err := vision.InitRuntime(p.ResolveORTLib(v.ORTLib)); err != nil {
+		return nil, err
 	}
 	return vision.New(o)
 }
@@ -129,7 +162,7 @@ func (v *Flags) Analyzer() (Analyzer, error) {
 // (the soak's processor) that must analyse exactly as this one does. The
 // threads are left out: the child gets its own.
 func (v *Flags) Args() []string {
-	args := []string{"--home", v.Home, "--provider", v.Provider,
+	args := []string{"--home", v.Home, "--provider", v.Provider, "--precision", v.Precision,
 		"--min-score", strconv.FormatFloat(v.MinScore, 'g', -1, 64), "--max-faces", strconv.Itoa(v.MaxFaces),
 		"--max-pixels", strconv.FormatInt(v.MaxPixels, 10), "--max-bytes", strconv.FormatInt(int64(v.MaxBytes), 10),
 		"--detect-every", strconv.Itoa(max(v.DetectEvery, 1)), "--reclassify-every", strconv.Itoa(max(v.ReclassifyEvery, 1)),

@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,7 +63,8 @@ const DefaultRetentionRecords int64 = 50_000
 // Notice is what the embedded broker says of itself in its start-up
 // log and the CLI help.
 const Notice = "for development, CI and demos only: it is kfake (franz-go's test broker), " +
-	"a single node with no replication; for production run Apache Kafka in KRaft mode (see deploy/docker-compose.yml)"
+	"a single node with no replication; for production run Apache Kafka in KRaft mode " +
+	"(deploy/compose.yaml's kafka profile runs one and creates the topics; see the README)"
 
 // SASLUser is one user the embedded broker accepts.
 type SASLUser struct {
@@ -137,6 +139,7 @@ type Broker struct {
 	closed bool
 
 	stop, done chan struct{}
+	probing    atomic.Bool // a Live probe is waiting for the request loop
 	// capped holds "topic-partition" for the partitions RetentionRecords
 	// has trimmed, to say so once.
 	capped sync.Map
@@ -583,4 +586,27 @@ func (s slogKfake) Logf(lv kfake.LogLevel, format string, args ...any) {
 		return
 	}
 	s.l.Log(ctx, level, "kfake: "+fmt.Sprintf(format, args...))
+}
+
+// Live says why the broker is not alive, nil when its request loop turns:
+// it answers a question about its topics within ctx (the health check's
+// timeout). Every request a client makes goes through that one loop, so
+// a loop that does not answer is a broker that serves nobody. One probe
+// runs at a time: a stuck one is reported, not piled on.
+func (b *Broker) Live(ctx context.Context) error {
+	if !b.probing.CompareAndSwap(false, true) {
+		return errors.New("the request loop has not answered the last health check yet")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer b.probing.Store(false)
+		defer close(done)
+		b.Stats()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("the request loop did not answer in time")
+	}
 }

@@ -371,3 +371,30 @@ func TestKfakeLevelsAreKgos(t *testing.T) {
 		}
 	}
 }
+
+// TestLive: Live answers while the broker turns, and fails (naming the
+// request loop) while it is held; one probe waits at a time.
+func TestLive(t *testing.T) {
+	b, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Live(context.Background()); err != nil {
+		t.Fatalf("Live of a running broker: %v", err)
+	}
+	// kfake keeps answering its admin calls while a control function
+	// runs, so a wedged loop is stood in for by the lock every call into
+	// the cluster passes (Stats, like any, takes it).
+	b.mu.Lock()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := b.Live(ctx); err == nil || !strings.Contains(err.Error(), "did not answer in time") {
+		t.Errorf("Live with the loop held: %v", err)
+	}
+	if err := b.Live(context.Background()); err == nil || !strings.Contains(err.Error(), "has not answered the last health check") {
+		t.Errorf("a second Live while the first waits: %v", err)
+	}
+	b.mu.Unlock()
+	testkit.Eventually(t, 10*time.Second, "Live to answer again", func() bool { return b.Live(context.Background()) == nil })
+}

@@ -33,8 +33,9 @@ stops the start with an error naming it, and --repair cuts it at its first bad
 batch, keeping a copy of what it removed in <data-dir>/repaired/.
 
 It is for development, CI and demos only: one node, no replication, one goroutine
-serving every request. For production run Apache Kafka in KRaft mode (deploy/docker-compose.yml) with the
-same topic settings.`
+serving every request. For production run Apache Kafka in KRaft mode with the same
+topic settings: deploy/compose.yaml's kafka profile starts one and creates the topics
+(docker compose -f deploy/compose.yaml --profile kafka up); deploy/k8s for Kubernetes.`
 
 // runBroker implements `framecast broker`.
 func runBroker(ctx context.Context, env *environment, args []string) error {

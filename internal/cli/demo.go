@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 			DrainTimeout: 3 * time.Second, StatsInterval: 30 * time.Second, StallAlarm: *stallAlarm,
 		},
 		StartView: func(topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {
-			return startView(env, wf, topics, clientOpts)
+			return startView(env, wf, topics, clientOpts, metrics, "framecast-demo-view")
 		},
 		Ready: func(ln net.Listener, brokerAddr, dataDir string) {
 			fmt.Fprintln(env.stdout, view.URL(ln.Addr()))

@@ -47,3 +47,21 @@ func TestMetricsListen(t *testing.T) {
 		t.Errorf("runBroker = %v after a signal, want nil", err)
 	}
 }
+
+// TestMetricsListenMalformed: a --metrics-listen that is no host:port is a
+// usage error (exit 2, naming the flag) for every service, given as a
+// flag or through FRAMECAST_METRICS_LISTEN, before anything starts.
+func TestMetricsListenMalformed(t *testing.T) {
+	for _, cmd := range []string{"broker", "publish", "process", "view", "demo"} {
+		for _, bad := range []string{"9464", "localhost:http", "127.0.0.1:70000"} {
+			code, _, stderr := runCLI(t, nil, cmd, "--metrics-listen", bad)
+			if code != 2 || !strings.Contains(stderr, "-metrics-listen") {
+				t.Errorf("framecast %s --metrics-listen %s: exit %d, stderr %q; want 2 naming the flag", cmd, bad, code, stderr)
+			}
+		}
+	}
+	t.Setenv("FRAMECAST_METRICS_LISTEN", "9464")
+	if code, _, stderr := runCLI(t, nil, "broker"); code != 2 || !strings.Contains(stderr, "METRICS_LISTEN") {
+		t.Errorf("FRAMECAST_METRICS_LISTEN=9464 framecast broker: exit %d, stderr %q; want 2 naming the variable", code, stderr)
+	}
+}

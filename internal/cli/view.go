@@ -125,7 +125,7 @@ func runView(ctx context.Context, env *environment, args []string) error {
 		}
 		return err
 	}
-	srv, ln, err := startView(env, vf, kc.Topics, clientOpts)
+	srv, ln, err := startView(env, vf, kc.Topics, clientOpts, metrics, "framecast-view")
 	if err != nil {
 		return err
 	}
@@ -136,9 +136,10 @@ func runView(ctx context.Context, env *environment, args []string) error {
 
 // startView creates the dashboard and listens; the caller prints the URL
 // (view.URL) when everything else is up.
-func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts []kgo.Opt) (*view.Server, net.Listener, error) {
+func startView(env *environment, vf viewFlags, topics kafka.Topics, clientOpts []kgo.Opt, metrics *telemetry.Server, clientID string) (*view.Server, net.Listener, error) {
 	cfg := vf.config()
 	cfg.Client, cfg.Topics, cfg.Log = clientOpts, topics, env.log.With("role", "view")
+	cfg.ReaderClient = func(r string) []kgo.Opt { return metrics.KafkaClientAs(nil, clientID+"-"+r) }
 	srv, err := view.New(cfg)
 	if err != nil {
 		return nil, nil, err

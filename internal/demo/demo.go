@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	d.pub, err = publish.New(ctx, publish.Config{
 		Topic: kc.Topics.Frames, FlushTimeout: 2 * time.Second, Log: log.With("role", "publish"),
-	}, clientOpts...)
+	}, cfg.Metrics.KafkaClientAs(clientOpts, "framecast-demo-publish")...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// The processor last: once it exists nothing else can fail before
 	// Run, which is what closes its engines.
 	pc := cfg.Process
-	pc.Client, pc.Topics, pc.Group = clientOpts, kc.Topics, Group
+	pc.Client, pc.Topics, pc.Group = cfg.Metrics.KafkaClientAs(clientOpts, "framecast-demo-process"), kc.Topics, Group
 	pc.Log = log.With("role", "process")
 	proc, err := process.New(ctx, pc)
 	if err != nil {

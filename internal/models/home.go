@@ -57,6 +57,13 @@ func (p Paths) Detector() string { return filepath.Join(p.ModelsDir(), "blazefac
 // Emotion is the converted emotion model.
 func (p Paths) Emotion() string { return filepath.Join(p.ModelsDir(), "emotion.onnx") }
 
+// DetectorInt8 is BlazeFace quantised to int8 by `models fetch`
+// (internal/quantize).
+func (p Paths) DetectorInt8() string { return filepath.Join(p.ModelsDir(), "blazeface.int8.onnx") }
+
+// EmotionInt8 is the emotion model quantised to int8.
+func (p Paths) EmotionInt8() string { return filepath.Join(p.ModelsDir(), "emotion.int8.onnx") }
+
 // ORTLib is the ONNX Runtime shared library taken from onnxruntime-node.
 func (p Paths) ORTLib() string { return filepath.Join(p.Home, "lib", "libonnxruntime.so.1") }
 

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -158,4 +159,29 @@ func (m *Manifest) WriteStatus(out io.Writer, p Paths) error {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Path, f.Size, f.SHA256, status, f.From)
 	}
 	return w.Flush()
+}
+
+// Install writes a file made on this machine (a quantised model) into the
+// cache at rel and records it in the manifest with where it came from. The
+// file is rewritten only when its content changes.
+func Install(p Paths, rel string, data []byte, from string) error {
+	m, err := ReadManifest(p)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(p.Home, rel)
+	if old, err := os.ReadFile(path); err != nil || !bytes.Equal(old, data) {
+		if err := writeFileAtomic(path, data); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	sum, n, err := FileSHA256(path)
+	if err != nil {
+		return err
+	}
+	m.setFile(FileRecord{Path: filepath.ToSlash(rel), From: from, Size: n, SHA256: sum})
+	if err := m.write(p); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // CameraStats are one camera's counters.
@@ -26,6 +27,9 @@ type CameraStats struct {
 type camCounters struct {
 	counters
 	ended atomic.Bool
+	// reading is when a paced camera's Source.Next began (unix ns), 0
+	// while it is not in one: Live's view of the camera's loop.
+	reading atomic.Int64
 }
 
 // noCamera absorbs the counts of a record whose key is no camera of Run's
@@ -61,6 +65,30 @@ func (p *Publisher) CameraStats() map[string]CameraStats {
 		m[id] = cs
 	}
 	return m
+}
+
+// MaxRead is how long a paced camera (one the publisher's ticker drives:
+// synthetic, files, snapshots) may wait in one read before Live reports
+// its loop stuck. Those sources answer in well under a second or fail
+// (a snapshot's HTTP request has its own timeout); a self-paced source
+// (a live stream, a video) waits for its camera and supervises its own
+// reconnects, so it is not judged by this.
+const MaxRead = time.Minute
+
+// Live says why the publisher is not alive, nil when its camera loops
+// turn: no paced camera has been in one read for MaxRead or more. A down
+// broker is not a liveness failure (restarting would not bring it back);
+// Ready reports it.
+func (p *Publisher) Live(context.Context) error {
+	now := time.Now().UnixNano()
+	p.camsMu.Lock()
+	defer p.camsMu.Unlock()
+	for id, c := range p.byCam {
+		if at := c.reading.Load(); at != 0 && time.Duration(now-at) >= MaxRead {
+			return fmt.Errorf("camera %s has been in one read for %v", id, time.Duration(now-at).Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // Ready says why the publisher cannot do its job now, nil when it can: the

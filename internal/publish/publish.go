@@ -413,7 +413,11 @@ func (p *Publisher) runCamera(ctx context.Context, c Camera, partition int32, ph
 	key := []byte(c.ID)
 	var seq int64
 	for c.Count <= 0 || seq < c.Count {
+		if tickC != nil {
+			cc.reading.Store(time.Now().UnixNano())
+		}
 		f, err := c.Source.Next(ctx)
+		cc.reading.Store(0)
 		switch {
 		case err == nil:
 			p.produce(key, partition, seq, f)

@@ -414,3 +414,44 @@ func TestOpenCameras(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// blockedSource never delivers: its Next waits until the run ends, as a
+// wedged read would.
+type blockedSource struct{ in atomic.Bool }
+
+func (b *blockedSource) Next(ctx context.Context) (source.Frame, error) {
+	b.in.Store(true)
+	<-ctx.Done()
+	return source.Frame{}, ctx.Err()
+}
+
+func (*blockedSource) Close() error { return nil }
+
+// TestLive: a paced camera in one read for MaxRead is reported by Live
+// (the read's start is moved back rather than waited for); one that
+// turns is not, and neither is a camera after its run.
+func TestLive(t *testing.T) {
+	c := newCluster(t, 2, 16<<20)
+	p := newPublisher(t, c, Config{})
+	src := &blockedSource{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, []Camera{{ID: "stuck", Source: src, FPS: 10}, {ID: "fine", Source: newFake(t, 100), FPS: 10}})
+	}()
+	testkit.Eventually(t, 10*time.Second, "the camera to be in its read", src.in.Load)
+	if err := p.Live(ctx); err != nil {
+		t.Errorf("Live during a fresh read: %v", err)
+	}
+	p.byCam["stuck"].reading.Store(time.Now().Add(-MaxRead - time.Second).UnixNano())
+	if err := p.Live(ctx); err == nil || !strings.Contains(err.Error(), "camera stuck has been in one read for 1m") {
+		t.Errorf("Live with a read of %v: %v, want the stuck camera named", MaxRead, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Live(context.Background()); err != nil {
+		t.Errorf("Live after the run: %v", err)
+	}
+}

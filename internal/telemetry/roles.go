@@ -29,14 +29,23 @@ import (
 const lagTimeout = 2 * time.Second
 
 // KafkaClient adds the Kafka client metrics (kprom: framecast_kafka_*,
-// labelled with the client id) to opts, for a role whose clients live one
-// at a time (publish, process). Off, it returns opts as they are.
+// labelled with the client id) to opts, for one client at a time (each
+// new client of the same options replaces the last one's series, as
+// process does when it reconnects). Off, it returns opts as they are.
 func (s *Server) KafkaClient(opts []kgo.Opt) []kgo.Opt {
 	if !s.On() {
 		return opts
 	}
 	m := kprom.NewMetrics(Namespace, kprom.Registerer(s.reg), kprom.Subsystem("kafka"), kprom.WithClientLabel())
 	return append(opts[:len(opts):len(opts)], kgo.WithHooks(m))
+}
+
+// KafkaClientAs names a client id and adds its metrics to opts (on or
+// off, the id is set): a role with several clients at once (the
+// dashboard's two readers, the demo's publisher, processor and readers)
+// gives each its own id, because the series of one id are one client's.
+func (s *Server) KafkaClientAs(opts []kgo.Opt, id string) []kgo.Opt {
+	return s.KafkaClient(append(opts[:len(opts):len(opts)], kgo.ClientID(id)))
 }
 
 // WatchProcess exports p's metrics and adds its checks: live while no
@@ -116,8 +125,9 @@ func (h *analysisHistograms) Observe(t frame.Timings, latency time.Duration) {
 // dropReasons are the label values of framecast_frames_dropped_total.
 var dropReasons = [...]string{"buffer_full", "delivery_failed", "too_large", "source_error"}
 
-// WatchPublish exports p's metrics and adds its readiness: the brokers
-// answer and at least one camera is up.
+// WatchPublish exports p's metrics and adds its checks: live while its
+// paced cameras' reads return (publish.Publisher.Live), ready while the
+// brokers answer and at least one camera is up.
 func (s *Server) WatchPublish(p *publish.Publisher) *Server {
 	if !s.On() {
 		return s
@@ -141,12 +151,14 @@ func (s *Server) WatchPublish(p *publish.Publisher) *Server {
 			ch <- gauge(buffered, float64(p.Stats().BufferedBytes))
 		},
 	})
+	s.Live("publish", p.Live)
 	s.Ready("publish", p.Ready)
 	return s
 }
 
-// WatchBroker exports what b's topics hold and adds its readiness: it
-// listens and each of its topics has partitions.
+// WatchBroker exports what b's topics hold and adds its checks: live while
+// its request loop answers, ready while it listens and each of its topics
+// has partitions.
 func (s *Server) WatchBroker(b *broker.Broker) *Server {
 	if !s.On() {
 		return s
@@ -162,6 +174,7 @@ func (s *Server) WatchBroker(b *broker.Broker) *Server {
 			}
 		},
 	})
+	s.Live("broker", b.Live)
 	s.Ready("broker", func(context.Context) error {
 		ts := b.Stats()
 		if ts == nil {
@@ -177,8 +190,8 @@ func (s *Server) WatchBroker(b *broker.Broker) *Server {
 	return s
 }
 
-// WatchView exports the dashboard's viewers and adds its readiness: both
-// its readers reached their topics.
+// WatchView exports the dashboard's viewers and adds its checks: live
+// while its readers' loops turn, ready once both reached their topics.
 func (s *Server) WatchView(v *view.Server) *Server {
 	if !s.On() {
 		return s
@@ -193,6 +206,7 @@ func (s *Server) WatchView(v *view.Server) *Server {
 			ch <- gauge(streams, float64(st.Streams))
 		},
 	})
+	s.Live("view", v.Live)
 	s.Ready("view", func(context.Context) error { return v.NotReady() })
 	return s
 }

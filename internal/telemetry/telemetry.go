@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -99,8 +100,30 @@ func New(listen string) *Server {
 // configures: off unless the flag is given.
 func RegisterFlags(fs *flag.FlagSet) *Server {
 	s := New("")
-	fs.StringVar(s.listen, "metrics-listen", "", "serve Prometheus /metrics, /healthz and /readyz on this host:port (empty: off)")
+	fs.Var((*listenFlag)(s.listen), "metrics-listen", "serve Prometheus /metrics, /healthz and /readyz on this `host:port` (empty: off)")
 	return s
+}
+
+// listenFlag is --metrics-listen: a host:port with a numeric port, or
+// empty. A malformed one is a usage error when it is given (flag, env
+// or config file), not a failure once the role has started connecting;
+// a port in use still fails at Serve.
+type listenFlag string
+
+func (l *listenFlag) String() string { return string(*l) }
+
+func (l *listenFlag) Set(v string) error {
+	if v != "" {
+		_, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return fmt.Errorf("want host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464: %w", err)
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+			return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+		}
+	}
+	*l = listenFlag(v)
+	return nil
 }
 
 // On reports whether the server will listen.

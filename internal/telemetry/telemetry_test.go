@@ -23,6 +23,7 @@ import (
 	"github.com/framecast/framecast/internal/publish"
 	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/testkit"
+	"github.com/framecast/framecast/internal/view"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -128,6 +129,24 @@ func TestPipeline(t *testing.T) {
 	sb := New("127.0.0.1:0").WatchBroker(b)
 	serve(t, sb, func(ctx context.Context) error { <-ctx.Done(); return nil })
 
+	// The dashboard: each of its two readers is a client with its own id
+	// and series (KafkaClientAs), which fetch the frames and results
+	// from the end of the topics (so it starts first).
+	sv := New("127.0.0.1:0")
+	vs, err := view.New(view.Config{
+		Client: []kgo.Opt{kgo.SeedBrokers(addr)}, Listen: "127.0.0.1:0", Log: discard, StallAlarm: -1,
+		ReaderClient: func(r string) []kgo.Opt { return sv.KafkaClientAs(nil, "framecast-view-"+r) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := vs.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, sv.WatchView(vs), func(ctx context.Context) error { return vs.Run(ctx, ln) })
+	testkit.Eventually(t, 20*time.Second, "the dashboard is ready", func() bool { c, _ := get(t, sv, "/readyz"); return c == http.StatusOK })
+
 	sp := New("127.0.0.1:0")
 	pub, err := publish.New(ctx, publish.Config{Log: discard},
 		sp.KafkaClient([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("framecast-publish")})...)
@@ -202,6 +221,18 @@ func TestPipeline(t *testing.T) {
 	if mfs["framecast_kafka_produce_bytes_total"] == nil {
 		t.Error("no framecast_kafka_produce_bytes_total in the publisher's scrape")
 	}
+	testkit.Eventually(t, 20*time.Second, "both dashboard readers' clients to count fetched bytes", func() bool {
+		mfs, _ := scrape(t, sv)
+		f, _ := value(mfs, "framecast_kafka_fetch_bytes_total", "client_id", "framecast-view-frames")
+		r, _ := value(mfs, "framecast_kafka_fetch_bytes_total", "client_id", "framecast-view-results")
+		return f > 0 && r > 0
+	})
+	if code, body := get(t, sv, "/healthz"); code != http.StatusOK {
+		t.Errorf("dashboard /healthz: %d %s", code, body)
+	}
+	_, body = scrape(t, sv)
+	promtool(t, body)
+
 	mfs, _ = scrape(t, sb)
 	if v, _ := value(mfs, "framecast_broker_topic_bytes", "topic", "framecast.frames"); v <= 0 {
 		t.Errorf("framecast_broker_topic_bytes{topic=frames} = %v, want > 0", v)

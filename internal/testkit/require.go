@@ -36,6 +36,16 @@ func RequireModels(t testing.TB) models.Paths {
 	return p
 }
 
+// RequireInt8Models is RequireModels plus the int8 models `framecast
+// models fetch` quantises on the machine (models.Paths.DetectorInt8,
+// EmotionInt8).
+func RequireInt8Models(t testing.TB) models.Paths {
+	t.Helper()
+	p := RequireModels(t)
+	require(t, "the int8 models", p.DetectorInt8(), p.EmotionInt8())
+	return p
+}
+
 // RequireSamples returns the cache layout after checking that it holds
 // the sample photos (no models, no ONNX Runtime): for tests of sources and
 // test videos. Missing, they skip the test as RequireModels does.

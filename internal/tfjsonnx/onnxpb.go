@@ -128,6 +128,9 @@ type onnxValueInfo struct {
 	name     string
 	elemType int
 	dims     []int64
+	// noShape leaves the shape out: extra outputs the quantiser adds for
+	// calibration have shapes it does not track, and ONNX Runtime infers them.
+	noShape bool
 }
 
 type onnxGraph struct {
@@ -222,7 +225,9 @@ func (v onnxValueInfo) marshal() []byte {
 	}
 	var tt []byte
 	tt = appendVarint(tt, fTensorTypeElemType, int64(v.elemType))
-	tt = appendBytes(tt, fTensorTypeShape, shape)
+	if !v.noShape {
+		tt = appendBytes(tt, fTensorTypeShape, shape)
+	}
 	var typ []byte
 	typ = appendBytes(typ, fTypeTensorType, tt)
 	var b []byte

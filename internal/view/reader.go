@@ -40,6 +40,9 @@ type reader struct {
 
 	mu    sync.Mutex // guards parts
 	parts map[int32]*partState
+	// handling is when the record being handled began (unix ns), 0
+	// between records: Live's view of the reader's loop.
+	handling atomic.Int64
 }
 
 // newReader creates a reader of topic; committed reads it read_committed,
@@ -102,7 +105,9 @@ func (r *reader) handleRecord(rec *kgo.Record) {
 	if rec.Attrs.IsControl() {
 		return // a transaction marker, kept only for its offset
 	}
+	r.handling.Store(time.Now().UnixNano())
 	defer func() {
+		r.handling.Store(0)
 		v := recover()
 		if v == nil {
 			return

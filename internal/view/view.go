@@ -85,6 +85,10 @@ type Config struct {
 	// Client holds the Kafka connection options (seed brokers, TLS,
 	// SASL), as kafka.Config.ClientOpts returns them.
 	Client []kgo.Opt
+	// ReaderClient, if set, gives the options each reader's client adds
+	// to Client, by reader ("frames", "results"): the CLI names each
+	// client and hooks its metrics to it.
+	ReaderClient func(reader string) []kgo.Opt
 	// Topics names the frames and results topics (default the kafka
 	// package's defaults).
 	Topics kafka.Topics
@@ -164,6 +168,14 @@ type Config struct {
 // Validate reports every error of c at once, each field named by its flag
 // of `framecast view`, as kafka.Config's errors are. Zero fields are
 // valid: they mean the defaults. New validates too.
+// readerClient is the client options of the named reader.
+func (c *Config) readerClient(reader string) []kgo.Opt {
+	if c.ReaderClient == nil {
+		return c.Client
+	}
+	return append(c.Client[:len(c.Client):len(c.Client)], c.ReaderClient(reader)...)
+}
+
 func (c Config) Validate() error {
 	var errs []error
 	if err := CheckListen(cmp.Or(c.Listen, DefaultListen), c.AuthToken, c.InsecureNoAuth); err != nil {
@@ -294,13 +306,13 @@ func New(cfg Config) (*Server, error) {
 	s.store.onPlay = s.hub.played
 	s.store.matchTimeout, s.store.matchBytes = cfg.MatchTimeout, cfg.MatchBytes
 	var err error
-	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.Client, s.log, cfg.StallAlarm, false, s.onFrame)
+	s.frames, err = newReader("frames", cfg.Topics.Frames, cfg.readerClient("frames"), s.log, cfg.StallAlarm, false, s.onFrame)
 	if err != nil {
 		return nil, err
 	}
 	// read_committed: results of aborted exactly-once transactions never
 	// show.
-	s.results, err = newReader("results", cfg.Topics.Results, cfg.Client, s.log, cfg.StallAlarm, true, s.onResult)
+	s.results, err = newReader("results", cfg.Topics.Results, cfg.readerClient("results"), s.log, cfg.StallAlarm, true, s.onResult)
 	if err != nil {
 		s.frames.rd.Close()
 		return nil, err
@@ -385,6 +397,24 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // is not stopping.
 func (s *Server) Ready() bool {
 	return !s.stopping.Load() && s.frames.ready.Load() && s.results.ready.Load()
+}
+
+// MaxHandle is how long one record may take to handle (decode a header,
+// store a frame, fan it out to the viewers' queues: microseconds) before
+// Live reports the reader stuck.
+const MaxHandle = 30 * time.Second
+
+// Live says why the dashboard is not alive, nil when both readers' loops
+// turn: neither has been on one record for MaxHandle. Unreachable
+// brokers are NotReady's to report, not a reason to restart.
+func (s *Server) Live(context.Context) error {
+	now := time.Now().UnixNano()
+	for _, r := range []*reader{s.frames, s.results} {
+		if at := r.handling.Load(); at != 0 && time.Duration(now-at) >= MaxHandle {
+			return fmt.Errorf("the %s reader has been on one record for %v", r.name, time.Duration(now-at).Round(time.Second))
+		}
+	}
+	return nil
 }
 
 // NotReady says why Ready is false, nil when it is true.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -342,4 +343,23 @@ func TestView20CamerasOneWebSocket(t *testing.T) {
 			st.Connections, s.Accepted, s.Clients)
 	}
 	screenshot(t, bctx, "dashboard-20-cameras.png")
+}
+
+// TestLive: a reader on one record for MaxHandle is reported by Live (the
+// record's start is moved back rather than waited for); readers between
+// records are alive.
+func TestLive(t *testing.T) {
+	b := startBroker(t)
+	tv := startView(t, b.Addr(), Config{})
+	if err := tv.Live(context.Background()); err != nil {
+		t.Fatalf("Live of a running dashboard: %v", err)
+	}
+	tv.results.handling.Store(time.Now().Add(-MaxHandle - time.Second).UnixNano())
+	if err := tv.Live(context.Background()); err == nil || !strings.Contains(err.Error(), "the results reader has been on one record") {
+		t.Errorf("Live with a record handled for %v: %v", MaxHandle, err)
+	}
+	tv.results.handling.Store(0)
+	if err := tv.Live(context.Background()); err != nil {
+		t.Errorf("Live after the record: %v", err)
+	}
 }

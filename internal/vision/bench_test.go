@@ -80,3 +80,50 @@ func BenchmarkFrame(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(faces)), "faces")
 }
+
+// BenchmarkFrameInt8 is BenchmarkFrame with the int8 models.
+func BenchmarkFrameInt8(b *testing.B) {
+	data := benchFrame(b)
+	e := testEngineInt8(b)
+	dec := imagex.NewDecoder(imagex.DefaultLimits())
+	defer dec.Close()
+	var img imagex.RGB
+	faces := make([]Face, 0, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := dec.Decode(data, &img); err != nil {
+			b.Fatal(err)
+		}
+		var err error
+		if faces, _, err = e.Analyze(&img, faces[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(faces)), "faces")
+}
+
+// BenchmarkDetectInt8 and BenchmarkClassifyInt8 split BenchmarkFrameInt8.
+func BenchmarkDetectInt8(b *testing.B) {
+	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
+	e := testEngineInt8(b)
+	faces := make([]Face, 0, 32)
+	for b.Loop() {
+		faces, _ = e.Detect(img, faces[:0])
+	}
+	b.ReportMetric(float64(len(faces)), "faces")
+}
+
+func BenchmarkClassifyInt8(b *testing.B) {
+	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
+	e := testEngineInt8(b)
+	faces, err := testEngine(b).Detect(img, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := e.Classify(img, faces); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(faces)), "faces")
+}

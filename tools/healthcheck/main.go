@@ -4,9 +4,11 @@
 // client for its own endpoints, so this small static program (no cgo, no
 // dependencies beyond the standard library) does the one request.
 //
-// The address is the role's --metrics-listen: taken from the command line
-// of the container's first process (framecast, or an init that runs it),
-// else from $FRAMECAST_METRICS_LISTEN, which the image sets to :9090. A
+// The address is the role's --metrics-listen, found as framecast finds it
+// (flags > environment > --config file): on the command line of the
+// container's first process (framecast, or an init that runs it), else in
+// $FRAMECAST_METRICS_LISTEN, which the image sets to :9090, else as the
+// metrics-listen key of the --config file (or $FRAMECAST_CONFIG's). A
 // host of 0.0.0.0, :: or none means this container's loopback. Without any
 // address, or for a command that serves no health endpoint (version,
 // results, analyze…), the check passes, saying so.
@@ -22,9 +24,12 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 const (
@@ -47,7 +52,7 @@ func main() {
 			fmt.Printf("framecast %s serves no /healthz: nothing to check\n", cmd)
 			return
 		}
-		addr = listenAddr(args, os.Getenv(envListen))
+		addr = address(args, os.LookupEnv, "/proc/1/cwd")
 	}
 	if addr == "" {
 		fmt.Println("no --metrics-listen: this command serves no /healthz, nothing to check")
@@ -106,11 +111,59 @@ func command(args []string) string {
 	return ""
 }
 
-// listenAddr finds --metrics-listen (or -metrics-listen, with = or as the
-// next argument) in framecast's arguments, the last one winning as in Go's
-// flag package; without one it returns env. It stops at "--", after which
-// framecast reads no flags.
+// address is the role's --metrics-listen by framecast's precedence: the
+// flag, else the environment variable (set, even empty), else the --config
+// file's key; dir is framecast's working directory, for a relative file.
+func address(args []string, lookupEnv func(string) (string, bool), dir string) string {
+	if hasFlag(args, flagName) {
+		return listenAddr(args, "")
+	}
+	if v, set := lookupEnv(envListen); set {
+		return v
+	}
+	env, _ := lookupEnv("FRAMECAST_CONFIG")
+	return fileListen(flagValue(args, "config", env), dir)
+}
+
+// listenAddr finds --metrics-listen in framecast's arguments; without one
+// it returns env.
 func listenAddr(args []string, env string) string {
+	return flagValue(args, flagName, env)
+}
+
+// hasFlag reports whether the arguments give the flag.
+func hasFlag(args []string, flag string) bool {
+	const none = "\x00"
+	return flagValue(args, flag, none) != none
+}
+
+// fileListen is the metrics-listen key of the --config file at path
+// (relative to dir, framecast's working directory), "" without a file or
+// the key. framecast has already refused a file it cannot use.
+func fileListen(path, dir string) string {
+	if path == "" {
+		return ""
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	if yaml.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	v, _ := m[flagName].(string)
+	return v
+}
+
+// flagValue finds a flag (as -name or --name, with = or as the next
+// argument) in framecast's arguments, the last one winning as in Go's flag
+// package; without one it returns def. It stops at "--", after which
+// framecast reads no flags.
+func flagValue(args []string, flag, def string) string {
 	found, v := false, ""
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -122,17 +175,17 @@ func listenAddr(args []string, env string) string {
 			continue
 		}
 		switch {
-		case name == flagName && i+1 < len(args):
+		case name == flag && i+1 < len(args):
 			found, v = true, args[i+1]
 			i++
-		case strings.HasPrefix(name, flagName+"="):
-			found, v = true, strings.TrimPrefix(name, flagName+"=")
+		case strings.HasPrefix(name, flag+"="):
+			found, v = true, strings.TrimPrefix(name, flag+"=")
 		}
 	}
 	if found {
 		return v
 	}
-	return env
+	return def
 }
 
 // healthURL turns a listen address into the URL of its /healthz, through

@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,45 @@ func TestCheck(t *testing.T) {
 	srv.Close()
 	if err := check(url); err == nil {
 		t.Error("closed server: want an error")
+	}
+}
+
+// TestAddressFromConfig: with neither the flag nor the variable, the
+// --config file's metrics-listen is the address (relative to framecast's
+// directory, or named by FRAMECAST_CONFIG); the flag and the variable
+// win over it, as in framecast.
+func TestAddressFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "fc.yaml"), []byte("brokers: kafka:9092\nmetrics-listen: \":9464\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(kv ...string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1], true
+				}
+			}
+			return "", false
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  func(string) (string, bool)
+		want string
+	}{
+		{"file, relative", []string{"process", "--config", "fc.yaml"}, env(), ":9464"},
+		{"file, absolute, =", []string{"process", "--config=" + filepath.Join(dir, "fc.yaml")}, env(), ":9464"},
+		{"file by FRAMECAST_CONFIG", []string{"process"}, env("FRAMECAST_CONFIG", "fc.yaml"), ":9464"},
+		{"the variable wins", []string{"process", "--config", "fc.yaml"}, env(envListen, ":9090"), ":9090"},
+		{"the variable set empty wins (off)", []string{"process", "--config", "fc.yaml"}, env(envListen, ""), ""},
+		{"the flag wins", []string{"process", "--config", "fc.yaml", "--metrics-listen", ":1"}, env(envListen, ":9090"), ":1"},
+		{"no file", []string{"process", "--config", "missing.yaml"}, env(), ""},
+		{"nothing", []string{"process"}, env(), ""},
+	} {
+		if got := address(tc.args, tc.env, dir); got != tc.want {
+			t.Errorf("%s: address = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
