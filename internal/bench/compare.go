@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -59,12 +60,34 @@ type CompareConfig struct {
 	// Variants (default DefaultVariants) run on the same frames, one after
 	// the other, on one engine each, in this process.
 	Variants []Variant
+
+	precisions string // --compare-precisions, for AddPrecisions
+}
+
+// AddPrecisions adds, for each precision --compare-precisions names, two
+// variants on that precision's engines (newFor gives them): every frame in
+// full, and detect 3 + reclassify 3. Variants are first made the defaults
+// if not set.
+func (c *CompareConfig) AddPrecisions(newFor func(precision string) NewAnalyzer) {
+	if len(c.Variants) == 0 {
+		c.Variants = DefaultVariants()
+	}
+	for _, p := range strings.Split(c.precisions, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		an := newFor(p)
+		c.Variants = append(c.Variants,
+			Variant{Name: p, NewAnalyzer: an},
+			Variant{Name: p + " + detect 3 + reclassify 3", NewAnalyzer: an, Tracking: analysis.Tracking{DetectEvery: 3, ReclassifyEvery: 3}})
+	}
 }
 
 // RegisterFlags adds `framecast bench --compare`'s own flags.
 func (c *CompareConfig) RegisterFlags(fs *flag.FlagSet) {
 	c.Common.RegisterFlags(fs)
 	fs.StringVar(&c.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg executable, for the videos given as arguments")
+	fs.StringVar(&c.precisions, "compare-precisions", "", "also compare these --precision values (comma-separated, e.g. int8,mixed), in full and with detect 3 + reclassify 3")
 }
 
 // CheckFlags checks the flags' values.

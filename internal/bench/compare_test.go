@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,25 @@ func TestCompareRealModels(t *testing.T) {
 		if v.Matched < 0.9 || v.IDStable < 0.95 {
 			t.Errorf("%s: %.1f%% of the faces matched, ids kept in %.1f%%", v.Name, 100*v.Matched, 100*v.IDStable)
 		}
+	}
+}
+
+// TestAddPrecisions: --compare-precisions adds each precision in full and
+// with tracking, on the engines the caller makes for it.
+func TestAddPrecisions(t *testing.T) {
+	var cfg bench.CompareConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--compare-precisions", "int8, mixed"}); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	cfg.AddPrecisions(func(p string) bench.NewAnalyzer { asked = append(asked, p); return fakeAnalyzers(0) })
+	n := len(bench.DefaultVariants())
+	if len(cfg.Variants) != n+4 || cfg.Variants[n].Name != "int8" || cfg.Variants[n+3].Tracking.DetectEvery != 3 || cfg.Variants[n+3].NewAnalyzer == nil {
+		t.Fatalf("variants %+v", cfg.Variants[n:])
+	}
+	if strings.Join(asked, ",") != "int8,mixed" {
+		t.Errorf("engines made for %v", asked)
 	}
 }

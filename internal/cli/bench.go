@@ -224,6 +224,7 @@ func runBenchCompare(ctx context.Context, env *environment, args []string) error
 	}
 	mf.engines(&cfg.Common, env)
 	cfg.Videos = fs.Args()
+	cfg.AddPrecisions(func(p string) bench.NewAnalyzer { vf := mf.vf; vf.Precision = p; return vf.Analyzer })
 	rep, err := bench.RunCompare(ctx, cfg)
 	if err != nil {
 		return err
