@@ -9,7 +9,9 @@ import (
 
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/frame"
+	"github.com/framecast/framecast/internal/source"
 	"github.com/framecast/framecast/internal/testkit"
+	"github.com/framecast/framecast/internal/vision"
 )
 
 func cameraFrames(t *testing.T, cameras int, from, to int64) []*kgo.Record {
@@ -138,5 +140,70 @@ func testTrackingRebalance(t *testing.T, mode Delivery) {
 	}
 	if n := a.Stats().Analysis["tracked"] + b.Stats().Analysis["tracked"]; n < cameras*3 {
 		t.Errorf("%d tracked frames counted, want at least %d", n, cameras*3)
+	}
+}
+
+// TestTrackingRealModels runs the processor with the real networks and
+// --detect-every 3 on a synthetic camera's frames (faces drifting across
+// the frame): faces are found, followed between detector runs with the
+// ids the detector frame gave them, and every result is valid.
+func TestTrackingRealModels(t *testing.T) {
+	paths := testkit.RequireModels(t)
+	if err := vision.InitRuntime(paths.ResolveORTLib("")); err != nil {
+		t.Fatal(err)
+	}
+	src, err := source.NewSynthetic(source.SyntheticConfig{Width: 640, Height: 480, Dir: paths.Samples(), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frames = 12
+	var recs []*kgo.Record
+	for i := range int64(frames) {
+		data, err := src.Render(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, testkit.FrameRecord("cam", 0, i, time.Now(), data))
+	}
+	tc := newCluster(t, 1)
+	tc.Produce(t, recs...)
+	o := tc.options(t)
+	o.Group, o.Tracking = "real-track", analysis.Tracking{DetectEvery: 3}
+	o.NewAnalyzer = func() (analysis.Analyzer, error) {
+		return vision.New(vision.Config{DetectorModel: paths.Detector(), EmotionModel: paths.Emotion(), Threads: 1})
+	}
+	p := start(t, o)
+	testkit.Eventually(t, 120*time.Second, "every frame", func() bool { return p.Stats().Out() >= frames })
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+	rs := checkResults(t, tc.ReadTopic(t, topics.Results, frames))["cam"]
+	if len(rs) != frames {
+		t.Fatalf("%d results", len(rs))
+	}
+	var tracked, faces int
+	var ids map[int64]bool
+	for _, r := range rs {
+		faces += len(r.Faces)
+		switch r.Analysis {
+		case analysis.AnalysisFull:
+			ids = map[int64]bool{}
+			for _, f := range r.Faces {
+				ids[f.TrackID] = true
+			}
+		case analysis.AnalysisTracked:
+			tracked++
+			for _, f := range r.Faces {
+				if !ids[f.TrackID] || f.Source != analysis.SourceTracked {
+					t.Errorf("seq %d: followed face %d (%s) was not in the last detector frame's %v", r.Seq, f.TrackID, f.Source, ids)
+				}
+			}
+		default:
+			t.Errorf("seq %d: analysis %q", r.Seq, r.Analysis)
+		}
+	}
+	t.Logf("%d faces in %d frames, %d of them tracked", faces, frames, tracked)
+	if faces < frames || tracked == 0 || rs[0].Analysis != analysis.AnalysisFull {
+		t.Errorf("%d faces, %d tracked frames, first %q", faces, tracked, rs[0].Analysis)
 	}
 }
