@@ -152,6 +152,11 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) 
 	if len(cfg.Variants) == 0 {
 		cfg.Variants = DefaultVariants()
 	}
+	if t := cfg.Tracking; t.Stateful() {
+		// --detect-every, --reclassify-every or --skip-static given to
+		// --compare: that combination too.
+		cfg.Variants = append(cfg.Variants, Variant{Name: fmt.Sprintf("flags: detect %d + reclassify %d + skip-static %v", max(t.DetectEvery, 1), max(t.ReclassifyEvery, 1), t.SkipStatic), Tracking: t})
+	}
 	clips, err := compareClips(ctx, &cfg)
 	if err != nil {
 		return nil, err
