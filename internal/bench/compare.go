@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -26,7 +27,23 @@ type Variant struct {
 	Name        string
 	NewAnalyzer NewAnalyzer
 	Tracking    analysis.Tracking
+	// Precision names the engine's precision when it is not the
+	// reference's ("": the same), for the gates: such a variant passes
+	// only if that precision, analysing every frame, passes the strict
+	// ones.
+	Precision string
 }
+
+// The fidelity gates a variant must pass to count as faithful (Gates
+// explains them). Strict are float32's own gates against the reference
+// (vision's TestFidelity): every face, the same top emotion, every
+// probability within MaxProbDiff. A variant that leaves work out is held
+// to what a consumer could not tell from the reference's own behaviour.
+const (
+	GateMaxProbDiff = 0.03
+	GateMinMatched  = 0.98
+	GateMinIDKept   = 0.99
+)
 
 // DefaultVariants are the variants compared by default; the first, every
 // frame in full, is the reference the others' fidelity is measured
@@ -78,8 +95,8 @@ func (c *CompareConfig) AddPrecisions(newFor func(precision string) NewAnalyzer)
 		}
 		an := newFor(p)
 		c.Variants = append(c.Variants,
-			Variant{Name: p, NewAnalyzer: an},
-			Variant{Name: p + " + detect 3 + reclassify 3", NewAnalyzer: an, Tracking: analysis.Tracking{DetectEvery: 3, ReclassifyEvery: 3}})
+			Variant{Name: p, NewAnalyzer: an, Precision: p},
+			Variant{Name: p + " + detect 3 + reclassify 3", NewAnalyzer: an, Precision: p, Tracking: analysis.Tracking{DetectEvery: 3, ReclassifyEvery: 3}})
 	}
 }
 
@@ -108,6 +125,9 @@ type CompareReport struct {
 	Frames   int             `json:"frames"`
 	Faces    int             `json:"reference_faces"`
 	Variants []VariantReport `json:"variants"`
+	// Best is the variant with the most frames per second per core
+	// among those that pass the gates.
+	Best string `json:"best"`
 }
 
 // VariantReport is one variant's cost and fidelity.
@@ -136,6 +156,13 @@ type VariantReport struct {
 	// The reference's own flicker on a still scene bounds the emotion
 	// agreement any variant that reuses probabilities can reach.
 	Steady float64 `json:"emotion_steadiness"`
+	// MaxProbDiff is the largest difference of an emotion probability
+	// between a matched face and its reference face.
+	MaxProbDiff float64 `json:"max_probability_diff"`
+	// Pass says whether the variant passes the gates; Fails says which
+	// it misses.
+	Pass  bool   `json:"pass"`
+	Fails string `json:"fails,omitempty"`
 }
 
 type clip struct {
@@ -190,7 +217,72 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) 
 		fidelity(ref, out, vr)
 		rep.Variants = append(rep.Variants, *vr)
 	}
+	rep.gate(cfg.Variants)
 	return rep, nil
+}
+
+// gate fills each variant's Pass and Fails and the report's Best. A
+// variant that analyses every frame on another precision must pass
+// float32's strict gates: every reference face matched, the same top
+// emotion, every probability within GateMaxProbDiff (the reference
+// matches TensorFlow.js's goldens to 1e-4, so these are TestFidelity's
+// gates, here on the compared frames). A variant that leaves work out
+// (tracking, reclassifying, reusing) must match at least GateMinMatched
+// of the faces, keep the ids of GateMinIDKept of a face's consecutive
+// frames, and agree on the top emotion at least as often as the
+// reference agrees with itself from one frame to the next (its
+// steadiness): the emotion model flickers, and a variant's disagreement
+// within that flicker is not one a consumer can tell from the
+// reference's own; on another precision it must also pass that
+// precision's strict gates, which its full variant measures.
+func (rep *CompareReport) gate(vs []Variant) {
+	ref := rep.Variants[0]
+	strict := map[string]string{} // precision → why its full variant fails ("" passes)
+	for i := range rep.Variants {
+		v, r := vs[i], &rep.Variants[i]
+		var fails []string
+		if i > 0 && !v.Tracking.Stateful() {
+			if r.Matched < 1 {
+				fails = append(fails, fmt.Sprintf("faces %.1f%% < 100%%", 100*r.Matched))
+			}
+			if r.EmotionSame < 1 {
+				fails = append(fails, fmt.Sprintf("emotion %.1f%% < 100%%", 100*r.EmotionSame))
+			}
+			if r.MaxProbDiff > GateMaxProbDiff {
+				fails = append(fails, fmt.Sprintf("probability diff %.3f > %.2f", r.MaxProbDiff, GateMaxProbDiff))
+			}
+			if v.Precision != "" {
+				strict[v.Precision] = strings.Join(fails, ", ")
+			}
+		}
+		if v.Tracking.Stateful() {
+			if why, ok := strict[v.Precision]; v.Precision != "" && (!ok || why != "") {
+				fails = append(fails, "precision "+v.Precision+" misses the strict gates")
+			}
+			if r.Matched < GateMinMatched {
+				fails = append(fails, fmt.Sprintf("faces %.1f%% < %.0f%%", 100*r.Matched, 100*GateMinMatched))
+			}
+			if r.IDStable < GateMinIDKept {
+				fails = append(fails, fmt.Sprintf("ids kept %.1f%% < %.0f%%", 100*r.IDStable, 100*GateMinIDKept))
+			}
+			if r.EmotionSame < ref.Steady {
+				fails = append(fails, fmt.Sprintf("emotion %.1f%% < the reference's steadiness %.1f%%", 100*r.EmotionSame, 100*ref.Steady))
+			}
+		}
+		r.Pass, r.Fails = len(fails) == 0, strings.Join(fails, ", ")
+		if r.Pass && (rep.Best == "" || r.FPSPerCore > rep.byName(rep.Best).FPSPerCore) {
+			rep.Best = r.Name
+		}
+	}
+}
+
+func (rep *CompareReport) byName(name string) *VariantReport {
+	for i := range rep.Variants {
+		if rep.Variants[i].Name == name {
+			return &rep.Variants[i]
+		}
+	}
+	return nil
 }
 
 func compareClips(ctx context.Context, cfg *CompareConfig) ([]clip, error) {
@@ -330,6 +422,9 @@ func fidelity(ref, out [][]frame.Result, vr *VariantReport) {
 				if rf[ri].Emotion == of[oi].Emotion {
 					same++
 				}
+				for l, p := range rf[ri].Emotions {
+					vr.MaxProbDiff = max(vr.MaxProbDiff, math.Abs(p-of[oi].Emotions[l]))
+				}
 				id := rf[ri].TrackID
 				now[id] = of[oi].TrackID
 				if prev, ok := last[id]; ok {
@@ -343,6 +438,7 @@ func fidelity(ref, out [][]frame.Result, vr *VariantReport) {
 		}
 	}
 	vr.Matched, vr.EmotionSame, vr.IDStable = share(matched, refFaces), share(same, matched), share(stable, pairs)
+	vr.MaxProbDiff = round3(vr.MaxProbDiff)
 	var kept, steady int
 	for ci := range out {
 		last := map[int64]string{}
@@ -406,13 +502,25 @@ func rect(b frame.Box) vision.Rect {
 // Print writes the report as a table.
 func (rep *CompareReport) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "VARIANT\tMS/FRAME\tCPU MS/FRAME\tFPS/CORE\tFULL\tTRACKED\tREUSED\tFACES\tMATCHED\tEMOTION\tID STABLE\tSTEADY\t")
+	fmt.Fprintln(tw, "VARIANT\tMS/FRAME\tCPU MS/FRAME\tFPS/CORE\tFULL\tTRACKED\tREUSED\tFACES\tMATCHED\tEMOTION\tMAX P DIFF\tID STABLE\tSTEADY\tGATES\t")
 	for _, v := range rep.Variants {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t\n", v.Name, v.MSPerFrame, v.CPUMSPerFrame, v.FPSPerCore,
-			100*v.Full, 100*v.Tracked, 100*v.Reused, v.Faces, 100*v.Matched, 100*v.EmotionSame, 100*v.IDStable, 100*v.Steady)
+		gates := "pass"
+		if !v.Pass {
+			gates = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.1f\t%.0f%%\t%.0f%%\t%.0f%%\t%d\t%.1f%%\t%.1f%%\t%.3f\t%.1f%%\t%.1f%%\t%s\t\n", v.Name, v.MSPerFrame, v.CPUMSPerFrame, v.FPSPerCore,
+			100*v.Full, 100*v.Tracked, 100*v.Reused, v.Faces, 100*v.Matched, 100*v.EmotionSame, v.MaxProbDiff, 100*v.IDStable, 100*v.Steady, gates)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, v := range rep.Variants {
+		if !v.Pass {
+			fmt.Fprintf(w, "%s fails the gates: %s\n", v.Name, v.Fails)
+		}
+	}
+	if rep.Best != "" {
+		fmt.Fprintf(w, "fastest variant that passes the gates: %s (%.1f frames/s per core)\n", rep.Best, rep.byName(rep.Best).FPSPerCore)
 	}
 	_, err := fmt.Fprintf(w, "\n%d frames of %d clips (%v), %d faces in the reference (%s); fidelity against it: faces matched at IoU ≥ 0.5, same top emotion, track id kept; steady: a track's top emotion unchanged from its previous frame\n",
 		rep.Frames, len(rep.Clips), rep.Clips, rep.Faces, rep.Variants[0].Name)

@@ -110,3 +110,60 @@ func TestAddPrecisions(t *testing.T) {
 		t.Errorf("engines made for %v", asked)
 	}
 }
+
+// TestGates: the reference passes; a variant analysing every frame on
+// another precision must match the reference exactly (to GateMaxProbDiff);
+// a variant that leaves work out is held to the matched share, the ids
+// kept and the reference's own steadiness, and to its precision's strict
+// gates; Best is the fastest that passes.
+func TestGates(t *testing.T) {
+	track := analysis.Tracking{DetectEvery: 3}
+	vs := []bench.Variant{
+		{Name: "full"},
+		{Name: "detect 3", Tracking: track},
+		{Name: "detect 3 flickers", Tracking: track},
+		{Name: "detect 3 loses faces", Tracking: track},
+		{Name: "int8", Precision: "int8"},
+		{Name: "int8 + detect 3", Precision: "int8", Tracking: track},
+		{Name: "mixed", Precision: "mixed"},
+		{Name: "mixed + detect 3", Precision: "mixed", Tracking: track},
+	}
+	good := bench.VariantReport{Matched: 1, EmotionSame: 1, IDStable: 1, Steady: 0.85}
+	with := func(name string, fps float64, f func(*bench.VariantReport)) bench.VariantReport {
+		r := good
+		r.Name, r.FPSPerCore = name, fps
+		if f != nil {
+			f(&r)
+		}
+		return r
+	}
+	rep := bench.CompareReport{Variants: []bench.VariantReport{
+		with("full", 60, nil),
+		with("detect 3", 120, func(r *bench.VariantReport) { r.Matched, r.EmotionSame, r.MaxProbDiff = 0.99, 0.9, 0.4 }),
+		with("detect 3 flickers", 130, func(r *bench.VariantReport) { r.EmotionSame = 0.84 }),
+		with("detect 3 loses faces", 140, func(r *bench.VariantReport) { r.Matched, r.IDStable = 0.97, 0.98 }),
+		with("int8", 50, func(r *bench.VariantReport) { r.EmotionSame, r.MaxProbDiff = 0.9, 0.2 }),
+		with("int8 + detect 3", 150, nil),
+		with("mixed", 70, func(r *bench.VariantReport) { r.MaxProbDiff = 0.02 }),
+		with("mixed + detect 3", 125, nil),
+	}}
+	bench.Gate(&rep, vs)
+	want := map[string]string{
+		"full":                 "",
+		"detect 3":             "",
+		"detect 3 flickers":    "emotion 84.0% < the reference's steadiness 85.0%",
+		"detect 3 loses faces": "faces 97.0% < 98%, ids kept 98.0% < 99%",
+		"int8":                 "emotion 90.0% < 100%, probability diff 0.200 > 0.03",
+		"int8 + detect 3":      "precision int8 misses the strict gates",
+		"mixed":                "",
+		"mixed + detect 3":     "",
+	}
+	for _, r := range rep.Variants {
+		if r.Fails != want[r.Name] || r.Pass != (want[r.Name] == "") {
+			t.Errorf("%s: pass %v, fails %q; want %q", r.Name, r.Pass, r.Fails, want[r.Name])
+		}
+	}
+	if rep.Best != "mixed + detect 3" {
+		t.Errorf("best %q, want the fastest passing variant, mixed + detect 3", rep.Best)
+	}
+}

@@ -22,7 +22,7 @@ func TestJSONFields(t *testing.T) {
 		rep    any
 	}{
 		{"testdata/compute.fields", bench.ComputeReport{Images: []bench.Image{{}}}},
-		{"testdata/compare.fields", bench.CompareReport{Clips: []string{"a"}, Variants: []bench.VariantReport{{}}}},
+		{"testdata/compare.fields", bench.CompareReport{Clips: []string{"a"}, Variants: []bench.VariantReport{{Fails: "x"}}}},
 		{"testdata/pipeline.fields", bench.PipelineReport{
 			Host:        bench.Host{CPUModel: "cpu"},
 			Realtime:    bench.Realtime{Windows: []bench.Window{{}}},
