@@ -11,6 +11,7 @@ import (
 
 	"github.com/framecast/framecast/internal/analysis"
 	"github.com/framecast/framecast/internal/bench"
+	"github.com/framecast/framecast/internal/flagfile"
 	"github.com/framecast/framecast/internal/offline"
 )
 
@@ -110,8 +111,9 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 
 // isPipelineBench reports whether bench's arguments ask for --pipeline.
 // isPipelineBench picks the mode before any flag set parses, because the
-// two modes take different flags: --pipeline on the command line, else
-// FRAMECAST_PIPELINE like every other flag's environment fallback.
+// modes take different flags: --pipeline on the command line, else
+// FRAMECAST_PIPELINE, else pipeline in the --config file, the precedence
+// of every flag.
 func isPipelineBench(args []string) bool { return isBenchMode(args, "pipeline") }
 
 // isBenchMode is isPipelineBench for the boolean mode flag --name.
@@ -127,12 +129,36 @@ func isBenchMode(args []string, name string) bool {
 			return false
 		}
 	}
-	on, err := strconv.ParseBool(os.Getenv(envName(name)))
-	return err == nil && on
+	v, ok := os.LookupEnv(envName(name))
+	if !ok {
+		v, ok = modeInFile(args, name)
+	}
+	on, err := strconv.ParseBool(v)
+	return ok && err == nil && on
+}
+
+// modeInFile is the mode flag's value in the --config file that the
+// arguments (or FRAMECAST_CONFIG) name.
+func modeInFile(args []string, name string) (string, bool) {
+	path, ok := os.LookupEnv(envName(flagfile.Flag))
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		switch a := strings.TrimLeft(args[i], "-"); {
+		case a == flagfile.Flag && i+1 < len(args):
+			path, ok = args[i+1], true
+			i++
+		case strings.HasPrefix(a, flagfile.Flag+"="):
+			path, ok = strings.TrimPrefix(a, flagfile.Flag+"="), true
+		}
+	}
+	if !ok || path == "" {
+		return "", false
+	}
+	return flagfile.Value(path, name)
 }
 
 // isSoakBench reports whether bench's arguments ask for --soak (or
-// FRAMECAST_SOAK is set), like isPipelineBench.
+// FRAMECAST_SOAK is set, or soak in the --config file), like
+// isPipelineBench.
 func isSoakBench(args []string) bool {
 	for _, a := range args {
 		if a == "--" {
@@ -143,7 +169,10 @@ func isSoakBench(args []string) bool {
 			return true
 		}
 	}
-	_, ok := os.LookupEnv(envName("soak"))
+	if _, ok := os.LookupEnv(envName("soak")); ok {
+		return true
+	}
+	_, ok := modeInFile(args, "soak")
 	return ok
 }
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -119,5 +121,49 @@ func TestBenchSoakUsage(t *testing.T) {
 		if got := isSoakBench(tc.args); got != tc.want {
 			t.Errorf("isSoakBench(%v) = %v", tc.args, got)
 		}
+	}
+}
+
+// TestBenchModeFromConfigFile: the mode flags reach bench from the --config
+// file (or FRAMECAST_CONFIG's) too, behind the command line and the
+// environment, as every flag does.
+func TestBenchModeFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	pipeline, soak := filepath.Join(dir, "pipeline.yaml"), filepath.Join(dir, "soak.yaml")
+	if err := os.WriteFile(pipeline, []byte("pipeline: true\ncameras: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(soak, []byte("soak: 10m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FRAMECAST_PIPELINE", "")
+	os.Unsetenv("FRAMECAST_PIPELINE")
+	for _, tc := range []struct {
+		args           []string
+		env            string // FRAMECAST_CONFIG
+		pipe, soakMode bool
+	}{
+		{[]string{"--config", pipeline}, "", true, false},
+		{[]string{"--config=" + pipeline}, "", true, false},
+		{[]string{"--config", pipeline, "--pipeline=false"}, "", false, false},
+		{nil, pipeline, true, false},
+		{[]string{"--config", soak}, "", false, true},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, "", false, false},
+		{[]string{"--", "--config", pipeline}, "", false, false},
+	} {
+		t.Setenv("FRAMECAST_CONFIG", tc.env)
+		if tc.env == "" {
+			os.Unsetenv("FRAMECAST_CONFIG")
+		}
+		if got := isPipelineBench(tc.args); got != tc.pipe {
+			t.Errorf("isPipelineBench(%q) with FRAMECAST_CONFIG=%q = %v, want %v", tc.args, tc.env, got, tc.pipe)
+		}
+		if got := isSoakBench(tc.args); got != tc.soakMode {
+			t.Errorf("isSoakBench(%q) with FRAMECAST_CONFIG=%q = %v, want %v", tc.args, tc.env, got, tc.soakMode)
+		}
+	}
+	// The whole command: --help of the mode the file chose.
+	if code, _, errs := runCLI(t, nil, "bench", "--config", pipeline, "--help"); code != 0 || !strings.Contains(errs, "--compute-duration") {
+		t.Errorf("bench --config (pipeline: true) --help: exit %d, not the pipeline bench's help:\n%s", code, errs)
 	}
 }

@@ -189,3 +189,24 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Value is the scalar value of key in the file at path, for a caller that
+// must know one flag before it can build the flag set (bench's mode). A
+// file that cannot be read or decoded, or a key that is missing or not a
+// scalar, gives ok false: Fill reports the file's problems later.
+func Value(path, key string) (value string, ok bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", false
+	}
+	m, err := mapping(data)
+	if err != nil || m == nil {
+		return "", false
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if v := deref(m.Content[i+1]); m.Content[i].Value == key && v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+			return v.Value, true
+		}
+	}
+	return "", false
+}
