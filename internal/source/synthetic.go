@@ -1,12 +1,10 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"math"
 	"math/rand/v2"
 	"net/url"
@@ -68,9 +66,10 @@ var bgYCbCr = func() [3]uint8 {
 // the same index, which tests rely on.
 //
 // Rendering samples precomputed, downscaled copies of the photos
-// (bilinear, fixed point) straight into the output buffer and encodes it
-// with image/jpeg; the photos are decoded once per process and shared by
-// every synthetic camera.
+// (bilinear, fixed point) straight into YCbCr 4:2:0 planes, which
+// libjpeg-turbo compresses as they are (imagex.Encoder: no colour
+// conversion, no downsampling); the photos are decoded once per process
+// and shared by every synthetic camera.
 type Synthetic struct {
 	cfg    SyntheticConfig
 	photos []*photo
@@ -79,7 +78,8 @@ type Synthetic struct {
 	fade  *image.YCbCr // the previous shot during crossfades
 	cols  []tap        // per output column
 	rows  []tap        // per output row
-	buf   bytes.Buffer
+	enc   *imagex.Encoder
+	last  int // size of the last JPEG, to size the next one's buffer
 	index int64
 }
 
@@ -201,6 +201,7 @@ func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
 	s.fade = image.NewYCbCr(s.img.Rect, image.YCbCrSubsampleRatio420)
 	s.cols = make([]tap, cfg.Width)
 	s.rows = make([]tap, cfg.Height)
+	s.enc = imagex.NewEncoder()
 	return s, nil
 }
 
@@ -223,14 +224,33 @@ func (s *Synthetic) Next(ctx context.Context) (Frame, error) {
 	return Frame{JPEG: data, Width: s.cfg.Width, Height: s.cfg.Height, CapturedAt: time.Now()}, nil
 }
 
-// Close does nothing: the photo cache is shared and kept.
-func (s *Synthetic) Close() error { return nil }
+// Close releases the JPEG encoder; the photo cache is shared and kept.
+// Render and Next fail afterwards.
+func (s *Synthetic) Close() error {
+	s.enc.Close()
+	return nil
+}
 
 // Render returns frame i as a new JPEG. It does not change what Next
 // returns.
 func (s *Synthetic) Render(i int64) ([]byte, error) {
+	if err := s.draw(i); err != nil {
+		return nil, err
+	}
+	// The caller owns the frame, so each gets its own slice; room for
+	// the last frame's size and some keeps append from growing it.
+	data, err := s.enc.EncodeImage(make([]byte, 0, s.last+s.last/4+1024), s.img, s.cfg.Quality)
+	if err != nil {
+		return nil, fmt.Errorf("synthetic source: %w", err)
+	}
+	s.last = len(data)
+	return data, nil
+}
+
+// draw renders frame i into s.img.
+func (s *Synthetic) draw(i int64) error {
 	if i < 0 {
-		return nil, fmt.Errorf("synthetic source: frame index %d is negative", i)
+		return fmt.Errorf("synthetic source: frame index %d is negative", i)
 	}
 	t := float64(i) / s.cfg.FPS
 	k := int64(t / shotSeconds)
@@ -244,11 +264,7 @@ func (s *Synthetic) Render(i int64) ([]byte, error) {
 		blend(s.img.Cb, s.fade.Cb, w)
 		blend(s.img.Cr, s.fade.Cr, w)
 	}
-	s.buf.Reset()
-	if err := jpeg.Encode(&s.buf, s.img, &jpeg.Options{Quality: s.cfg.Quality}); err != nil {
-		return nil, err
-	}
-	return bytes.Clone(s.buf.Bytes()), nil
+	return nil
 }
 
 // shot is one camera move over one photo.
