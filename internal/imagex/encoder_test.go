@@ -365,7 +365,7 @@ func TestEncoderLifecycle(t *testing.T) {
 
 // TestEncodeDCTQuality records why the encoder uses JDCT_ISLOW: IFAST's
 // loss of fidelity at the qualities framecast uses (docs/BENCHMARKS.md has
-// the speed side, BenchmarkEncode640x480).
+// the speed side, BenchmarkEncode640x480), with image/jpeg for reference.
 func TestEncodeDCTQuality(t *testing.T) {
 	data, _ := photo640(t)
 	src := stdDecode(t, data)
@@ -382,8 +382,10 @@ func TestEncodeDCTQuality(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		g := encJPEG(t, src.ToImage(), q)
 		ps, pf := psnr(src, decodeBoth(t, a, 640, 480)), psnr(src, decodeBoth(t, b, 640, 480))
-		t.Logf("q%d: ISLOW %.2f dB %d bytes, IFAST %.2f dB %d bytes", q, ps, len(a), pf, len(b))
+		t.Logf("q%d: ISLOW %.2f dB %d bytes, IFAST %.2f dB %d bytes; image/jpeg %.2f dB %d bytes",
+			q, ps, len(a), pf, len(b), psnr(src, decodeBoth(t, g, 640, 480)), len(g))
 		if ps < pf-0.05 {
 			t.Errorf("q%d: ISLOW %.2f dB is worse than IFAST %.2f dB", q, ps, pf)
 		}
