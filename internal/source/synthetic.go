@@ -366,8 +366,7 @@ func (s *Synthetic) renderView(dst *image.YCbCr, ph *photo, x0, y0, step float64
 	cw, ch := dst.Rect.Dx(), dst.Rect.Dy()
 	s.renderPlane(dst.Y, dst.YStride, cw, ch, lv.y, x0/scale, y0/scale, step/scale, bgYCbCr[0])
 	cw, ch = (cw+1)/2, (ch+1)/2
-	s.renderPlane(dst.Cb, dst.CStride, cw, ch, lv.cb, x0/scale, y0/scale, 2*step/scale, bgYCbCr[1])
-	s.renderPlane(dst.Cr, dst.CStride, cw, ch, lv.cr, x0/scale, y0/scale, 2*step/scale, bgYCbCr[2])
+	s.renderChroma(dst.Cb, dst.Cr, dst.CStride, cw, ch, lv.cb, lv.cr, x0/scale, y0/scale, 2*step/scale)
 }
 
 // renderPlane resamples one plane (bilinear, fixed point) into a w×h
@@ -376,27 +375,87 @@ func (s *Synthetic) renderPlane(dst []byte, stride, w, h int, p plane, x0, y0, s
 	cols, rows := s.cols[:w], s.rows[:h]
 	fillTaps(cols, x0, step, p.w, 1)
 	fillTaps(rows, y0, step, p.h, p.w)
+	lo, hi := photoColumns(cols)
+	in := cols[lo:hi]
 	for y, ry := range rows {
 		row := dst[y*stride : y*stride+w]
-		if ry.a < 0 {
-			for x := range row {
-				row[x] = bg
-			}
+		if ry.a < 0 || len(in) == 0 {
+			fill(row, bg)
 			continue
 		}
+		fill(row[:lo], bg)
+		fill(row[hi:], bg)
 		r0, r1 := p.pix[ry.a:int(ry.a)+p.w], p.pix[ry.b:int(ry.b)+p.w]
-		wy := ry.w
+		wy := uint32(ry.w)
 		iwy := 256 - wy
-		for x, cx := range cols {
-			if cx.a < 0 {
-				row[x] = bg
-				continue
-			}
-			a, b, wx := cx.a, cx.b, cx.w
-			top := int32(r0[a])*(256-wx) + int32(r0[b])*wx
-			bot := int32(r1[a])*(256-wx) + int32(r1[b])*wx
-			row[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+		out := row[lo:hi]
+		out = out[:len(in)]
+		for x, cx := range in {
+			a, b, wx := cx.a, cx.b, uint32(cx.w)
+			iwx := 256 - wx
+			top := uint32(r0[a])*iwx + uint32(r0[b])*wx
+			bot := uint32(r1[a])*iwx + uint32(r1[b])*wx
+			out[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
 		}
+	}
+}
+
+// renderChroma is renderPlane for the Cb and Cr planes at once: they share
+// their size and taps, so one loop loads each tap once for both.
+func (s *Synthetic) renderChroma(cb, cr []byte, stride, w, h int, pb, pr plane, x0, y0, step float64) {
+	cols, rows := s.cols[:w], s.rows[:h]
+	fillTaps(cols, x0, step, pb.w, 1)
+	fillTaps(rows, y0, step, pb.h, pb.w)
+	lo, hi := photoColumns(cols)
+	in := cols[lo:hi]
+	bgb, bgr := bgYCbCr[1], bgYCbCr[2]
+	for y, ry := range rows {
+		rowb, rowr := cb[y*stride:y*stride+w], cr[y*stride:y*stride+w]
+		if ry.a < 0 || len(in) == 0 {
+			fill(rowb, bgb)
+			fill(rowr, bgr)
+			continue
+		}
+		fill(rowb[:lo], bgb)
+		fill(rowb[hi:], bgb)
+		fill(rowr[:lo], bgr)
+		fill(rowr[hi:], bgr)
+		b0, b1 := pb.pix[ry.a:int(ry.a)+pb.w], pb.pix[ry.b:int(ry.b)+pb.w]
+		r0, r1 := pr.pix[ry.a:int(ry.a)+pr.w], pr.pix[ry.b:int(ry.b)+pr.w]
+		wy := uint32(ry.w)
+		iwy := 256 - wy
+		outb, outr := rowb[lo:hi], rowr[lo:hi]
+		outb, outr = outb[:len(in)], outr[:len(in)]
+		for x, cx := range in {
+			a, b, wx := cx.a, cx.b, uint32(cx.w)
+			iwx := 256 - wx
+			top := uint32(b0[a])*iwx + uint32(b0[b])*wx
+			bot := uint32(b1[a])*iwx + uint32(b1[b])*wx
+			outb[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+			top = uint32(r0[a])*iwx + uint32(r0[b])*wx
+			bot = uint32(r1[a])*iwx + uint32(r1[b])*wx
+			outr[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+		}
+	}
+}
+
+// photoColumns returns the output columns [lo, hi) that sample the photo:
+// the mapping is monotonic, so the background columns form one run at
+// each side, and the loops between them need no per-pixel test.
+func photoColumns(cols []tap) (lo, hi int) {
+	lo, hi = 0, len(cols)
+	for lo < hi && cols[lo].a < 0 {
+		lo++
+	}
+	for hi > lo && cols[hi-1].a < 0 {
+		hi--
+	}
+	return lo, hi
+}
+
+func fill(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
 	}
 }
 
