@@ -19,9 +19,6 @@ import (
 	"unsafe"
 )
 
-// DefaultQuality is the JPEG quality image/jpeg uses without Options.
-const DefaultQuality = 75
-
 // encRetainBytes is the largest output buffer an Encoder keeps between
 // frames: a 4K frame at quality 95 fits; a rare larger one gets a buffer
 // that is freed after its encode, as RetainBytes does for decoding.

@@ -498,7 +498,7 @@ type plane struct {
 }
 
 // level is the photo scaled by 1/2^shift, as Y, Cb and Cr planes at full
-// resolution (the JFIF conversion image/jpeg uses), so rendering writes
+// resolution (the JFIF conversion, color.RGBToYCbCr), so rendering writes
 // the encoder's input format directly.
 type level struct {
 	shift     int
