@@ -183,7 +183,11 @@ func fastFlag(fast bool) C.int {
 func (e *Encoder) finish(dst []byte, code C.int) ([]byte, error) {
 	r := e.res
 	if code != C.FC_ENC_OK {
-		return dst, fmt.Errorf("imagex: libjpeg could not encode the image: %s", C.GoString(&r.msg[0]))
+		err := fmt.Errorf("imagex: libjpeg could not encode the image: %s", C.GoString(&r.msg[0]))
+		if r.cap > encRetainBytes {
+			C.fc_enc_trim(e.st, encRetainBytes)
+		}
+		return dst, err
 	}
 	dst = append(dst, unsafe.Slice((*byte)(unsafe.Pointer(r.out)), int(r.len))...)
 	if r.cap > encRetainBytes {
