@@ -92,6 +92,27 @@ func TestSyntheticNextMatchesRender(t *testing.T) {
 	}
 }
 
+// TestSyntheticClose: Close frees the camera's encoder; rendering after it
+// is an error, not a crash, and a second Close is harmless.
+func TestSyntheticClose(t *testing.T) {
+	s := openSynthetic(t, "synthetic:?size=64x48")
+	if _, err := s.Render(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Render(1); err == nil {
+		t.Error("Render after Close: no error")
+	}
+	if _, err := s.Next(context.Background()); err == nil {
+		t.Error("Next after Close: no error")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
 func TestSyntheticJPEGSize(t *testing.T) {
 	for _, tc := range []struct {
 		uri  string
