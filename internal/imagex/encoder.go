@@ -26,10 +26,10 @@ const encRetainBytes = 8 << 20
 
 // Encoder writes baseline JPEG with libjpeg-turbo, 4:2:0 for colour like
 // image/jpeg, 7–10 times as fast as image/jpeg at 640×480 (0.6–0.8 ms
-// against 6.2 ms; docs/BENCHMARKS.md), at the same size and fidelity. It keeps a libjpeg compressor and
-// its output buffer between frames, so encoding into a dst with room
-// allocates nothing. An Encoder is not safe for concurrent use; give each
-// goroutine its own (or use AppendJPEG).
+// against 6.2 ms; docs/BENCHMARKS.md) at the same size and fidelity. It
+// keeps a libjpeg compressor and its output buffer between frames, so
+// encoding into a dst with room allocates nothing. An Encoder is not safe
+// for concurrent use; give each goroutine its own (or use AppendJPEG).
 //
 // The forward DCT is libjpeg's accurate integer one (JDCT_ISLOW), not
 // JDCT_IFAST: libjpeg-turbo has SIMD code for both, and at 640×480 q80
