@@ -2,6 +2,7 @@ package imagex
 
 import (
 	"bytes"
+	"image"
 	"image/jpeg"
 	"testing"
 )
@@ -56,5 +57,65 @@ func BenchmarkDecodeStdlib640x480(b *testing.B) {
 			b.Fatal(err)
 		}
 		convertInto(&dst, img)
+	}
+}
+
+// BenchmarkEncode640x480 compares image/jpeg with libjpeg-turbo at quality
+// 80 on the inputs framecast encodes: RGBA (annotated frames), packed RGB,
+// and YCbCr 4:2:0 planes (synthetic cameras), with the accurate and the
+// fast forward DCT.
+func BenchmarkEncode640x480(b *testing.B) {
+	data, _ := photo640(b)
+	rgb := stdDecode(b, data)
+	rgba := rgb.ToImage()
+	g, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ycc := g.(*image.YCbCr) // 4:2:0, as image/jpeg writes it
+	const q = 80
+	for _, bc := range []struct {
+		name string
+		img  image.Image
+		fast bool
+	}{
+		{"RGBA", rgba, false},
+		{"RGBA-ifast", rgba, true},
+		{"RGB", nil, false},
+		{"YCbCr420", ycc, false},
+		{"YCbCr420-ifast", ycc, true},
+	} {
+		if bc.img != nil && !bc.fast {
+			b.Run("image-jpeg/"+bc.name, func(b *testing.B) {
+				var buf bytes.Buffer
+				b.ReportAllocs()
+				for b.Loop() {
+					buf.Reset()
+					if err := jpeg.Encode(&buf, bc.img, &jpeg.Options{Quality: q}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(buf.Len()), "bytes")
+			})
+		}
+		b.Run("libjpeg/"+bc.name, func(b *testing.B) {
+			e := NewEncoder()
+			defer e.Close()
+			e.fast = bc.fast
+			var out []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if bc.img == nil {
+					out, err = e.EncodeRGB(out[:0], rgb, q)
+				} else {
+					out, err = e.EncodeImage(out[:0], bc.img, q)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(out)), "bytes")
+		})
 	}
 }

@@ -20,7 +20,7 @@ package offline
 
 import (
 	"fmt"
-	"image/jpeg"
+	"image"
 	"io"
 	"log/slog"
 	"os"
@@ -61,6 +61,11 @@ type Analyzer struct {
 	cfg   Config
 	stage *analysis.Stage
 	used  map[string]bool // annotated file names taken
+
+	// --annotate's per-image state, kept from image to image.
+	enc    *imagex.Encoder
+	canvas *image.RGBA
+	out    []byte
 }
 
 // New returns an analyzer for cfg.
@@ -76,7 +81,12 @@ func New(cfg Config) *Analyzer {
 }
 
 // Close closes the stage.
-func (a *Analyzer) Close() { a.stage.Close() }
+func (a *Analyzer) Close() {
+	a.stage.Close()
+	if a.enc != nil {
+		a.enc.Close()
+	}
+}
 
 // Image analyses one image file ("-": stdin) as the seq-th input.
 func (a *Analyzer) Image(path string, seq int64) (*frame.Result, error) {
@@ -126,17 +136,16 @@ func (a *Analyzer) writeAnnotated(name string, faces []frame.Face) error {
 		out = fmt.Sprintf("%s-%d.jpg", base, n)
 	}
 	a.used[out] = true
-	rgba := a.stage.Image().ToImage()
-	if err := annotate.Draw(rgba, faces); err != nil {
+	a.canvas = a.stage.Image().ToImageInto(a.canvas)
+	if err := annotate.Draw(a.canvas, faces); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(a.cfg.AnnotateDir, out))
-	if err != nil {
+	if a.enc == nil {
+		a.enc = imagex.NewEncoder()
+	}
+	var err error
+	if a.out, err = a.enc.EncodeImage(a.out[:0], a.canvas, 90); err != nil {
 		return err
 	}
-	if err := jpeg.Encode(f, rgba, &jpeg.Options{Quality: 90}); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return os.WriteFile(filepath.Join(a.cfg.AnnotateDir, out), a.out, 0o666)
 }

@@ -11,13 +11,11 @@
 package report
 
 import (
-	"bytes"
 	_ "embed"
 	"encoding/base64"
 	"fmt"
 	"html/template"
 	"image"
-	"image/jpeg"
 	"io"
 	"math"
 	"sort"
@@ -252,11 +250,11 @@ func makeThumb(img *imagex.RGB, faces []frame.Face) (*thumb, error) {
 	if err := annotate.Draw(dst, scaled); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
+	data, err := imagex.AppendJPEG(nil, dst, 80)
+	if err != nil {
 		return nil, err
 	}
-	return &thumb{jpeg: buf.Bytes(), w: w, h: h}, nil
+	return &thumb{jpeg: data, w: w, h: h}, nil
 }
 
 // Write renders the report.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image/jpeg"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -36,6 +35,7 @@ type files struct {
 	next int
 
 	dec        *imagex.Decoder
+	enc        *imagex.Encoder
 	rgb        imagex.RGB
 	cache      map[string]Frame // re-encoded images by path (CapturedAt unset)
 	cacheBytes int
@@ -163,18 +163,19 @@ func (f *files) load(path string) (Frame, error) {
 	}
 	if f.dec == nil {
 		f.dec = imagex.NewDecoder(imagex.DefaultLimits())
+		f.enc = imagex.NewEncoder()
 	}
 	if err := f.dec.Decode(data, &f.rgb); err != nil {
 		return Frame{}, err
 	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, f.rgb.ToImage(), &jpeg.Options{Quality: f.quality}); err != nil {
+	jpg, err := f.enc.EncodeRGB(nil, &f.rgb, f.quality)
+	if err != nil {
 		return Frame{}, err
 	}
-	fr := Frame{JPEG: buf.Bytes(), Width: f.rgb.W, Height: f.rgb.H}
-	if f.cacheBytes+buf.Len() <= maxReencodeCache {
+	fr := Frame{JPEG: jpg, Width: f.rgb.W, Height: f.rgb.H}
+	if f.cacheBytes+len(jpg) <= maxReencodeCache {
 		f.cache[path] = Frame{JPEG: bytes.Clone(fr.JPEG), Width: fr.Width, Height: fr.Height}
-		f.cacheBytes += buf.Len()
+		f.cacheBytes += len(jpg)
 	}
 	return fr, nil
 }
@@ -183,7 +184,8 @@ func (f *files) load(path string) (Frame, error) {
 func (f *files) Close() error {
 	if f.dec != nil {
 		f.dec.Close()
-		f.dec = nil
+		f.enc.Close()
+		f.dec, f.enc = nil, nil
 	}
 	f.cache = nil
 	return nil

@@ -1,12 +1,10 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"math"
 	"math/rand/v2"
 	"net/url"
@@ -68,9 +66,10 @@ var bgYCbCr = func() [3]uint8 {
 // the same index, which tests rely on.
 //
 // Rendering samples precomputed, downscaled copies of the photos
-// (bilinear, fixed point) straight into the output buffer and encodes it
-// with image/jpeg; the photos are decoded once per process and shared by
-// every synthetic camera.
+// (bilinear, fixed point) straight into YCbCr 4:2:0 planes, which
+// libjpeg-turbo compresses as they are (imagex.Encoder: no colour
+// conversion, no downsampling); the photos are decoded once per process
+// and shared by every synthetic camera.
 type Synthetic struct {
 	cfg    SyntheticConfig
 	photos []*photo
@@ -79,7 +78,8 @@ type Synthetic struct {
 	fade  *image.YCbCr // the previous shot during crossfades
 	cols  []tap        // per output column
 	rows  []tap        // per output row
-	buf   bytes.Buffer
+	enc   *imagex.Encoder
+	last  int // size of the last JPEG, to size the next one's buffer
 	index int64
 }
 
@@ -201,6 +201,7 @@ func NewSynthetic(cfg SyntheticConfig) (*Synthetic, error) {
 	s.fade = image.NewYCbCr(s.img.Rect, image.YCbCrSubsampleRatio420)
 	s.cols = make([]tap, cfg.Width)
 	s.rows = make([]tap, cfg.Height)
+	s.enc = imagex.NewEncoder()
 	return s, nil
 }
 
@@ -223,14 +224,33 @@ func (s *Synthetic) Next(ctx context.Context) (Frame, error) {
 	return Frame{JPEG: data, Width: s.cfg.Width, Height: s.cfg.Height, CapturedAt: time.Now()}, nil
 }
 
-// Close does nothing: the photo cache is shared and kept.
-func (s *Synthetic) Close() error { return nil }
+// Close releases the JPEG encoder; the photo cache is shared and kept.
+// Render and Next fail afterwards.
+func (s *Synthetic) Close() error {
+	s.enc.Close()
+	return nil
+}
 
 // Render returns frame i as a new JPEG. It does not change what Next
 // returns.
 func (s *Synthetic) Render(i int64) ([]byte, error) {
+	if err := s.draw(i); err != nil {
+		return nil, err
+	}
+	// The caller owns the frame, so each gets its own slice; room for
+	// the last frame's size and some keeps append from growing it.
+	data, err := s.enc.EncodeImage(make([]byte, 0, s.last+s.last/4+1024), s.img, s.cfg.Quality)
+	if err != nil {
+		return nil, fmt.Errorf("synthetic source: %w", err)
+	}
+	s.last = len(data)
+	return data, nil
+}
+
+// draw renders frame i into s.img.
+func (s *Synthetic) draw(i int64) error {
 	if i < 0 {
-		return nil, fmt.Errorf("synthetic source: frame index %d is negative", i)
+		return fmt.Errorf("synthetic source: frame index %d is negative", i)
 	}
 	t := float64(i) / s.cfg.FPS
 	k := int64(t / shotSeconds)
@@ -244,11 +264,7 @@ func (s *Synthetic) Render(i int64) ([]byte, error) {
 		blend(s.img.Cb, s.fade.Cb, w)
 		blend(s.img.Cr, s.fade.Cr, w)
 	}
-	s.buf.Reset()
-	if err := jpeg.Encode(&s.buf, s.img, &jpeg.Options{Quality: s.cfg.Quality}); err != nil {
-		return nil, err
-	}
-	return bytes.Clone(s.buf.Bytes()), nil
+	return nil
 }
 
 // shot is one camera move over one photo.
@@ -350,8 +366,7 @@ func (s *Synthetic) renderView(dst *image.YCbCr, ph *photo, x0, y0, step float64
 	cw, ch := dst.Rect.Dx(), dst.Rect.Dy()
 	s.renderPlane(dst.Y, dst.YStride, cw, ch, lv.y, x0/scale, y0/scale, step/scale, bgYCbCr[0])
 	cw, ch = (cw+1)/2, (ch+1)/2
-	s.renderPlane(dst.Cb, dst.CStride, cw, ch, lv.cb, x0/scale, y0/scale, 2*step/scale, bgYCbCr[1])
-	s.renderPlane(dst.Cr, dst.CStride, cw, ch, lv.cr, x0/scale, y0/scale, 2*step/scale, bgYCbCr[2])
+	s.renderChroma(dst.Cb, dst.Cr, dst.CStride, cw, ch, lv.cb, lv.cr, x0/scale, y0/scale, 2*step/scale)
 }
 
 // renderPlane resamples one plane (bilinear, fixed point) into a w×h
@@ -360,27 +375,87 @@ func (s *Synthetic) renderPlane(dst []byte, stride, w, h int, p plane, x0, y0, s
 	cols, rows := s.cols[:w], s.rows[:h]
 	fillTaps(cols, x0, step, p.w, 1)
 	fillTaps(rows, y0, step, p.h, p.w)
+	lo, hi := photoColumns(cols)
+	in := cols[lo:hi]
 	for y, ry := range rows {
 		row := dst[y*stride : y*stride+w]
-		if ry.a < 0 {
-			for x := range row {
-				row[x] = bg
-			}
+		if ry.a < 0 || len(in) == 0 {
+			fill(row, bg)
 			continue
 		}
+		fill(row[:lo], bg)
+		fill(row[hi:], bg)
 		r0, r1 := p.pix[ry.a:int(ry.a)+p.w], p.pix[ry.b:int(ry.b)+p.w]
-		wy := ry.w
+		wy := uint32(ry.w)
 		iwy := 256 - wy
-		for x, cx := range cols {
-			if cx.a < 0 {
-				row[x] = bg
-				continue
-			}
-			a, b, wx := cx.a, cx.b, cx.w
-			top := int32(r0[a])*(256-wx) + int32(r0[b])*wx
-			bot := int32(r1[a])*(256-wx) + int32(r1[b])*wx
-			row[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+		out := row[lo:hi]
+		out = out[:len(in)]
+		for x, cx := range in {
+			a, b, wx := cx.a, cx.b, uint32(cx.w)
+			iwx := 256 - wx
+			top := uint32(r0[a])*iwx + uint32(r0[b])*wx
+			bot := uint32(r1[a])*iwx + uint32(r1[b])*wx
+			out[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
 		}
+	}
+}
+
+// renderChroma is renderPlane for the Cb and Cr planes at once: they share
+// their size and taps, so one loop loads each tap once for both.
+func (s *Synthetic) renderChroma(cb, cr []byte, stride, w, h int, pb, pr plane, x0, y0, step float64) {
+	cols, rows := s.cols[:w], s.rows[:h]
+	fillTaps(cols, x0, step, pb.w, 1)
+	fillTaps(rows, y0, step, pb.h, pb.w)
+	lo, hi := photoColumns(cols)
+	in := cols[lo:hi]
+	bgb, bgr := bgYCbCr[1], bgYCbCr[2]
+	for y, ry := range rows {
+		rowb, rowr := cb[y*stride:y*stride+w], cr[y*stride:y*stride+w]
+		if ry.a < 0 || len(in) == 0 {
+			fill(rowb, bgb)
+			fill(rowr, bgr)
+			continue
+		}
+		fill(rowb[:lo], bgb)
+		fill(rowb[hi:], bgb)
+		fill(rowr[:lo], bgr)
+		fill(rowr[hi:], bgr)
+		b0, b1 := pb.pix[ry.a:int(ry.a)+pb.w], pb.pix[ry.b:int(ry.b)+pb.w]
+		r0, r1 := pr.pix[ry.a:int(ry.a)+pr.w], pr.pix[ry.b:int(ry.b)+pr.w]
+		wy := uint32(ry.w)
+		iwy := 256 - wy
+		outb, outr := rowb[lo:hi], rowr[lo:hi]
+		outb, outr = outb[:len(in)], outr[:len(in)]
+		for x, cx := range in {
+			a, b, wx := cx.a, cx.b, uint32(cx.w)
+			iwx := 256 - wx
+			top := uint32(b0[a])*iwx + uint32(b0[b])*wx
+			bot := uint32(b1[a])*iwx + uint32(b1[b])*wx
+			outb[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+			top = uint32(r0[a])*iwx + uint32(r0[b])*wx
+			bot = uint32(r1[a])*iwx + uint32(r1[b])*wx
+			outr[x] = uint8((top*iwy + bot*wy + 32768) >> 16)
+		}
+	}
+}
+
+// photoColumns returns the output columns [lo, hi) that sample the photo:
+// the mapping is monotonic, so the background columns form one run at
+// each side, and the loops between them need no per-pixel test.
+func photoColumns(cols []tap) (lo, hi int) {
+	lo, hi = 0, len(cols)
+	for lo < hi && cols[lo].a < 0 {
+		lo++
+	}
+	for hi > lo && cols[hi-1].a < 0 {
+		hi--
+	}
+	return lo, hi
+}
+
+func fill(b []byte, v byte) {
+	for i := range b {
+		b[i] = v
 	}
 }
 
@@ -423,7 +498,7 @@ type plane struct {
 }
 
 // level is the photo scaled by 1/2^shift, as Y, Cb and Cr planes at full
-// resolution (the JFIF conversion image/jpeg uses), so rendering writes
+// resolution (the JFIF conversion, color.RGBToYCbCr), so rendering writes
 // the encoder's input format directly.
 type level struct {
 	shift     int

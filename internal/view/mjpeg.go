@@ -1,10 +1,9 @@
 package view
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image/jpeg"
+	"image"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,20 +15,26 @@ import (
 // mjpegBoundary separates the parts of a stream.
 const mjpegBoundary = "framecastframe"
 
-// annotator burns a result's boxes into a frame: libjpeg decode, draw,
-// image/jpeg encode. One per stream (a Decoder is not shared).
+// annotator burns a result's boxes into a frame: libjpeg-turbo decode,
+// draw, libjpeg-turbo encode, every buffer kept for the stream's next
+// frame. One per stream (a Decoder or Encoder is not shared).
 type annotator struct {
 	dec     *imagex.Decoder
+	enc     *imagex.Encoder
 	rgb     imagex.RGB
-	buf     bytes.Buffer
+	canvas  *image.RGBA
+	out     []byte
 	quality int
 }
 
 func newAnnotator(quality int) *annotator {
-	return &annotator{dec: imagex.NewDecoder(imagex.DefaultLimits()), quality: quality}
+	return &annotator{dec: imagex.NewDecoder(imagex.DefaultLimits()), enc: imagex.NewEncoder(), quality: quality}
 }
 
-func (a *annotator) close() { a.dec.Close() }
+func (a *annotator) close() {
+	a.dec.Close()
+	a.enc.Close()
+}
 
 func (a *annotator) render(f *frameEntry, r *resultEntry) ([]byte, error) {
 	if r == nil || len(r.res.Faces) == 0 {
@@ -38,15 +43,17 @@ func (a *annotator) render(f *frameEntry, r *resultEntry) ([]byte, error) {
 	if err := a.dec.Decode(f.jpeg, &a.rgb); err != nil {
 		return nil, err
 	}
-	img := a.rgb.ToImage()
-	if err := annotate.Draw(img, r.res.Faces); err != nil {
+	a.canvas = a.rgb.ToImageInto(a.canvas)
+	if err := annotate.Draw(a.canvas, r.res.Faces); err != nil {
 		return nil, err
 	}
-	a.buf.Reset()
-	if err := jpeg.Encode(&a.buf, img, &jpeg.Options{Quality: a.quality}); err != nil {
+	// The bytes are valid until the next render: the stream writes them
+	// before it renders again.
+	var err error
+	if a.out, err = a.enc.EncodeImage(a.out[:0], a.canvas, a.quality); err != nil {
 		return nil, err
 	}
-	return a.buf.Bytes(), nil
+	return a.out, nil
 }
 
 // cameraParam reads ?camera= and answers 400/404 itself when it is missing
