@@ -108,9 +108,15 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 			return err
 		}
 		cam.thumb.SetRGB(&s.small)
-		if cam.refOK && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, at, cam.cfg.Static) {
+		// The thumbnails of two sizes can match (640 and 634 wide both
+		// give 80); the header says the frame's own (microseconds).
+		_, w, h, err := s.dec.Check(data)
+		if err != nil {
+			return err
+		}
+		if cam.refOK && w == cam.w && h == cam.h && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, at, cam.cfg.Static) {
 			res.Status, res.Analysis = frame.StatusOK, AnalysisReused
-			res.Frame.Width, res.Frame.Height = cam.w, cam.h
+			res.Frame.Width, res.Frame.Height = w, h
 			res.Faces = append(res.Faces[:0], cam.faces...)
 			res.TimingsMS.Decode = MS(time.Since(t0))
 			return nil

@@ -145,3 +145,36 @@ func TestCameraSeqBack(t *testing.T) {
 		t.Fatalf("got %v, want %s", got, want)
 	}
 }
+
+// TestReuseNeedsSameSize: a static frame is reused only at the last
+// analysed frame's size; frames of another size whose thumbnails match
+// (640 and 634 wide both give 80) are analysed, and report their own size.
+func TestReuseNeedsSameSize(t *testing.T) {
+	flat := func(w int) []byte {
+		m := image.NewGray(image.Rect(0, 0, w, 480))
+		for i := range m.Pix {
+			m.Pix[i] = 128
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, m, nil); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	s := NewStage(&Fake{}, imagex.Limits{})
+	defer s.Close()
+	cam := NewCamera(Tracking{SkipStatic: true})
+	t0 := time.Unix(1000, 0)
+	for i, f := range []struct {
+		w    int
+		want string
+	}{{640, "full"}, {640, "reused"}, {634, "full"}, {634, "reused"}} {
+		res := Begin(Input{Camera: "cam", Seq: int64(i), Received: time.Now()})
+		if err := s.AnalyzeCamera(flat(f.w), &res, cam, t0.Add(time.Duration(i)*100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if res.Analysis != f.want || res.Frame.Width != f.w {
+			t.Errorf("frame %d (%d wide): analysis %q, width %d; want %q, %d", i, f.w, res.Analysis, res.Frame.Width, f.want, f.w)
+		}
+	}
+}

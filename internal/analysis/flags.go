@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,16 +53,20 @@ func (v *Flags) Register(fs *flag.FlagSet) {
 	fs.Int64Var(&v.MaxPixels, "max-pixels", imagex.DefaultLimits().MaxPixels, "largest image accepted, in pixels (checked before decoding)")
 	v.MaxBytes = flagvalue.Size(imagex.DefaultLimits().MaxBytes)
 	fs.Var(&v.MaxBytes, "max-bytes", "`size` of the largest encoded image accepted (e.g. 32MiB)")
-	fs.IntVar(&v.DetectEvery, "detect-every", 1, "run the face detector on every Nth frame of a camera and follow the faces in between")
+	fs.IntVar(&v.DetectEvery, "detect-every", 1, "run the face detector on every Nth frame of a camera and follow the faces in between (cameras and videos; an image is always analysed in full)")
 	fs.IntVar(&v.ReclassifyEvery, "reclassify-every", 1, "classify a followed face's emotion every Nth frame and reuse it in between")
 	fs.BoolVar(&v.SkipStatic, "skip-static", false, "give a frame that barely differs from the camera's last analysed one that frame's faces, without the networks")
-	fs.DurationVar(&v.SkipStaticMaxAge, "skip-static-max-age", time.Second, "with --skip-static, analyse in full once the reused frame is this old")
+	fs.DurationVar(&v.SkipStaticMaxAge, "skip-static-max-age", time.Second, "with --skip-static, analyse in full once the reused frame is this old (0: never, however old)")
 }
 
 // Tracking is the per-camera analysis the flags ask for.
 func (v *Flags) Tracking() Tracking {
+	maxAge := v.SkipStaticMaxAge
+	if maxAge == 0 {
+		maxAge = -1 // the flag's 0 is StaticConfig's "never"
+	}
 	return Tracking{DetectEvery: v.DetectEvery, ReclassifyEvery: v.ReclassifyEvery, SkipStatic: v.SkipStatic,
-		Static: track.StaticConfig{MaxAge: v.SkipStaticMaxAge}}
+		Static: track.StaticConfig{MaxAge: maxAge}}
 }
 
 // DefaultPrecision is fp32: the int8 models do not meet the fp32 fidelity
@@ -99,8 +104,8 @@ func (v *Flags) Check() error {
 	if v.Threads < 0 {
 		errs = append(errs, fmt.Errorf("--threads %d: must be 0 or more", v.Threads))
 	}
-	if v.Precision != "fp32" && v.Precision != "int8" && v.Precision != "mixed" {
-		errs = append(errs, fmt.Errorf("--precision %q: use fp32, int8 or mixed", v.Precision))
+	if err := CheckPrecision(v.Precision); err != nil {
+		errs = append(errs, fmt.Errorf("--precision %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -173,4 +178,16 @@ func (v *Flags) Args() []string {
 		}
 	}
 	return args
+}
+
+// Precisions are the values of --precision.
+var Precisions = []string{"fp32", "int8", "mixed"}
+
+// CheckPrecision says what is wrong with a precision's name, nil when it
+// is one of Precisions.
+func CheckPrecision(p string) error {
+	if !slices.Contains(Precisions, p) {
+		return fmt.Errorf("%q: use fp32, int8 or mixed", p)
+	}
+	return nil
 }

@@ -132,3 +132,36 @@ func TestPrecisionMixed(t *testing.T) {
 		t.Error("int8 gives fp32's boxes to the 0.01 px: is the detector the int8 one?")
 	}
 }
+
+// TestSkipStaticMaxAgeFlag: the flag's 0 is "never" (StaticConfig's
+// negative), its default one second, and a negative value a usage error.
+func TestSkipStaticMaxAgeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want time.Duration
+		bad  bool
+	}{
+		{"", time.Second, false},
+		{"0", -1, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"-1s", 0, true},
+	} {
+		var f Flags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		f.Register(fs)
+		args := []string{"--skip-static"}
+		if tc.arg != "" {
+			args = append(args, "--skip-static-max-age", tc.arg)
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Check(); (err != nil) != tc.bad {
+			t.Errorf("%q: Check = %v, want error %v", tc.arg, err, tc.bad)
+			continue
+		}
+		if got := f.Tracking().Static.MaxAge; !tc.bad && got != tc.want {
+			t.Errorf("%q: MaxAge %v, want %v", tc.arg, got, tc.want)
+		}
+	}
+}

@@ -116,6 +116,13 @@ func (c *CompareConfig) CheckFlags() error {
 	if c.Cameras == 0 {
 		c.Cameras = -1 // the flag's 0 means none
 	}
+	for _, p := range strings.Split(c.precisions, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if err := analysis.CheckPrecision(p); err != nil {
+				errs = append(errs, fmt.Errorf("--compare-precisions %w", err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -236,6 +243,14 @@ func RunCompare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) 
 // reference's own; on another precision it must also pass that
 // precision's strict gates, which its full variant measures.
 func (rep *CompareReport) gate(vs []Variant) {
+	if rep.Faces == 0 {
+		// Every share would be 1 of nothing: no variant is judged, and
+		// none is best.
+		for i := range rep.Variants {
+			rep.Variants[i].Pass, rep.Variants[i].Fails = false, "no faces in the reference to judge by"
+		}
+		return
+	}
 	ref := rep.Variants[0]
 	strict := map[string]string{} // precision → why its full variant fails ("" passes)
 	for i := range rep.Variants {

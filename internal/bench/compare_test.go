@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,21 @@ func TestAddPrecisions(t *testing.T) {
 	if strings.Join(asked, ",") != "int8,mixed" {
 		t.Errorf("engines made for %v", asked)
 	}
+	if err := cfg.CheckFlags(); err != nil {
+		t.Errorf("CheckFlags of int8, mixed: %v", err)
+	}
+
+	// A name that is no precision is refused, not compared as fp32
+	// under another name.
+	var bad bench.CompareConfig
+	fs = flag.NewFlagSet("bench", flag.ContinueOnError)
+	bad.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--compare-precisions", "int8,int9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.CheckFlags(); err == nil || !strings.Contains(err.Error(), `--compare-precisions "int9"`) {
+		t.Errorf("CheckFlags of int9: %v, want it refused by name", err)
+	}
 }
 
 // TestGates: the reference passes; a variant analysing every frame on
@@ -147,6 +163,13 @@ func TestGates(t *testing.T) {
 		with("mixed", 70, func(r *bench.VariantReport) { r.MaxProbDiff = 0.02 }),
 		with("mixed + detect 3", 125, nil),
 	}}
+	none := rep
+	none.Variants = slices.Clone(rep.Variants)
+	bench.Gate(&none, vs)
+	if none.Best != "" || none.Variants[0].Pass {
+		t.Errorf("without reference faces: best %q, reference pass %v; want nothing judged", none.Best, none.Variants[0].Pass)
+	}
+	rep.Faces = 100
 	bench.Gate(&rep, vs)
 	want := map[string]string{
 		"full":                 "",

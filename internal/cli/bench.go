@@ -94,6 +94,9 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	if cfg.Iterations < 1 || cfg.Warmup < 0 {
 		return usageError("--iterations must be ≥ 1 and --warmup ≥ 0")
 	}
+	if vf.Tracking().Stateful() {
+		return usageError("--detect-every, --reclassify-every and --skip-static work on a camera's frames, not on single images: use bench --compare (videos and synthetic cameras) or bench --pipeline")
+	}
 	if fs.NArg() == 0 {
 		return usageError("no images given")
 	}

@@ -167,3 +167,14 @@ func TestBenchModeFromConfigFile(t *testing.T) {
 		t.Errorf("bench --config (pipeline: true) --help: exit %d, not the pipeline bench's help:\n%s", code, errs)
 	}
 }
+
+// TestBenchImagesRefuseTracking: the image benchmark analyses single
+// images, which have no earlier frames to follow: the tracking flags are a
+// usage error there, not silently ignored.
+func TestBenchImagesRefuseTracking(t *testing.T) {
+	for _, f := range []string{"--detect-every=3", "--reclassify-every=2", "--skip-static"} {
+		if code, _, errs := runCLI(t, nil, "bench", f, "x.jpg"); code != 2 || !strings.Contains(errs, "bench --compare") {
+			t.Errorf("bench %s x.jpg: exit %d, want 2 pointing to bench --compare:\n%s", f, code, errs)
+		}
+	}
+}

@@ -7,6 +7,11 @@
 // Invariants:
 //   - Field names, units, header names and label order are a public
 //     contract; a change to them is a new schema version, never an edit.
+//     An optional field may be added to v1 (analysis, track_id and
+//     source were): readers that ignore unknown fields are unaffected,
+//     and the schema here accepts results with and without it, but a
+//     reader validating against an older copy of the schema file (which
+//     forbids unknown fields) must take the new one.
 //   - A frame record's key is its camera id (ValidCamera: 1 to
 //     MaxCameraLen bytes of valid UTF-8), so every frame of a
 //     camera lands in one partition and keeps its order.
@@ -88,7 +93,9 @@ type Face struct {
 	// from 0 again, and so do the ids), not across cameras.
 	TrackID int64 `json:"track_id,omitempty"`
 	// Source is "detected" when the box came from the detector in this
-	// frame, "tracked" when it was followed from earlier ones.
+	// frame, "tracked" when it was followed from earlier ones. A reused
+	// frame (Result.Analysis "reused") carries the last analysed frame's
+	// faces as they were, sources included: no network ran on it.
 	Source string `json:"source,omitempty"`
 }
 

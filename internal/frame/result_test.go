@@ -30,6 +30,14 @@ func TestSchemaAcceptsValid(t *testing.T) {
 	if err := Validate(b); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
+	// The optional fields of tracking (added to v1): a result with them
+	// validates, as one without them (above) does.
+	tracked := valid()
+	tracked.Analysis, tracked.Faces[0].TrackID, tracked.Faces[0].Source = "tracked", 42001, "tracked"
+	b, _ = Marshal(tracked)
+	if err := Validate(b); err != nil || !strings.Contains(string(b), `"track_id":42001`) {
+		t.Fatalf("tracked: %v\n%s", err, b)
+	}
 	skipped := valid()
 	skipped.Status, skipped.Reason, skipped.Faces = StatusSkipped, "stale", []Face{}
 	b, _ = Marshal(skipped)
@@ -59,6 +67,10 @@ func TestSchemaRejects(t *testing.T) {
 			return strings.Replace(s, `"2026-01-02T03:04:05.123456789Z"`, `"yesterday"`, 1)
 		}},
 		{name: "not JSON", raw: func(string) string { return "{" }},
+		{name: "unknown analysis", mutate: func(r *Result) { r.Analysis = "guessed" }},
+		{name: "unknown face source", mutate: func(r *Result) { r.Faces[0].Source = "imagined" }},
+		{name: "negative track id", mutate: func(r *Result) { r.Faces[0].TrackID = -5 }},
+		{name: "track id 0 written out", raw: func(s string) string { return strings.Replace(s, `"emotion":"happy"`, `"track_id":0,"emotion":"happy"`, 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := valid()

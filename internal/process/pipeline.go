@@ -58,22 +58,43 @@ type partState struct {
 	// uses it at a time: the worker on the partition (serial) or else its
 	// emitter.
 	cams map[string]*analysis.Camera
+	// seen is when each camera of cams last had a frame; pruned when the
+	// idle ones were last dropped (cameraIdle).
+	seen   map[string]time.Time
+	pruned time.Time
 	// With Processor.serial: a worker is analysing the partition's frames
 	// (analysing) and owes the analysis of this many more (owed).
 	analysing bool
 	owed      int
 }
 
+// cameraIdle is how long a camera of a partition keeps its state without
+// a frame: a partition whose cameras come and go (ids that change) must
+// not keep every one's thumbnails and tracks. A camera back after longer
+// starts afresh, as after a restart.
+const cameraIdle = 10 * time.Minute
+
 // camera is the state of a camera of the partition.
 func (ps *partState) camera(tr analysis.Tracking, id string) *analysis.Camera {
+	now := time.Now()
+	if now.Sub(ps.pruned) >= cameraIdle/10 {
+		ps.pruned = now
+		for k, at := range ps.seen {
+			if now.Sub(at) >= cameraIdle {
+				delete(ps.cams, k)
+				delete(ps.seen, k)
+			}
+		}
+	}
 	c := ps.cams[id]
 	if c == nil {
 		if ps.cams == nil {
-			ps.cams = map[string]*analysis.Camera{}
+			ps.cams, ps.seen = map[string]*analysis.Camera{}, map[string]time.Time{}
 		}
 		c = analysis.NewCamera(tr)
 		ps.cams[id] = c
 	}
+	ps.seen[id] = now
 	return c
 }
 

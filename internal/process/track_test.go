@@ -207,3 +207,23 @@ func TestTrackingRealModels(t *testing.T) {
 		t.Errorf("%d faces, %d tracked frames, first %q", faces, tracked, rs[0].Analysis)
 	}
 }
+
+// TestIdleCamerasDropped: a camera without a frame for cameraIdle loses
+// its state (its thumbnails and tracks), others keep theirs.
+func TestIdleCamerasDropped(t *testing.T) {
+	ps := &partState{}
+	var tr analysis.Tracking
+	a, b := ps.camera(tr, "a"), ps.camera(tr, "b")
+	// a was last seen long ago; a prune is due.
+	ps.seen["a"] = time.Now().Add(-cameraIdle - time.Second)
+	ps.pruned = time.Time{}
+	if got := ps.camera(tr, "b"); got != b {
+		t.Error("camera b lost its state")
+	}
+	if _, ok := ps.cams["a"]; ok {
+		t.Error("idle camera a kept its state")
+	}
+	if got := ps.camera(tr, "a"); got == a {
+		t.Error("camera a, back after the idle time, has its old state")
+	}
+}

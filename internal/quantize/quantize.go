@@ -348,8 +348,18 @@ func Calibrate(model []byte, cfg tfjsonnx.QuantConfig, shape []int64, inputs [][
 		}
 		ranges[name] = r
 	})
-	if err != nil || percentile >= 100 {
-		return ranges, err
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		// A tensor ONNX Runtime never returned would be quantised with a
+		// made-up scale: fail instead.
+		if r := ranges[n]; !(r.Min <= r.Max) || math.IsInf(float64(r.Min), 0) || math.IsInf(float64(r.Max), 0) {
+			return nil, fmt.Errorf("calibration: no finite range observed for tensor %s (min %v, max %v)", n, r.Min, r.Max)
+		}
+	}
+	if percentile >= 100 {
+		return ranges, nil
 	}
 	// Second pass: a histogram over each tensor's [min, max], and the range
 	// that leaves out (100 − percentile)% of the values at each end. A few

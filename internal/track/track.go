@@ -60,6 +60,15 @@ func (c *Config) withDefaults() {
 // 1000.
 const maxPerFrame = 1000
 
+// trackID is the id of the k-th new track of frame seq. A seq past
+// MaxInt64/maxPerFrame (a producer numbering frames by nanosecond
+// timestamps, say) wraps around rather than overflowing into a negative
+// id, which the schema refuses: ids stay positive, and unique unless two
+// frames' seqs differ by a multiple of 9.2e15.
+func trackID(seq, k int64) int64 {
+	return (seq%(math.MaxInt64/maxPerFrame))*maxPerFrame + k + 1
+}
+
 // Track is one face followed over frames.
 type Track struct {
 	// ID is stable for the life of the track.
@@ -172,7 +181,7 @@ func (tr *Tracker) Update(seq int64, dets []vision.Face, img *imagex.RGB) []*Tra
 		if out[di] != nil {
 			continue
 		}
-		t := &Track{ID: seq*maxPerFrame + k + 1, Classified: -1}
+		t := &Track{ID: trackID(seq, k), Classified: -1}
 		k = min(k+1, maxPerFrame-1)
 		t.see(seq, &dets[di], img)
 		out[di] = t

@@ -1,6 +1,7 @@
 package track
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -207,5 +208,23 @@ func BenchmarkFollow(b *testing.B) {
 		tr.Follow(int64(i+1), img)
 		tr.Visible()[0].Face.Box = face(100, 100, 120).Box
 		tr.Visible()[0].Seq = int64(i + 1)
+	}
+}
+
+// TestTrackIDHugeSeq: a seq numbered like a nanosecond timestamp still
+// gives positive, distinct ids, and small seqs keep seq·1000 + k + 1.
+func TestTrackIDHugeSeq(t *testing.T) {
+	if got := trackID(42, 1); got != 42002 {
+		t.Errorf("trackID(42, 1) = %d, want 42002", got)
+	}
+	seen := map[int64]bool{}
+	for _, seq := range []int64{1_733_000_000_000_000_000, 1_733_000_000_000_000_001, math.MaxInt64 - 1, math.MaxInt64} {
+		for k := range int64(3) {
+			id := trackID(seq, k)
+			if id < 1 || seen[id] {
+				t.Errorf("trackID(%d, %d) = %d: not positive or not distinct", seq, k, id)
+			}
+			seen[id] = true
+		}
 	}
 }
