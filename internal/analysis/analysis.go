@@ -59,6 +59,10 @@ type Stage struct {
 	dec   *imagex.Decoder
 	img   imagex.RGB
 	small imagex.RGB // the 1/8 thumbnail of SkipStatic
+	half  imagex.RGB // the 1/2 decode of frames only followed
+	// stale: img is not the last frame's (it was reused, or followed on
+	// half), for FrameImage.
+	stale bool
 	faces []vision.Face
 }
 
@@ -107,6 +111,7 @@ func (s *Stage) Analyze(data []byte, res *frame.Result) error {
 	if err := s.dec.Decode(data, &s.img); err != nil {
 		return err
 	}
+	s.stale = false
 	t1 := time.Now()
 	var t vision.Timings
 	var err error

@@ -92,7 +92,8 @@ type Splitter interface {
 // in res.Analysis and each face's Source; faces carry their track ids. at
 // is the frame's time on the camera's clock (the capture time; a video's
 // own time offline), which the age limit of reused frames is measured in.
-// After a reused frame, Image is not this frame's: call Decode to draw on it.
+// Image may then not be this frame's (a reused frame, or one followed on
+// a half-size decode): FrameImage gives the frame to draw on.
 func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at time.Time) error {
 	if cam == nil {
 		return s.Analyze(data, res)
@@ -119,12 +120,17 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 			res.Frame.Width, res.Frame.Height = w, h
 			res.Faces = append(res.Faces[:0], cam.faces...)
 			res.TimingsMS.Decode = MS(time.Since(t0))
+			s.stale = true
 			return nil
 		}
+	}
+	if ok, err := s.followHalf(data, res, cam, at, t0); ok || err != nil {
+		return err
 	}
 	if err := s.dec.Decode(data, &s.img); err != nil {
 		return err
 	}
+	s.stale = false
 	t1 := time.Now()
 	t, err := s.camera(res.Seq, cam, res)
 	if err != nil {
@@ -137,7 +143,14 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 	res.TimingsMS.Decode = MS(t1.Sub(t0))
 	res.TimingsMS.Detect = MS(t.Detect)
 	res.TimingsMS.Classify = MS(t.Classify)
-	cam.w, cam.h = s.img.W, s.img.H
+	cam.analysed(res, s.img.W, s.img.H, at)
+	return nil
+}
+
+// analysed notes res, a frame of w×h analysed (not reused), as the one
+// the camera's next frames are reused from and compared with.
+func (cam *Camera) analysed(res *frame.Result, w, h int, at time.Time) {
+	cam.w, cam.h = w, h
 	cam.faces = append(cam.faces[:0], res.Faces...)
 	if cam.cfg.SkipStatic {
 		// Static frames are compared with the last analysed one, not the
@@ -145,7 +158,68 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 		cam.ref.CopyFrom(&cam.thumb)
 		cam.refAt, cam.refOK = at, true
 	}
-	return nil
+}
+
+// followHalf follows the camera's faces on a half-size decode of data when
+// that is all the frame needs: the detector is not due, no face's emotion
+// is, and the frame has the camera's size. A 640×480 frame decodes at half
+// size in well under half the time (libjpeg scales inside the IDCT), and
+// the decode is most of what a followed frame costs. It reports false
+// when the frame needs more (then the caller decodes it in full and may
+// still follow it there, at full size).
+func (s *Stage) followHalf(data []byte, res *frame.Result, cam *Camera, at, t0 time.Time) (bool, error) {
+	if _, split := s.an.(Splitter); !split || cam.since+1 >= cam.cfg.DetectEvery || cam.w == 0 || cam.tr.Due(res.Seq, cam.cfg.ReclassifyEvery) {
+		return false, nil
+	}
+	_, w, h, err := s.dec.Check(data)
+	if err != nil {
+		return false, err
+	}
+	if w != cam.w || h != cam.h {
+		return false, nil
+	}
+	if err := s.dec.DecodeScaled(data, &s.half, 2); err != nil {
+		return false, err
+	}
+	t1 := time.Now()
+	if !cam.tr.FollowScaled(res.Seq, &s.half, 2) {
+		return false, nil
+	}
+	cam.since++
+	res.Status, res.Analysis = frame.StatusOK, AnalysisTracked
+	res.Frame.Width, res.Frame.Height = w, h
+	facesOf(res, cam.tr.Visible())
+	res.TimingsMS.Decode = MS(t1.Sub(t0))
+	res.TimingsMS.Detect = MS(time.Since(t1))
+	s.stale = true
+	cam.analysed(res, w, h, at)
+	return true, nil
+}
+
+// facesOf sets res's faces to the tracks'.
+func facesOf(res *frame.Result, tracks []*track.Track) {
+	res.Faces = res.Faces[:0]
+	for _, tk := range tracks {
+		f := FaceResult(&tk.Face)
+		f.TrackID, f.Source = tk.ID, SourceTracked
+		if tk.Detected {
+			f.Source = SourceDetected
+		}
+		res.Faces = append(res.Faces, f)
+	}
+}
+
+// FrameImage is the frame data decoded, for drawing on: Image when the
+// last AnalyzeCamera decoded data in full, else data decoded now (a
+// reused frame, or one followed on a half-size decode).
+func (s *Stage) FrameImage(data []byte) (*imagex.RGB, error) {
+	if s.stale {
+		if err := s.dec.Decode(data, &s.img); err != nil {
+			return nil, err
+		}
+		s.stale = false
+	}
+	return &s.img, nil
 }
 
 // camera runs the networks cam's state calls for on s.img and fills
@@ -200,20 +274,10 @@ func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timing
 		}
 		t.Classify = time.Since(mid)
 	}
-	res.Faces = res.Faces[:0]
-	for _, tk := range tracks {
-		f := FaceResult(&tk.Face)
-		f.TrackID, f.Source = tk.ID, SourceTracked
-		if tk.Detected {
-			f.Source = SourceDetected
-		}
-		res.Faces = append(res.Faces, f)
-	}
+	facesOf(res, tracks)
 	return t, nil
 }
 
-// Decode decodes data into Image without analysing it.
-func (s *Stage) Decode(data []byte) error { return s.dec.Decode(data, &s.img) }
 
 // Assign gives the faces of res, a result of this camera analysed in full
 // by Analyze, their track ids, as AnalyzeCamera would have: for callers

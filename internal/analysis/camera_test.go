@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -176,5 +178,48 @@ func TestReuseNeedsSameSize(t *testing.T) {
 		if res.Analysis != f.want || res.Frame.Width != f.w {
 			t.Errorf("frame %d (%d wide): analysis %q, width %d; want %q, %d", i, f.w, res.Analysis, res.Frame.Width, f.want, f.w)
 		}
+	}
+}
+
+// TestFollowHalf: a frame that is only followed (detector and emotions not
+// due) is decoded at half size, and FrameImage still gives the frame in
+// full; a frame whose emotions are due is decoded in full. (How well faces
+// are followed at half size is measured on videos by bench --compare.)
+func TestFollowHalf(t *testing.T) {
+	data := texturedJPEG(t, 0)
+	fake := &Fake{}
+	s := NewStage(fake, imagex.Limits{})
+	defer s.Close()
+	cam := NewCamera(Tracking{DetectEvery: 4, ReclassifyEvery: 2})
+	want := []struct {
+		analysis string
+		half     bool
+	}{{"full", false}, {"tracked", true}, {"tracked", false}, {"tracked", true}, {"full", false}}
+	var first []frame.Face
+	for i, w := range want {
+		s.half = imagex.RGB{}
+		res := Begin(Input{Camera: "cam", Seq: int64(i), Received: time.Now()})
+		if err := s.AnalyzeCamera(data, &res, cam, time.Unix(1000, 0).Add(time.Duration(i)*100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if res.Analysis != w.analysis || (s.half.W == 320) != w.half || len(res.Faces) != 4 || res.Frame.Width != 640 {
+			t.Errorf("frame %d: %s, half-size decode %v (%d wide), %d faces; want %s, %v", i, res.Analysis, s.half.W == 320, s.half.W, len(res.Faces), w.analysis, w.half)
+		}
+		if i == 0 {
+			first = slices.Clone(res.Faces)
+		}
+		for k := range res.Faces {
+			// A still frame: followed faces stay put, to a cell.
+			if d := math.Abs(res.Faces[k].Box.X-first[k].Box.X) + math.Abs(res.Faces[k].Box.Y-first[k].Box.Y); d > 1 {
+				t.Errorf("frame %d face %d moved %.1f px on a still frame", i, k, d)
+			}
+		}
+		img, err := s.FrameImage(data)
+		if err != nil || img.W != 640 || img.H != 480 {
+			t.Fatalf("frame %d: FrameImage %dx%d, %v", i, img.W, img.H, err)
+		}
+	}
+	if got := fake.Calls.Load(); got != 2 {
+		t.Errorf("%d detector runs, want 2", got)
 	}
 }

@@ -274,10 +274,10 @@ func (a *Analyzer) video(ctx context.Context, p *VideoPlan, path, out string, re
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", seq, err)
 		}
-		if res.Analysis == analysis.AnalysisReused && (rv != nil || out != "") {
+		if rv != nil || out != "" {
 			// The report and the annotated video show this frame, which a
-			// reused analysis did not decode.
-			if err := a.stage.Decode(f.JPEG); err != nil {
+			// reused or half-size analysis did not decode in full.
+			if _, err := a.stage.FrameImage(f.JPEG); err != nil {
 				return fmt.Errorf("frame %d: %w", seq, err)
 			}
 		}

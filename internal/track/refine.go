@@ -23,7 +23,11 @@ type patch struct {
 // sample fills p with the region r grown by pad cells on each side. Each
 // cell is the mean of four samples at its quarter points: enough to damp
 // aliasing at any scale for a fixed cost per cell.
-func (p *patch) sample(img *imagex.RGB, r vision.Rect, pad int) {
+func (p *patch) sample(img *imagex.RGB, r vision.Rect, pad int) { p.sampleAt(img, 1, r, pad) }
+
+// sampleAt is sample from img holding the frame at 1/scale of its size (a
+// scaled decode), r still in frame pixels.
+func (p *patch) sampleAt(img *imagex.RGB, scale float64, r vision.Rect, pad int) {
 	p.cw, p.ch = r.W()/cells, r.H()/cells
 	if p.cw <= 0 || p.ch <= 0 {
 		p.n = 0
@@ -39,8 +43,8 @@ func (p *patch) sample(img *imagex.RGB, r vision.Rect, pad int) {
 	for j := 0; j < p.n; j++ {
 		for i := 0; i < p.n; i++ {
 			cx, cy := x0+float64(i)*p.cw, y0+float64(j)*p.ch
-			s := grey(img, cx+p.cw/4, cy+p.ch/4) + grey(img, cx+3*p.cw/4, cy+p.ch/4) +
-				grey(img, cx+p.cw/4, cy+3*p.ch/4) + grey(img, cx+3*p.cw/4, cy+3*p.ch/4)
+			s := grey(img, (cx+p.cw/4)/scale, (cy+p.ch/4)/scale) + grey(img, (cx+3*p.cw/4)/scale, (cy+p.ch/4)/scale) +
+				grey(img, (cx+p.cw/4)/scale, (cy+3*p.ch/4)/scale) + grey(img, (cx+3*p.cw/4)/scale, (cy+3*p.ch/4)/scale)
 			p.pix[j*p.n+i] = uint8((s + 2) / 4)
 		}
 	}
@@ -59,12 +63,12 @@ func grey(img *imagex.RGB, x, y float64) int {
 // within ±r cells, and returns the best offset in pixels, its mean absolute
 // difference per cell, and false when the best match lies on the edge of
 // the search window (the face moved further than searched: not trusted).
-func (p *patch) search(img *imagex.RGB, pred vision.Rect, r int) (dx, dy, diff float64, ok bool) {
+func (p *patch) search(img *imagex.RGB, scale float64, pred vision.Rect, r int) (dx, dy, diff float64, ok bool) {
 	var win patch
 	// The window is sampled with the template's cell size, so sizes
 	// match; the prediction keeps the size the face had when detected.
 	box := vision.Rect{X1: pred.X1, Y1: pred.Y1, X2: pred.X1 + p.cw*cells, Y2: pred.Y1 + p.ch*cells}
-	win.sample(img, box, r)
+	win.sampleAt(img, scale, box, r)
 	if win.n == 0 {
 		return 0, 0, 0, false
 	}

@@ -116,6 +116,17 @@ func New(cfg Config) *Tracker {
 // Reset forgets every track.
 func (tr *Tracker) Reset() { tr.tracks = tr.tracks[:0] }
 
+// Due reports whether a visible track's emotion is due again at frame seq
+// (classified every every frames), or was never classified.
+func (tr *Tracker) Due(seq int64, every int) bool {
+	for _, t := range tr.tracks {
+		if t.Missed == 0 && (t.Classified < 0 || seq-t.Classified >= int64(every)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Visible are the tracks seen in the last frame, in the order Update or
 // Follow returned them.
 func (tr *Tracker) Visible() []*Track {
@@ -217,7 +228,14 @@ func (t *Track) see(seq int64, f *vision.Face, img *imagex.RGB) {
 // template in img. It reports false, changing nothing, when any track
 // cannot be followed (no template, the box leaves the frame, or the best
 // match differs too much): the caller should run the detector instead.
-func (tr *Tracker) Follow(seq int64, img *imagex.RGB) bool {
+func (tr *Tracker) Follow(seq int64, img *imagex.RGB) bool { return tr.FollowScaled(seq, img, 1) }
+
+// FollowScaled is Follow on img holding the frame at 1/scale of its size
+// (libjpeg's scaled decode: a quarter of the pixels at scale 2, for less
+// than half the decoding time); boxes stay in frame pixels. The templates
+// were sampled at full size, as averages over cells of several pixels, so
+// a half-size frame gives nearly the same cells.
+func (tr *Tracker) FollowScaled(seq int64, img *imagex.RGB, scale float64) bool {
 	type move struct {
 		t      *Track
 		dx, dy float64
@@ -231,10 +249,10 @@ func (tr *Tracker) Follow(seq int64, img *imagex.RGB) bool {
 			return false
 		}
 		pred := t.Box(seq)
-		if !inside(pred, img.W, img.H) {
+		if !inside(pred, int(float64(img.W)*scale), int(float64(img.H)*scale)) {
 			return false
 		}
-		dx, dy, diff, ok := t.tmpl.search(img, pred, tr.cfg.Search)
+		dx, dy, diff, ok := t.tmpl.search(img, scale, pred, tr.cfg.Search)
 		if !ok || diff > tr.cfg.MaxDiff {
 			return false
 		}
