@@ -100,6 +100,16 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 	}
 	cam.order(res.Seq)
 	t0 := time.Now()
+	// A frame is reused or followed on a scaled decode only at the
+	// camera's size, which the scaled image does not tell (640 and 634
+	// wide both give 80 at 1/8): the header does, in microseconds.
+	var w, h int
+	if cam.cfg.SkipStatic || cam.cfg.DetectEvery > 1 {
+		var err error
+		if _, w, h, err = s.dec.Check(data); err != nil {
+			return err
+		}
+	}
 	if cam.cfg.SkipStatic {
 		// An 8th in each direction, scaled inside libjpeg's IDCT: half a
 		// full decode (0.48 against 0.98 ms at 640×480: the entropy
@@ -109,12 +119,6 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 			return err
 		}
 		cam.thumb.SetRGB(&s.small)
-		// The thumbnails of two sizes can match (640 and 634 wide both
-		// give 80); the header says the frame's own (microseconds).
-		_, w, h, err := s.dec.Check(data)
-		if err != nil {
-			return err
-		}
 		if cam.refOK && w == cam.w && h == cam.h && track.Reuse(&cam.ref, &cam.thumb, cam.refAt, at, cam.cfg.Static) {
 			res.Status, res.Analysis = frame.StatusOK, AnalysisReused
 			res.Frame.Width, res.Frame.Height = w, h
@@ -124,7 +128,7 @@ func (s *Stage) AnalyzeCamera(data []byte, res *frame.Result, cam *Camera, at ti
 			return nil
 		}
 	}
-	if ok, err := s.followHalf(data, res, cam, at, t0); ok || err != nil {
+	if ok, err := s.followHalf(data, res, cam, at, t0, w, h); ok || err != nil {
 		return err
 	}
 	if err := s.dec.Decode(data, &s.img); err != nil {
@@ -162,20 +166,14 @@ func (cam *Camera) analysed(res *frame.Result, w, h int, at time.Time) {
 
 // followHalf follows the camera's faces on a half-size decode of data when
 // that is all the frame needs: the detector is not due, no face's emotion
-// is, and the frame has the camera's size. A 640×480 frame decodes at half
+// is, and the frame has the camera's size (w×h, from its header). A 640×480 frame decodes at half
 // size in well under half the time (libjpeg scales inside the IDCT), and
 // the decode is most of what a followed frame costs. It reports false
 // when the frame needs more (then the caller decodes it in full and may
 // still follow it there, at full size).
-func (s *Stage) followHalf(data []byte, res *frame.Result, cam *Camera, at, t0 time.Time) (bool, error) {
-	if _, split := s.an.(Splitter); !split || cam.since+1 >= cam.cfg.DetectEvery || cam.w == 0 || cam.tr.Due(res.Seq, cam.cfg.ReclassifyEvery) {
-		return false, nil
-	}
-	_, w, h, err := s.dec.Check(data)
-	if err != nil {
-		return false, err
-	}
-	if w != cam.w || h != cam.h {
+func (s *Stage) followHalf(data []byte, res *frame.Result, cam *Camera, at, t0 time.Time, w, h int) (bool, error) {
+	if _, split := s.an.(Splitter); !split || cam.since+1 >= cam.cfg.DetectEvery || cam.w == 0 || w != cam.w || h != cam.h ||
+		cam.tr.Due(res.Seq, cam.cfg.ReclassifyEvery) {
 		return false, nil
 	}
 	if err := s.dec.DecodeScaled(data, &s.half, 2); err != nil {
@@ -277,7 +275,6 @@ func (s *Stage) camera(seq int64, cam *Camera, res *frame.Result) (vision.Timing
 	facesOf(res, tracks)
 	return t, nil
 }
-
 
 // Assign gives the faces of res, a result of this camera analysed in full
 // by Analyze, their track ids, as AnalyzeCamera would have: for callers

@@ -79,9 +79,8 @@ func TestRunMetrics(t *testing.T) {
 		`framecast_view_viewers`,
 		`framecast_ready 1`,
 	}
-	var body string
 	testkit.Eventually(t, 30*time.Second, "every part's series in one scrape", func() bool {
-		body = scrape()
+		body := scrape()
 		for _, w := range want {
 			if !strings.Contains(body, w) {
 				return false

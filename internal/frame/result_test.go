@@ -70,7 +70,9 @@ func TestSchemaRejects(t *testing.T) {
 		{name: "unknown analysis", mutate: func(r *Result) { r.Analysis = "guessed" }},
 		{name: "unknown face source", mutate: func(r *Result) { r.Faces[0].Source = "imagined" }},
 		{name: "negative track id", mutate: func(r *Result) { r.Faces[0].TrackID = -5 }},
-		{name: "track id 0 written out", raw: func(s string) string { return strings.Replace(s, `"emotion":"happy"`, `"track_id":0,"emotion":"happy"`, 1) }},
+		{name: "track id 0 written out", raw: func(s string) string {
+			return strings.Replace(s, `"emotion":"happy"`, `"track_id":0,"emotion":"happy"`, 1)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := valid()

@@ -32,9 +32,11 @@ func BenchmarkPreprocess(b *testing.B) {
 	}
 }
 
-func BenchmarkDetect(b *testing.B) {
+func BenchmarkDetect(b *testing.B)     { benchDetect(b, testEngine(b)) }
+func BenchmarkDetectInt8(b *testing.B) { benchDetect(b, testEngineInt8(b)) }
+
+func benchDetect(b *testing.B, e *Engine) {
 	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
-	e := testEngine(b)
 	faces := make([]Face, 0, 32)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -43,10 +45,14 @@ func BenchmarkDetect(b *testing.B) {
 	b.ReportMetric(float64(len(faces)), "faces")
 }
 
-func BenchmarkClassify(b *testing.B) {
+// BenchmarkClassify and BenchmarkClassifyInt8 classify the faces the
+// float detector finds, so both models see the same crops.
+func BenchmarkClassify(b *testing.B)     { benchClassify(b, testEngine(b)) }
+func BenchmarkClassifyInt8(b *testing.B) { benchClassify(b, testEngineInt8(b)) }
+
+func benchClassify(b *testing.B, e *Engine) {
 	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
-	e := testEngine(b)
-	faces, err := e.Detect(img, nil)
+	faces, err := testEngine(b).Detect(img, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,30 +67,13 @@ func BenchmarkClassify(b *testing.B) {
 
 // BenchmarkFrame is the whole per-frame path: JPEG bytes in, faces with
 // emotions out. The target is ≤ 12 ms median on the 2-core reference box.
-func BenchmarkFrame(b *testing.B) {
-	data := benchFrame(b)
-	e := testEngine(b)
-	dec := imagex.NewDecoder(imagex.DefaultLimits())
-	defer dec.Close()
-	var img imagex.RGB
-	faces := make([]Face, 0, 32)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := dec.Decode(data, &img); err != nil {
-			b.Fatal(err)
-		}
-		var err error
-		if faces, _, err = e.Analyze(&img, faces[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(faces)), "faces")
-}
+func BenchmarkFrame(b *testing.B) { benchFrameOn(b, testEngine(b)) }
 
 // BenchmarkFrameInt8 is BenchmarkFrame with the int8 models.
-func BenchmarkFrameInt8(b *testing.B) {
+func BenchmarkFrameInt8(b *testing.B) { benchFrameOn(b, testEngineInt8(b)) }
+
+func benchFrameOn(b *testing.B, e *Engine) {
 	data := benchFrame(b)
-	e := testEngineInt8(b)
 	dec := imagex.NewDecoder(imagex.DefaultLimits())
 	defer dec.Close()
 	var img imagex.RGB
@@ -96,32 +85,6 @@ func BenchmarkFrameInt8(b *testing.B) {
 		}
 		var err error
 		if faces, _, err = e.Analyze(&img, faces[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(faces)), "faces")
-}
-
-// BenchmarkDetectInt8 and BenchmarkClassifyInt8 split BenchmarkFrameInt8.
-func BenchmarkDetectInt8(b *testing.B) {
-	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
-	e := testEngineInt8(b)
-	faces := make([]Face, 0, 32)
-	for b.Loop() {
-		faces, _ = e.Detect(img, faces[:0])
-	}
-	b.ReportMetric(float64(len(faces)), "faces")
-}
-
-func BenchmarkClassifyInt8(b *testing.B) {
-	img := loadImage(b, filepath.Join(paths.TestImages(), samples.Frame640))
-	e := testEngineInt8(b)
-	faces, err := testEngine(b).Detect(img, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if err := e.Classify(img, faces); err != nil {
 			b.Fatal(err)
 		}
 	}

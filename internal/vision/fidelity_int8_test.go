@@ -3,10 +3,8 @@ package vision
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -71,12 +69,7 @@ func measureFidelity(t *testing.T, e *Engine) fidelity {
 		used := map[int]bool{}
 		for k, rf := range ri.Faces {
 			rb := Rect{rf.Box[0], rf.Box[1], rf.Box[2], rf.Box[3]}
-			best, bestIoU := -1, 0.0
-			for i := range faces {
-				if iou := IoU(faces[i].Box, rb); !used[i] && iou > bestIoU {
-					best, bestIoU = i, iou
-				}
-			}
+			best, bestIoU := bestMatch(faces, rb, used)
 			if best < 0 || bestIoU < 0.6 {
 				f.fp32Gates++
 				f.misses = append(f.misses, fmt.Sprintf("%s face %d not found (IoU %.2f)", ri.Name, k, bestIoU))
@@ -205,14 +198,7 @@ func TestRawOutputsInt8(t *testing.T) {
 	fe, qe := testEngine(t), testEngineInt8(t)
 	var worstScore, worstReg, worstProb float64
 	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, "tensors.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var specs map[string]tensorSpec
-		if err := json.Unmarshal(b, &specs); err != nil {
-			t.Fatal(err)
-		}
+		specs := readSpecs(t, dir)
 		in := readTensor(t, dir, specs["blazeface_input"])
 		fo, err := fe.RunDetectorRaw(in)
 		if err != nil {

@@ -97,12 +97,7 @@ func TestFidelity(t *testing.T) {
 			used := map[int]bool{}
 			for k, rf := range ri.Faces {
 				rb := Rect{rf.Box[0], rf.Box[1], rf.Box[2], rf.Box[3]}
-				best, bestIoU := -1, 0.0
-				for i := range faces {
-					if iou := IoU(faces[i].Box, rb); !used[i] && iou > bestIoU {
-						best, bestIoU = i, iou
-					}
-				}
+				best, bestIoU := bestMatch(faces, rb, used)
 				if best < 0 || bestIoU < 0.6 {
 					t.Errorf("reference face %d %v not found (best IoU %.3f)", k, rb, bestIoU)
 					continue
@@ -208,14 +203,7 @@ func TestRawOutputs(t *testing.T) {
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join(dir, "tensors.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var specs map[string]tensorSpec
-			if err := json.Unmarshal(b, &specs); err != nil {
-				t.Fatal(err)
-			}
+			specs := readSpecs(t, dir)
 			in := readTensor(t, dir, specs["blazeface_input"])
 			outs, err := e.RunDetectorRaw(in)
 			if err != nil {
@@ -301,4 +289,30 @@ func TestRawOutputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readSpecs reads the tensors.json of a raw reference directory.
+func readSpecs(t *testing.T, dir string) map[string]tensorSpec {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "tensors.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs map[string]tensorSpec
+	if err := json.Unmarshal(b, &specs); err != nil {
+		t.Fatal(err)
+	}
+	return specs
+}
+
+// bestMatch is the face of faces, not used yet, with the largest IoU with
+// rb (-1 if none overlaps it).
+func bestMatch(faces []Face, rb Rect, used map[int]bool) (best int, bestIoU float64) {
+	best = -1
+	for i := range faces {
+		if iou := IoU(faces[i].Box, rb); !used[i] && iou > bestIoU {
+			best, bestIoU = i, iou
+		}
+	}
+	return best, bestIoU
 }
